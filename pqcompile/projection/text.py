@@ -1,0 +1,162 @@
+"""Text side of the projection: bytes -> code points (with byte offsets) -> tokens.
+
+The device does exactly this in generated C, so every rule here is spelled out:
+  1. keep the first spec.max_input_bytes bytes;
+  2. decode UTF-8; each maximal invalid subsequence becomes U+FFFD (Python's errors="replace");
+  3. split: whitespace (str.isspace()) ends a token and is dropped; a separator character ends
+     a token and is a token of its own;
+  4. keep the first spec.max_words word tokens; add BOS/EOS tags; an utterance without words
+     gets the single token spec.empty_token;
+  5. lower-case each word per code point (chr(c).lower(), no context rules) and hash its UTF-8.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .spec import ProjectionSpec
+
+REPLACEMENT = "\ufffd"
+
+
+@dataclass(frozen=True)
+class Token:
+    """One projection token. Spans are [start, end) into the decoded text (characters) and into
+    the input bytes; tags (BOS/EOS/empty) have empty spans."""
+
+    text: str          # surface form (decoded, not lower-cased); the tag string for tags
+    hashed: bytes      # exactly the bytes that are hashed
+    char_start: int
+    char_end: int
+    byte_start: int
+    byte_end: int
+    is_tag: bool = False
+
+
+@lru_cache(maxsize=None)
+def whitespace_codepoints() -> tuple[int, ...]:
+    return tuple(cp for cp in range(sys.maxunicode + 1) if chr(cp).isspace())
+
+
+def _utf8_len(cp: int) -> int:
+    return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+
+
+# Valid range of the first continuation byte for each lead byte; (need, lo, hi).
+def _lead_info(b: int):
+    if 0xC2 <= b <= 0xDF:
+        return 1, 0x80, 0xBF, b & 0x1F
+    if b == 0xE0:
+        return 2, 0xA0, 0xBF, b & 0x0F
+    if 0xE1 <= b <= 0xEC or 0xEE <= b <= 0xEF:
+        return 2, 0x80, 0xBF, b & 0x0F
+    if b == 0xED:
+        return 2, 0x80, 0x9F, b & 0x0F
+    if b == 0xF0:
+        return 3, 0x90, 0xBF, b & 0x07
+    if 0xF1 <= b <= 0xF3:
+        return 3, 0x80, 0xBF, b & 0x07
+    if b == 0xF4:
+        return 3, 0x80, 0x8F, b & 0x07
+    return None
+
+
+def decode_with_offsets(data: bytes) -> tuple[str, list[int]]:
+    """Decode like bytes.decode('utf-8', 'replace'); also return each character's byte offset
+    (plus a final entry = len(data))."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _decode_slow(data)
+    if text.isascii():
+        return text, list(range(len(data) + 1))
+    offsets = [0] * (len(text) + 1)
+    pos = 0
+    for i, ch in enumerate(text):
+        offsets[i] = pos
+        pos += _utf8_len(ord(ch))
+    offsets[-1] = pos
+    return text, offsets
+
+
+def _decode_slow(data: bytes) -> tuple[str, list[int]]:
+    chars, offsets = [], []
+    i, n = 0, len(data)
+    while i < n:
+        b = data[i]
+        offsets.append(i)
+        if b < 0x80:
+            chars.append(chr(b))
+            i += 1
+            continue
+        info = _lead_info(b)
+        if info is None:
+            chars.append(REPLACEMENT)
+            i += 1
+            continue
+        need, lo, hi, cp = info
+        j, ok = i + 1, True
+        for k in range(need):
+            if j >= n:
+                ok = False
+                break
+            c = data[j]
+            if not ((lo <= c <= hi) if k == 0 else (0x80 <= c <= 0xBF)):
+                ok = False
+                break
+            cp = (cp << 6) | (c & 0x3F)
+            j += 1
+        chars.append(chr(cp) if ok else REPLACEMENT)
+        i = j
+    offsets.append(n)
+    return "".join(chars), offsets
+
+
+def lower_per_codepoint(s: str) -> str:
+    """chr(c).lower() for each character; str.lower() differs only by the final-sigma rule."""
+    if "\u03a3" not in s:
+        return s.lower()
+    return "".join(ch.lower() for ch in s)
+
+
+@lru_cache(maxsize=64)
+def _splitter(separators: str) -> re.Pattern:
+    ws = "".join(re.escape(chr(cp)) for cp in whitespace_codepoints())
+    seps = "".join(re.escape(c) for c in separators)
+    if seps:
+        return re.compile(f"[{seps}]|[^{ws}{seps}]+")
+    return re.compile(f"[^{ws}]+")
+
+
+def to_bytes(text: str | bytes) -> bytes:
+    if isinstance(text, bytes):
+        return text
+    if isinstance(text, (bytearray, memoryview)):
+        return bytes(text)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def tokenize(text: str | bytes, spec: ProjectionSpec) -> list[Token]:
+    """The projection's tokens of one utterance (the device produces the same list)."""
+    data = to_bytes(text)[: spec.max_input_bytes]
+    decoded, offsets = decode_with_offsets(data)
+    tokens: list[Token] = []
+    if spec.bos_token is not None:
+        tokens.append(Token(spec.bos_token, spec.bos_token.encode(), 0, 0, 0, 0, True))
+    n_words = 0
+    for m in _splitter(spec.separators).finditer(decoded):
+        if n_words == spec.max_words:
+            break
+        s, e = m.span()
+        word = m.group()
+        hashed = (lower_per_codepoint(word) if spec.lowercase else word).encode("utf-8")
+        tokens.append(Token(word, hashed, s, e, offsets[s], offsets[e]))
+        n_words += 1
+    if n_words == 0:
+        tokens.append(Token(spec.empty_token, spec.empty_token.encode(), 0, 0, 0, 0, True))
+    if spec.eos_token is not None:
+        end_c, end_b = len(decoded), len(data)
+        tokens.append(Token(spec.eos_token, spec.eos_token.encode(), end_c, end_c, end_b, end_b, True))
+    return tokens
