@@ -1,0 +1,185 @@
+"""QuantizedModel: a trained pQRNN in integer form, the hand-off between training and deployment.
+
+Produced by quantising a QAT-trained PyTorch model; consumed by the integer reference, the ONNX
+exporter and the compiler. Weights are int8 [in, out] (x @ W), biases int32, requantisation
+scales float32 per output channel; docs/integer-semantics.md defines what they mean.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PqError
+from ..projection import ProjectionSpec
+
+SEMANTICS_VERSION = 1
+
+
+@dataclass
+class QLinear:
+    """acc = x @ weight + bias (int32); out = requant(acc, scale, lo, hi)."""
+
+    weight: np.ndarray   # int8 [in, out]
+    bias: np.ndarray     # int32 [out]
+    scale: np.ndarray    # float32 [out]
+
+    def __post_init__(self) -> None:
+        self.weight = np.ascontiguousarray(self.weight, dtype=np.int8)
+        self.bias = np.ascontiguousarray(self.bias, dtype=np.int32)
+        self.scale = np.ascontiguousarray(self.scale, dtype=np.float32)
+        n_out = self.weight.shape[1]
+        if self.weight.ndim != 2 or self.bias.shape != (n_out,) or self.scale.shape != (n_out,):
+            raise PqError(f"inconsistent quantized layer shapes: weight {self.weight.shape}, "
+                          f"bias {self.bias.shape}, scale {self.scale.shape}")
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[1]
+
+
+@dataclass
+class QRNNLayerQ:
+    """One bidirectional QRNN layer: per direction a QLinear over the [k*D] window -> [3H] (z, f, o)."""
+
+    fwd: QLinear
+    bwd: QLinear
+    kernel_width: int
+    hidden: int
+
+
+@dataclass
+class QuantizedModel:
+    spec: ProjectionSpec
+    bottleneck: QLinear
+    layers: list[QRNNLayerQ]
+    attention: QLinear          # [2H, 1], output scale 1/8
+    intent: QLinear             # [2H, n_intents]
+    slot: QLinear               # [2H, n_slot_tags]
+    intent_labels: list[str]
+    slot_labels: list[str]
+    meta: dict = field(default_factory=dict)   # config name, metrics, provenance
+
+    @property
+    def max_tokens(self) -> int:
+        return self.spec.max_tokens
+
+    @property
+    def feature_size(self) -> int:
+        return self.spec.feature_size
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Flat name -> array (the names the exporter and the C weights use)."""
+        out: dict[str, np.ndarray] = {}
+
+        def put(prefix: str, q: QLinear) -> None:
+            out[f"{prefix}.weight"], out[f"{prefix}.bias"], out[f"{prefix}.scale"] = q.weight, q.bias, q.scale
+
+        put("bottleneck", self.bottleneck)
+        for i, layer in enumerate(self.layers):
+            put(f"qrnn{i}.fwd", layer.fwd)
+            put(f"qrnn{i}.bwd", layer.bwd)
+        put("attention", self.attention)
+        put("intent", self.intent)
+        put("slot", self.slot)
+        return out
+
+    def n_weight_bytes(self) -> int:
+        return int(sum(a.nbytes for a in self.tensors().values()))
+
+    def n_macs(self) -> int:
+        """Multiply-accumulates per utterance at max_tokens (matmuls only)."""
+        T = self.max_tokens
+        macs = T * self.bottleneck.weight.size
+        for layer in self.layers:
+            macs += T * (layer.fwd.weight.size + layer.bwd.weight.size)
+        macs += T * (self.attention.weight.size + self.slot.weight.size)
+        macs += T * self.slot.n_in  # attention-weighted pooling
+        macs += self.intent.weight.size
+        return int(macs)
+
+    def config(self) -> dict:
+        return {
+            "semantics_version": SEMANTICS_VERSION,
+            "spec": self.spec.to_dict(),
+            "layers": [{"kernel_width": l.kernel_width, "hidden": l.hidden} for l in self.layers],
+            "intent_labels": self.intent_labels,
+            "slot_labels": self.slot_labels,
+            "meta": self.meta,
+        }
+
+    # -- persistence: <dir>/qmodel.json + <dir>/qmodel.npz -------------------------------------
+    def save(self, directory: str | Path) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        np.savez(d / "qmodel.npz", **self.tensors())
+        (d / "qmodel.json").write_text(json.dumps(self.config(), indent=2, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "QuantizedModel":
+        d = Path(directory)
+        try:
+            cfg = json.loads((d / "qmodel.json").read_text())
+            arrays = dict(np.load(d / "qmodel.npz"))
+        except FileNotFoundError as e:
+            raise PqError(f"no quantized model in {d} ({Path(e.filename).name} missing)") from None
+        except (ValueError, OSError) as e:
+            raise PqError(f"cannot read quantized model in {d}: {e}") from None
+        return cls.from_parts(cfg, arrays)
+
+    @classmethod
+    def from_parts(cls, cfg: dict, arrays: dict[str, np.ndarray]) -> "QuantizedModel":
+        if cfg.get("semantics_version") != SEMANTICS_VERSION:
+            raise PqError(f"quantized model uses integer semantics v{cfg.get('semantics_version')}, "
+                          f"this pqcompile implements v{SEMANTICS_VERSION}")
+
+        def get(prefix: str) -> QLinear:
+            try:
+                return QLinear(arrays[f"{prefix}.weight"], arrays[f"{prefix}.bias"], arrays[f"{prefix}.scale"])
+            except KeyError as e:
+                raise PqError(f"quantized model lacks tensor {e.args[0]}") from None
+
+        layers = [QRNNLayerQ(get(f"qrnn{i}.fwd"), get(f"qrnn{i}.bwd"), int(l["kernel_width"]), int(l["hidden"]))
+                  for i, l in enumerate(cfg["layers"])]
+        return cls(ProjectionSpec.from_dict(cfg["spec"]), get("bottleneck"), layers, get("attention"),
+                   get("intent"), get("slot"), list(cfg["intent_labels"]), list(cfg["slot_labels"]),
+                   dict(cfg.get("meta", {})))
+
+
+def random_quantized_model(spec: ProjectionSpec, bottleneck: int = 16, hidden: int = 8, n_layers: int = 2,
+                           kernel_width: int = 2, n_intents: int = 5, n_slot_tags: int = 7,
+                           seed: int = 0) -> QuantizedModel:
+    """A model with random weights and plausible scales, for tests of the integer executors."""
+    rng = np.random.default_rng(seed)
+
+    def lin(n_in: int, n_out: int, scale_lo: float, scale_hi: float) -> QLinear:
+        return QLinear(rng.integers(-127, 128, (n_in, n_out)), rng.integers(-2000, 2000, n_out),
+                       rng.uniform(scale_lo, scale_hi, n_out).astype(np.float32))
+
+    F = spec.feature_size
+    layers = []
+    d_in = bottleneck
+    for _ in range(n_layers):
+        k_in = kernel_width * d_in
+        s = 8.0 / (127 * np.sqrt(k_in))
+        layers.append(QRNNLayerQ(lin(k_in, 3 * hidden, s / 2, s * 2), lin(k_in, 3 * hidden, s / 2, s * 2),
+                                 kernel_width, hidden))
+        d_in = 2 * hidden
+    s_b = 1.0 / (127 * np.sqrt(F) / 8)
+    return QuantizedModel(
+        spec=spec,
+        bottleneck=lin(F, bottleneck, s_b / 2, s_b * 2),
+        layers=layers,
+        attention=lin(d_in, 1, 1e-3, 1e-2),
+        intent=lin(d_in, n_intents, 1e-3, 1e-2),
+        slot=lin(d_in, n_slot_tags, 1e-3, 1e-2),
+        intent_labels=[f"IN:{i}" for i in range(n_intents)],
+        slot_labels=["O"] + [f"{p}-SL:{i}" for i in range(n_slot_tags // 2) for p in "BI"][: n_slot_tags - 1],
+        meta={"kind": "random"},
+    )
