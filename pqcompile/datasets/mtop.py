@@ -1,0 +1,119 @@
+"""MTOP readers: the original 8-column TSV, the parse-only JSON list, and the 6-language aligned JSON.
+
+All give the flat frame (top-level intent + top-level slot spans; see mtop_parse). The TSV has
+gold character spans; the JSON forms have only a parse, aligned to the sentence by mtop_parse,
+and utterances whose parse cannot be aligned are left out and counted in `skipped`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import PqError
+from .common import (ExampleList, check_file, finish, folder_file, json_item_lines, lang_from_path,
+                     parse_json, pick_lang, read_text)
+from .example import Example, normalize_spans
+from .mtop_parse import ParseError, align_slots, flat_frame
+
+MTOP6_LANGS = ("en", "de", "es", "fr", "hi", "th")
+
+
+def read_mtop(path, split: str = "train", lang: str | None = None) -> ExampleList:
+    """MTOP from a TSV file (eval.txt), a parse-only JSON file (train.json), or a language folder
+    holding <split>.txt / <split>.json (split: train, eval or test)."""
+    p = Path(path)
+    if p.is_dir():
+        p = folder_file(p, split, ("{split}.txt", "{split}.tsv", "{split}.json", "mtop_{split}.json"))
+    p = check_file(p)
+    text = read_text(p)
+    opts = {"lang": lang}
+    if text.lstrip().startswith("["):
+        return _read_parse_json(p, text, opts)
+    return _read_tsv(p, text, opts)
+
+
+def _read_tsv(path: Path, text: str, opts: dict) -> ExampleList:
+    examples = []
+    for n, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        where = f"{path}:{n}"
+        if len(cols) < 4:
+            raise PqError(f"{where}: expected MTOP's 8 tab-separated columns (id, intent, slots, utterance, "
+                          f"domain, locale, parse, tokens), got {len(cols)}")
+        intent, slots, utterance = cols[1], cols[2], cols[3]
+        if not intent:
+            raise PqError(f"{where}: empty intent")
+        spans = []
+        for item in filter(None, slots.split(",")):
+            s, _, rest = item.partition(":")
+            e, _, label = rest.partition(":")
+            if not (s.isdigit() and e.isdigit() and label):
+                raise PqError(f"{where}: bad slot {item!r} (expected start:end:SL:NAME)")
+            spans.append((label, int(s), int(e)))
+        locale = cols[5].split("_")[0].lower() if len(cols) > 5 else ""
+        lang = pick_lang(opts, locale or lang_from_path(path))
+        examples.append(Example(utterance, intent, normalize_spans(utterance, spans, where), lang, str(path), n))
+    return finish(examples, [], path)
+
+
+def parsed_example(sentence, parse, lang: str, path: Path, line: int) -> Example | str:
+    """An Example from a sentence and its bracketed parse, or the reason it cannot be aligned."""
+    where = f"{path}:{line}"
+    if not isinstance(sentence, str) or not isinstance(parse, str):
+        raise PqError(f"{where}: sentence and parse must be strings")
+    try:
+        intent, slots = flat_frame(parse)
+    except ParseError as e:
+        return f"bad parse: {e}"
+    spans = align_slots(sentence, slots)
+    if isinstance(spans, str):
+        return spans
+    return Example(sentence, intent, normalize_spans(sentence, spans, where), lang, str(path), line)
+
+
+def _read_parse_json(path: Path, text: str, opts: dict) -> ExampleList:
+    items = parse_json(path, text)
+    if not isinstance(items, list):
+        raise PqError(f"{path}:1: expected a JSON list of {{original_sentence, mtop_parsing}} objects")
+    lines = json_item_lines(text, len(items), path)
+    lang = pick_lang(opts, lang_from_path(path))
+    examples, skipped = [], []
+    for item, line in zip(items, lines):
+        if not isinstance(item, dict) or "original_sentence" not in item or "mtop_parsing" not in item:
+            raise PqError(f"{path}:{line}: expected an object with original_sentence and mtop_parsing")
+        ex = parsed_example(item["original_sentence"], item["mtop_parsing"], lang, path, line)
+        if isinstance(ex, str):
+            skipped.append((f"{path}:{line}", ex))
+        else:
+            examples.append(ex)
+    return finish(examples, skipped, path)
+
+
+def read_mtop6(path, langs: str | None = None) -> ExampleList:
+    """The aligned 6-language MTOP JSON (`{id, question: {lang: text}, mr: {slot_intent: {lang:
+    parse}}}`); langs: '+'-separated codes (default: all six)."""
+    p = check_file(Path(path))
+    wanted = tuple(langs.split("+")) if langs else MTOP6_LANGS
+    bad = [x for x in wanted if x not in MTOP6_LANGS]
+    if bad:
+        raise PqError(f"unknown mtop6 language(s) {', '.join(bad)} (known: {'+'.join(MTOP6_LANGS)})")
+    text = read_text(p)
+    items = parse_json(p, text)
+    if not isinstance(items, list):
+        raise PqError(f"{p}:1: expected a JSON list of {{id, question, mr}} objects")
+    lines = json_item_lines(text, len(items), p)
+    examples, skipped = [], []
+    for lang in wanted:
+        for item, line in zip(items, lines):
+            try:
+                sentence, parse = item["question"][lang], item["mr"]["slot_intent"][lang]
+            except (KeyError, TypeError):
+                raise PqError(f"{p}:{line}: expected question.{lang} and mr.slot_intent.{lang}") from None
+            ex = parsed_example(sentence, parse, lang, p, line)
+            if isinstance(ex, str):
+                skipped.append((f"{p}:{line} [{lang}]", ex))
+            else:
+                examples.append(ex)
+    return finish(examples, skipped, p)
