@@ -1,0 +1,45 @@
+"""`pqcompile export`: a run folder's quantized model -> the integer ONNX graph."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import PqError
+from ..export import export_onnx
+from ..quant.qmodel import QuantizedModel
+from .common import emit_json, json_option
+
+
+def load_run(run: str | None) -> QuantizedModel:
+    """The QuantizedModel of a run folder (qmodel.json + qmodel.npz)."""
+    if run is None:
+        raise PqError("no model given (pass a run folder with qmodel.json/qmodel.npz; "
+                      "there is no bundled model yet)")
+    path = Path(run)
+    if not path.is_dir():
+        raise PqError(f"model {run} is not a run folder")
+    return QuantizedModel.load(path)
+
+
+@click.command("export")
+@click.argument("run", required=False, type=click.Path())
+@click.option("-o", "--output", default="model.onnx", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the ONNX model.")
+@json_option
+def export_cmd(run, output, as_json):
+    """Export RUN's integer network to ONNX (static shapes, integer math, Scan recurrence)."""
+    qmodel = load_run(run)
+    model = export_onnx(qmodel, output)
+    info = {"onnx": str(output), "nodes": len(model.graph.node), "bytes": Path(output).stat().st_size,
+            "max_tokens": qmodel.max_tokens, "feature_size": qmodel.feature_size,
+            "intents": len(qmodel.intent_labels), "slot_tags": len(qmodel.slot_labels),
+            "weight_bytes": qmodel.n_weight_bytes(), "macs": qmodel.n_macs()}
+    if as_json:
+        emit_json(info)
+    else:
+        click.echo(f"wrote {output}: {info['nodes']} nodes, {info['bytes']} bytes, "
+                   f"T={info['max_tokens']} F={info['feature_size']}, {info['macs']} MACs per utterance")
+
+
+COMMANDS = [export_cmd]
