@@ -1,0 +1,172 @@
+"""The pQRNN student: projection features -> bottleneck dense + ReLU -> N bidirectional QRNN
+layers -> attention-pooled intent head and per-token slot head.
+
+Every layer is the QAT twin of a step of docs/integer-semantics.md (see quant/qat.py): tensors
+between layers hold the integer model's values, so with quantisation on and in eval mode the
+outputs equal `run_integer` on the converted model. With quantisation off the same graph is the
+ordinary float pQRNN (used for the float warm-up epochs, if any).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import PqError
+from ..quant.qat import QATLinear, q_exp, q_sigmoid, q_tanh, round_half_up, set_quantize
+from ..quant.tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7, STATE_OFFSET
+from .batch import Batch
+
+Q15 = 32768
+
+
+@dataclass
+class PQRNNConfig:
+    """Sizes of a pQRNN. hidden is the state size per direction (a layer outputs 2*hidden).
+    feature_size is the projection's (the spec owns it; it is recorded here for the record).
+    float_epochs: epochs trained in float before QAT starts (0 = QAT throughout)."""
+
+    feature_size: int = 512
+    bottleneck: int = 128
+    hidden: int = 128
+    layers: int = 3
+    kernel_width: int = 3
+    zoneout: float = 0.01
+    float_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("feature_size", "bottleneck", "hidden", "layers", "kernel_width"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise PqError(f"pqrnn config: {name} must be a positive integer, got {v!r}")
+        if not 0.0 <= float(self.zoneout) < 1.0:
+            raise PqError(f"pqrnn config: zoneout must be in [0, 1), got {self.zoneout!r}")
+        if not isinstance(self.float_epochs, int) or self.float_epochs < 0:
+            raise PqError(f"pqrnn config: float_epochs must be an integer >= 0, got {self.float_epochs!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def window(u: torch.Tensor, k: int, backward: bool) -> torch.Tensor:
+    """[B, T, D] -> [B, T, k*D]: [u[t], u[t-1], ...] (fwd) or [u[t], u[t+1], ...] (bwd), zeros outside."""
+    T = u.shape[1]
+    parts = []
+    for j in range(k):
+        if backward:
+            parts.append(F.pad(u, (0, 0, 0, j))[:, j:j + T])
+        else:
+            parts.append(F.pad(u, (0, 0, j, 0))[:, :T])
+    return torch.cat(parts, dim=-1)
+
+
+def fo_pool(z: torch.Tensor, f: torch.Tensor, o: torch.Tensor, mask: torch.Tensor, backward: bool,
+            quantize: bool, zoneout: float) -> torch.Tensor:
+    """fo-pooling on Q7 gates [B, T, H] -> h in Q7 [B, T, H].
+
+    The state C = c * 2^15 is the semantics' U - 32768; with quantisation on each step is exactly
+    C_t = floor((f*C + (128-f)*256*z + 64) / 128), h_t = floor((o*C_t + 16384) / 32768) (all values
+    stay below 2^24, so float32 is exact). Positions t >= L reset the state (h = 0 there).
+    Zoneout (training only) sets f = 128: the state is kept unchanged."""
+    B, T, H = z.shape
+    if zoneout > 0:
+        keep = torch.rand(B, T, H, device=z.device) < zoneout
+        f = torch.where(keep, torch.full_like(f, Q7), f)
+    state = z.new_zeros(B, H)
+    outs = [None] * T
+    for t in (range(T - 1, -1, -1) if backward else range(T)):
+        new = f[:, t] * state + (Q7 - f[:, t]) * (z[:, t] * (Q15 // Q7))
+        new = round_half_up(new / Q7) if quantize else new / Q7
+        state = torch.where(mask[:, t, None], new, torch.zeros_like(new))
+        h = o[:, t] * state / Q15
+        outs[t] = round_half_up(h) if quantize else h
+    return torch.stack(outs, dim=1)
+
+
+class QRNNDirection(nn.Module):
+    """One direction of a QRNN layer: gates from the width-k window, then fo-pooling."""
+
+    def __init__(self, d_in: int, hidden: int, kernel_width: int, backward: bool, zoneout: float):
+        super().__init__()
+        self.hidden, self.kernel_width, self.backward, self.zoneout = hidden, kernel_width, backward, zoneout
+        self.gates = QATLinear(kernel_width * d_in, 3 * hidden, -128, 127, out_scale=GATE_PRE_SCALE)
+
+    def forward(self, u: torch.Tensor, in_scale: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        pre = self.gates(window(u, self.kernel_width, self.backward), in_scale)
+        H, q = self.hidden, self.gates.quantize
+        z = q_tanh(pre[..., :H], q)
+        f = q_sigmoid(pre[..., H:2 * H], q)
+        o = q_sigmoid(pre[..., 2 * H:], q)
+        return fo_pool(z, f, o, mask, self.backward, q, self.zoneout if self.training else 0.0)
+
+
+class QRNNLayer(nn.Module):
+    def __init__(self, d_in: int, hidden: int, kernel_width: int, zoneout: float):
+        super().__init__()
+        self.fwd = QRNNDirection(d_in, hidden, kernel_width, False, zoneout)
+        self.bwd = QRNNDirection(d_in, hidden, kernel_width, True, zoneout)
+
+    def forward(self, u: torch.Tensor, in_scale: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.fwd(u, in_scale, mask), self.bwd(u, in_scale, mask)], dim=-1)
+
+
+class PQRNN(nn.Module):
+    kind = "pqrnn"
+
+    def __init__(self, config: PQRNNConfig, n_intents: int, n_slot_tags: int):
+        super().__init__()
+        self.config, self.n_intents, self.n_slot_tags = config, n_intents, n_slot_tags
+        c = config
+        self.bottleneck = QATLinear(c.feature_size, c.bottleneck, 0, 127, init_std=(2.0 / c.feature_size) ** 0.5)
+        d_in, layers = c.bottleneck, []
+        for i in range(c.layers):
+            # Zoneout decays with depth, as in the paper's public implementation.
+            layers.append(QRNNLayer(d_in, c.hidden, c.kernel_width, c.zoneout ** (i + 1)))
+            d_in = 2 * c.hidden
+        self.layers = nn.ModuleList(layers)
+        self.attention = QATLinear(d_in, 1, -128, 127, out_scale=ATTN_SCORE_SCALE)
+        self.intent = QATLinear(d_in, n_intents, -128, 127)
+        self.slot = QATLinear(d_in, n_slot_tags, -128, 127)
+        self.quantize = False
+
+    def set_quantize(self, on: bool) -> None:
+        """Fake quantisation on (QAT) or off (float training)."""
+        set_quantize(self, on)
+
+    def forward_int(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Integer-domain outputs (real value = value * scale): intent [B, n], slot [B, T, S],
+        encoder [B, T, 2H] (Q7), pooled [B, 2H] (Q7)."""
+        q = self.quantize
+        if features.shape[-1] != self.config.feature_size:
+            raise PqError(f"features have {features.shape[-1]} columns, the model expects {self.config.feature_size}")
+        mask = mask.bool()
+        x = features.float()
+        one = torch.ones((), device=x.device)
+        q7 = torch.full((), 1.0 / Q7, device=x.device)   # the fixed scale of QRNN outputs
+        y = self.bottleneck(x, one) * mask[..., None]
+        scale = self.bottleneck.out_scale()
+        for layer in self.layers:
+            y = layer(y, scale, mask)
+            scale = q7
+        E = y
+        score = self.attention(E, q7)[..., 0]
+        m = torch.where(mask, score, torch.full_like(score, -128.0)).amax(dim=1, keepdim=True).detach()
+        e = torch.where(mask, q_exp(score - m, q), torch.zeros_like(score))
+        Z = e.sum(dim=1, keepdim=True)
+        # P is summed exactly (float64), then rounded once to float32, as the semantics do.
+        P = torch.einsum("bt,btc->bc", e.double(), E.double()).float()
+        pooled = P / Z
+        if q:
+            pooled = torch.clamp(round_half_up(pooled), -127, 127)
+        return {"intent": self.intent(pooled, q7), "slot": self.slot(E, q7), "encoder": E, "pooled": pooled}
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(intent logits [B, n_intents], slot logits [B, T, n_slot_tags]), real-valued."""
+        out = self.forward_int(batch.features, batch.mask)
+        return out["intent"] * self.intent.out_scale(), out["slot"] * self.slot.out_scale()
+
+
+assert STATE_OFFSET == Q15
