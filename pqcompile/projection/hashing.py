@@ -19,6 +19,7 @@ SEED = 0
 GOLDEN_GAMMA = 0x9E3779B97F4A7835
 SPLITMIX_C1 = 0xBF58476D1CE4E5B9
 SPLITMIX_C2 = 0x94D049BB133111EB
+SPLITMIX_SHIFTS = (30, 27, 31)
 TERNARY = np.array([0, 1, -1, 0], dtype=np.int8)
 
 _U64 = np.uint64
@@ -75,11 +76,12 @@ def hash_words(tokens: list[bytes], n_words: int) -> np.ndarray:
         return out
     out[:, 0] = h
     with np.errstate(over="ignore"):
+        s1, s2, s3 = (_U64(s) for s in SPLITMIX_SHIFTS)
         for i in range(1, n_words):
             x = h + _U64((i * GOLDEN_GAMMA) & 0xFFFFFFFFFFFFFFFF)
-            x = (x ^ (x >> _U64(30))) * _U64(SPLITMIX_C1)
-            x = (x ^ (x >> _U64(27))) * _U64(SPLITMIX_C2)
-            out[:, i] = x ^ (x >> _U64(31))
+            x = (x ^ (x >> s1)) * _U64(SPLITMIX_C1)
+            x = (x ^ (x >> s2)) * _U64(SPLITMIX_C2)
+            out[:, i] = x ^ (x >> s3)
     return out
 
 
