@@ -16,6 +16,7 @@ from .errors import PqError
 # Each module defines `COMMANDS`, a list of click commands (or groups) to register.
 COMMAND_MODULES = [
     "pqcompile.commands.projection",
+    "pqcompile.commands.data_report",
     "pqcompile.commands.export",
 ]
 

@@ -6,6 +6,7 @@ ProjectionSpec. `slot_tags` maps the spans onto a spec's tokens; `spans_from_tag
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from ..errors import PqError
@@ -80,25 +81,42 @@ def slot_tags(example: Example, spec: ProjectionSpec, tokens: list[Token] | None
     or None when the gold frame cannot be represented on those tokens: a span boundary falls
     inside a token, or part of a slot lies beyond what the projection keeps (max_tokens words,
     max_input_bytes bytes). Pass `tokens` if you already have tokenize(example.text, spec)."""
+    tags = _map_spans(example, spec, tokens)
+    return tags if isinstance(tags, list) else None
+
+
+def frame_problem(example: Example, spec: ProjectionSpec, tokens: list[Token] | None = None) -> str | None:
+    """Why slot_tags gives None, as a short cause for reports, or None when it does not:
+    "beyond max tokens/bytes", "inside a token at 'X'" (X: the non-alphanumeric character that
+    glues the slot to its neighbour, e.g. the apostrophe of "Larry's"), or "inside a token
+    between letters" (a language written without spaces, or a gold span that cuts a word)."""
+    tags = _map_spans(example, spec, tokens)
+    return None if isinstance(tags, list) else tags
+
+
+def _map_spans(example: Example, spec: ProjectionSpec, tokens: list[Token] | None) -> list[str] | str:
     if tokens is None:
         tokens = tokenize(example.text, spec)
     tags = [OUTSIDE] * len(tokens)
     if not example.spans:
         return tags
+    text = example.text
     words = [(i, t) for i, t in enumerate(tokens) if not t.is_tag]
-    kept_end = min(words[-1][1].char_end if words else 0, _chars_read(example.text, spec))
+    kept_end = min(words[-1][1].char_end if words else 0, _chars_read(text, spec))
     for label, s, e in example.spans:
         if e > kept_end:
-            return None
+            return "beyond max tokens/bytes"
         inside = []
         for i, t in words:
             if t.char_end <= s or t.char_start >= e:
                 continue
             if t.char_start < s or t.char_end > e:
-                return None   # the token straddles a span boundary
+                cut = s if t.char_start < s else e
+                glue = [c for c in text[cut - 1: cut + 1] if not (c.isalnum() or unicodedata.category(c)[0] == "M")]
+                return f"inside a token at {glue[0]!r}" if glue else "inside a token between letters"
             inside.append(i)
         if not inside:
-            return None
+            return "covers no token"
         tags[inside[0]] = "B-" + label
         for i in inside[1:]:
             tags[i] = "I-" + label

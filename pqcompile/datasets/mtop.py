@@ -14,9 +14,6 @@ from .common import (ExampleList, check_file, finish, folder_file, json_item_lin
 from .example import Example, normalize_spans
 from .mtop_parse import ParseError, align_slots, flat_frame
 
-MTOP6_LANGS = ("en", "de", "es", "fr", "hi", "th")
-
-
 def read_mtop(path, split: str = "train", lang: str | None = None) -> ExampleList:
     """MTOP from a TSV file (eval.txt), a parse-only JSON file (train.json), or a language folder
     holding <split>.txt / <split>.json (split: train, eval or test)."""
@@ -93,16 +90,19 @@ def _read_parse_json(path: Path, text: str, opts: dict) -> ExampleList:
 
 def read_mtop6(path, langs: str | None = None) -> ExampleList:
     """The aligned 6-language MTOP JSON (`{id, question: {lang: text}, mr: {slot_intent: {lang:
-    parse}}}`); langs: '+'-separated codes (default: all six)."""
+    parse}}}`; the shared copy has en, de, es, fr, hi, th); langs: '+'-separated codes
+    (default: every language of the file's first item)."""
     p = check_file(Path(path))
-    wanted = tuple(langs.split("+")) if langs else MTOP6_LANGS
-    bad = [x for x in wanted if x not in MTOP6_LANGS]
-    if bad:
-        raise PqError(f"unknown mtop6 language(s) {', '.join(bad)} (known: {'+'.join(MTOP6_LANGS)})")
     text = read_text(p)
     items = parse_json(p, text)
-    if not isinstance(items, list):
+    if not isinstance(items, list) or not items or not isinstance(items[0], dict) \
+            or not isinstance(items[0].get("question"), dict):
         raise PqError(f"{p}:1: expected a JSON list of {{id, question, mr}} objects")
+    present = tuple(items[0]["question"])
+    wanted = tuple(langs.split("+")) if langs else present
+    bad = [x for x in wanted if x not in present]
+    if bad:
+        raise PqError(f"language(s) {'+'.join(bad)} not in {p} (it has {'+'.join(present)})")
     lines = json_item_lines(text, len(items), p)
     examples, skipped = [], []
     for lang in wanted:
