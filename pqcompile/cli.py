@@ -18,9 +18,6 @@ COMMAND_MODULES = [
     "pqcompile.commands.projection",
     "pqcompile.commands.data_report",
     "pqcompile.commands.export",
-    "pqcompile.commands.train",
-    "pqcompile.commands.evaluate",
-    "pqcompile.commands.predict",
     "pqcompile.commands.targets",
 ]
 
