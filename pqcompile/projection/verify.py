@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PqError, ToolMissing
+from ..errors import PqError
 from .emit_c import emit_projection_c, spec_id
 from .reference import project
 from .spec import ProjectionSpec
@@ -172,6 +172,28 @@ def _explain(spec: ProjectionSpec, line: bytes, dump_line: str) -> str:
     return "\n".join(lines)
 
 
+def compare_outputs(got: list[str], want: list[str]) -> tuple[int, int | None]:
+    """(number of differing lines, index of the first) between device and reference outputs;
+    missing or extra lines count as differing."""
+    differing = [k for k, (a, b) in enumerate(zip(got, want)) if a != b]
+    extra = abs(len(got) - len(want))
+    first = differing[0] if differing else (min(len(got), len(want)) if extra else None)
+    return len(differing) + extra, first
+
+
+def explain_mismatch(spec: ProjectionSpec, target, out_dir, lines: list[bytes], index: int,
+                     got: list[str], want: list[str], timeout: float = 300) -> Mismatch:
+    """The first mismatch in detail: the device's dump of that line against the reference."""
+    line = lines[index] if index < len(lines) else b""
+    m = Mismatch(index, line, want[index] if index < len(want) else "(no line)",
+                 got[index] if index < len(got) else "(no output line)")
+    if index < len(lines):
+        dump_exe = build_verifier(spec, target, out_dir, dump=True)
+        dump = run_verifier(target, dump_exe, [line], timeout)
+        m.detail = _explain(spec, line, dump[0] if dump else "")
+    return m
+
+
 def verify_projection(spec: ProjectionSpec, target, lines: list[bytes], work_dir=None,
                       timeout: float = 300) -> VerifyResult:
     """Build, run on target, compare every line; the first mismatch gets a detailed explanation."""
@@ -181,18 +203,9 @@ def verify_projection(spec: ProjectionSpec, target, lines: list[bytes], work_dir
         exe = build_verifier(spec, target, out)
         got = run_verifier(target, exe, lines, timeout)
         want = expected_output(lines, spec)
-        first = None
-        mismatches = sum(1 for a, b in zip(got, want) if a != b) + abs(len(got) - len(want))
-        if mismatches:
-            i = next((k for k, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-            line = lines[i] if i < len(lines) else b""
-            first = Mismatch(i, line, want[i] if i < len(want) else "(no line)",
-                             got[i] if i < len(got) else "(no output line)")
-            if i < len(lines):
-                dump_exe = build_verifier(spec, target, out, dump=True)
-                dump = run_verifier(target, dump_exe, [line], timeout)
-                first.detail = _explain(spec, line, dump[0] if dump else "")
-        return VerifyResult(_name(target), spec_id(spec), len(lines), mismatches, first)
+        mismatches, first = compare_outputs(got, want)
+        detail = None if first is None else explain_mismatch(spec, target, out, lines, first, got, want, timeout)
+        return VerifyResult(_name(target), spec_id(spec), len(lines), mismatches, detail)
 
 
 # -- cost on the device ---------------------------------------------------------------------------
@@ -217,26 +230,31 @@ def count_instructions(spec: ProjectionSpec, target, lines: list[bytes], timeout
 
 
 def projection_size(spec: ProjectionSpec, target) -> dict:
-    """Flash (text + rodata + data) and RAM (data + bss) of the projection object alone on target."""
-    from ..emulator import compile_object, size_tool
+    """Flash (text + rodata + data) and RAM (data + bss) of the projection object alone, compiled
+    with the target's flags; the caller's feature and token buffers are not included."""
+    from ..emulator import require_tool
 
+    cc = require_tool(target.compiler, target.compiler_packages, target)
+    size = require_tool(target.size_tool, target.compiler_packages, target)
     with tempfile.TemporaryDirectory(prefix="pq-size-") as tmp:
         c_path, _ = emit_projection_c(spec, tmp)
-        obj = compile_object(target, c_path, Path(tmp) / "projection.o")
-        try:
-            res = subprocess.run([size_tool(target), "-A", str(obj)], capture_output=True, text=True, check=True)
-        except FileNotFoundError as e:
-            raise ToolMissing(f"size tool not found: {e.filename}") from None
+        obj = Path(tmp) / "projection.o"
+        proc = subprocess.run([cc, *target.cflags, "-c", str(c_path), "-o", str(obj)],
+                              capture_output=True, text=True, errors="replace")
+        if proc.returncode != 0:
+            raise PqError(f"compiling projection.c for {target.name} failed: {proc.stderr.strip()[:500]}")
+        res = subprocess.run([size, "-A", str(obj)], capture_output=True, text=True, errors="replace")
+        if res.returncode != 0:
+            raise PqError(f"{target.size_tool} failed: {res.stderr.strip()}")
     sections: dict[str, int] = {}
     for row in res.stdout.splitlines():
         parts = row.split()
         if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
             sections[parts[0]] = int(parts[1])
 
-    def total(prefixes):
-        return sum(v for k, v in sections.items() if any(k == p or k.startswith(p + ".") for p in prefixes))
+    def total(prefix: str) -> int:
+        return sum(v for k, v in sections.items() if k == prefix or k.startswith(prefix + "."))
 
-    text, rodata = total([".text"]), total([".rodata"])
-    data, bss = total([".data"]), total([".bss"])
+    text, rodata, data, bss = total(".text"), total(".rodata"), total(".data"), total(".bss")
     return {"text": text, "rodata": rodata, "data": data, "bss": bss,
             "flash": text + rodata + data, "ram": data + bss}
