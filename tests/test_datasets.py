@@ -260,6 +260,7 @@ def test_bad_source_names(source, message):
      r"bad.txt:2: bad slot 'a:b:SL:Y'"),
     ("bad.json", '[\n  {"original_sentence": "hi",\n   "mtop_parsing": "[IN:X ]"},\n  oops\n]', r"bad.json:4: invalid JSON"),
     ("bad.tsv", "id\tutterance\tintent\n1\thi\tx\n", r"bad.tsv:1: header row lacks column\(s\) slot_labels"),
+    ("bad3.tsv", "id\tutterance\tslot_labels\tintent\n1\thi\tQ-x\tatis_x\n", r"bad3.tsv:2: not a BIO tag: 'Q-x'"),
 ])
 def test_malformed_files_name_file_and_line(tmp_path, name, content, message):
     fmt = {"conllu": "mtod", "txt": "mtop", "json": "mtop", "tsv": "matis"}[name.rsplit(".", 1)[1]]
@@ -305,8 +306,8 @@ def test_slot_tags_tags_are_outside_and_unrepresentable_frames():
     assert slot_tags(larry, DEFAULT_SPEC) is None
     assert frame_problem(larry, DEFAULT_SPEC) == "inside a token at \"'\""
     assert slot_tags(larry, DEFAULT_SPEC.replace(separators="'")) == ["B-SL:CONTACT", "O", "O", "O"]
-    thai = read_thai_like = ex("ตั้งนาฬิกาปลุกทุกๆ 10", ("SL:DATE_TIME", 14, 21))
-    assert frame_problem(read_thai_like, DEFAULT_SPEC) == "inside a token between letters"
+    thai = ex("ตั้งนาฬิกาปลุกทุกๆ 10", ("SL:DATE_TIME", 14, 21))   # Thai: no spaces between words
+    assert frame_problem(thai, DEFAULT_SPEC) == "inside a token between letters"
     assert slot_tags(thai, DEFAULT_SPEC) is None
     long = ex("a b c d e", ("SL:Z", 8, 9))
     assert slot_tags(long, DEFAULT_SPEC.replace(max_tokens=4)) is None
@@ -336,7 +337,7 @@ WORD = st.text(alphabet=st.sampled_from("abcdéß日ก'-?"), min_size=1, max_si
 def test_tags_round_trip_to_spans(words, seps, marks):
     """Spans over whole words: slot_tags then spans_from_tags gives them back whenever representable,
     and is None only with a span boundary strictly inside a projection token."""
-    text, pos, word_spans = "", 0, []
+    text, word_spans = "", []
     for w, sep in zip(words, seps):
         word_spans.append((len(text), len(text) + len(w)))
         text += w + sep

@@ -107,3 +107,16 @@ def folder_file(path: Path, split: str, patterns: tuple[str, ...]) -> Path:
         if cand.is_file():
             return cand
     raise PqError(f"no {split} file in {path} (looked for {', '.join(p.format(split=split) for p in patterns)})")
+
+
+def parse_span_list(value: str, where: str) -> list[tuple[str, int, int]]:
+    """`start:end:LABEL,...` (MTOP's TSV slot column, MTOD's `# slots:`) -> [(label, start, end)];
+    a label may itself contain ':' (SL:DATE_TIME)."""
+    spans = []
+    for item in filter(None, value.strip().split(",")):
+        s, _, rest = item.partition(":")
+        e, _, label = rest.partition(":")
+        if not (s.isdigit() and e.isdigit() and label):
+            raise PqError(f"{where}: bad slot {item!r} (expected start:end:LABEL)")
+        spans.append((label, int(s), int(e)))
+    return spans

@@ -128,18 +128,25 @@ def spans_from_tags(tokens: list[Token], tags: list[str]) -> list[Span]:
     after O or after another label starts a new span; tags on BOS/EOS/empty tokens are ignored."""
     if len(tokens) != len(tags):
         raise PqError(f"{len(tags)} tags for {len(tokens)} tokens")
+    return bio_spans([(t.char_start, t.char_end) for t in tokens],
+                     [OUTSIDE if t.is_tag else tag for t, tag in zip(tokens, tags)])
+
+
+def bio_spans(bounds: list[tuple[int, int]], tags: list[str], where: str = "") -> list[Span]:
+    """Spans from BIO tags on units with character bounds (start, end), with the repair of
+    spans_from_tags; a tag that is not O, B-X or I-X is an error."""
     spans: list[list] = []
     prev = OUTSIDE
-    for tok, tag in zip(tokens, tags):
-        if tok.is_tag or tag == OUTSIDE:
+    for (start, end), tag in zip(bounds, tags):
+        if tag == OUTSIDE:
             prev = OUTSIDE
             continue
         kind, _, label = tag.partition("-")
         if kind not in ("B", "I") or not label:
-            raise PqError(f"not a BIO tag: {tag!r}")
+            raise PqError(f"{where}{': ' if where else ''}not a BIO tag: {tag!r}")
         if kind == "I" and prev == label:
-            spans[-1][2] = tok.char_end
+            spans[-1][2] = end
         else:
-            spans.append([label, tok.char_start, tok.char_end])
+            spans.append([label, start, end])
         prev = label
-    return [tuple(s) for s in spans]
+    return [tuple(x) for x in spans]

@@ -10,29 +10,9 @@ from pathlib import Path
 
 from ..errors import PqError
 from .common import ExampleList, check_file, finish, lang_from_path, pick_lang, read_text
-from .example import Example, normalize_spans
+from .example import Example, bio_spans, normalize_spans
 
 COLUMNS = ("id", "utterance", "slot_labels", "intent")
-
-
-def bio_word_spans(words: list[tuple[int, int]], tags: list[str], where: str) -> list[tuple[str, int, int]]:
-    """Character spans from BIO tags on words given as (start, end); conlleval repair for I-
-    after O or another label."""
-    spans: list[list] = []
-    prev = "O"
-    for (s, e), tag in zip(words, tags):
-        if tag == "O":
-            prev = "O"
-            continue
-        kind, _, label = tag.partition("-")
-        if kind not in ("B", "I") or not label:
-            raise PqError(f"{where}: not a BIO tag: {tag!r}")
-        if kind == "I" and prev == label:
-            spans[-1][2] = e
-        else:
-            spans.append([label, s, e])
-        prev = label
-    return [tuple(x) for x in spans]
 
 
 def read_matis(path, lang: str | None = None) -> ExampleList:
@@ -62,6 +42,6 @@ def read_matis(path, lang: str | None = None) -> ExampleList:
         if len(tags) != len(words):
             skipped.append((where, f"{len(tags)} slot labels for {len(words)} words"))
             continue
-        spans = bio_word_spans(words, tags, where)
+        spans = bio_spans(words, tags, where)
         examples.append(Example(text, intent, normalize_spans(text, spans, where), language, str(p), n))
     return finish(examples, skipped, p)

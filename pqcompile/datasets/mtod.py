@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import PqError
-from .common import ExampleList, check_file, finish, folder_file, lang_from_path, pick_lang, read_text
+from .common import (ExampleList, check_file, finish, folder_file, lang_from_path, parse_span_list, pick_lang,
+                     read_text)
 from .example import Example, normalize_spans
 
 
@@ -31,13 +32,7 @@ def read_mtod(path, split: str = "train", lang: str | None = None) -> ExampleLis
         if "text" not in block or "intent" not in block:
             raise PqError(f"{where}: block without '# text:' and '# intent:' lines")
         text = block["text"]
-        spans = []
-        for item in filter(None, block.get("slots", "").split(",")):
-            s, _, rest = item.partition(":")
-            e, _, label = rest.partition(":")
-            if not (s.isdigit() and e.isdigit() and label):
-                raise PqError(f"{where}: bad slot {item!r} (expected start:end:label)")
-            spans.append((label, int(s), int(e)))
+        spans = parse_span_list(block.get("slots", ""), where)
         examples.append(Example(text, block["intent"], normalize_spans(text, spans, where), language,
                                 str(p), block["line"]))
         block.clear()
@@ -47,18 +42,14 @@ def read_mtod(path, split: str = "train", lang: str | None = None) -> ExampleLis
         if not line.strip():
             flush()
             continue
-        if line.startswith("#"):
+        if line.startswith("#"):   # other comment lines ("# sent_id = ...") are ignored
             key, sep, value = line[1:].partition(":")
             key = key.strip()
-            if not sep:
-                raise PqError(f"{p}:{n}: comment line without 'key: value'")
-            if key in ("text", "intent", "slots"):
-                if "tokens" in block:
+            if sep and key in ("text", "intent", "slots"):
+                if "tokens" in block:   # a new block without a blank line before it
                     flush()
                 block.setdefault("line", n)
-                block[key] = value[1:] if value.startswith(" ") else value
-                if key == "intent":
-                    block[key] = value.strip()
+                block[key] = value.removeprefix(" ") if key == "text" else value.strip()
             continue
         if len(line.split("\t")) != 4:
             raise PqError(f"{p}:{n}: expected a token line with 4 tab-separated columns "

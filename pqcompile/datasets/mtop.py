@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import PqError
 from .common import (ExampleList, check_file, finish, folder_file, json_item_lines, lang_from_path,
-                     parse_json, pick_lang, read_text)
+                     parse_json, parse_span_list, pick_lang, read_text)
 from .example import Example, normalize_spans
 from .mtop_parse import ParseError, align_slots, flat_frame
 
@@ -42,13 +42,7 @@ def _read_tsv(path: Path, text: str, opts: dict) -> ExampleList:
         intent, slots, utterance = cols[1], cols[2], cols[3]
         if not intent:
             raise PqError(f"{where}: empty intent")
-        spans = []
-        for item in filter(None, slots.split(",")):
-            s, _, rest = item.partition(":")
-            e, _, label = rest.partition(":")
-            if not (s.isdigit() and e.isdigit() and label):
-                raise PqError(f"{where}: bad slot {item!r} (expected start:end:SL:NAME)")
-            spans.append((label, int(s), int(e)))
+        spans = parse_span_list(slots, where)
         locale = cols[5].split("_")[0].lower() if len(cols) > 5 else ""
         lang = pick_lang(opts, locale or lang_from_path(path))
         examples.append(Example(utterance, intent, normalize_spans(utterance, spans, where), lang, str(path), n))
