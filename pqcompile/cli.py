@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "pqcompile.commands.data_report",
     "pqcompile.commands.export",
     "pqcompile.commands.targets",
+    "pqcompile.commands.verify_projection",
 ]
 
 
