@@ -22,7 +22,7 @@ static int in_eof;
 static uint8_t out_buf[PQ_OUT_BUF_SIZE];
 static size_t out_len;
 
-static void flush_output(void)
+void pq_flush_output(void)
 {
     if (out_len > 0) {
         pq_port_write(out_buf, out_len);
@@ -47,7 +47,7 @@ static int fill_input(void)
     if (in_eof) {
         return 0;
     }
-    flush_output(); /* an interactive peer may wait for our answer before sending more */
+    pq_flush_output(); /* an interactive peer may wait for our answer before sending more */
     in_pos = 0;
     in_len = pq_port_read(in_buf, sizeof in_buf);
     if (in_len == 0) {
@@ -100,7 +100,7 @@ void pq_write(const void *data, size_t n)
         p += chunk;
         n -= chunk;
         if (out_len == sizeof out_buf) {
-            flush_output();
+            pq_flush_output();
         }
     }
 }
@@ -112,6 +112,6 @@ void pq_write_str(const char *s)
 
 void pq_exit(int code)
 {
-    flush_output();
+    pq_flush_output();
     pq_port_exit(code & 0xFF);
 }

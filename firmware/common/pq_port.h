@@ -19,4 +19,8 @@ void pq_port_write(const uint8_t *data, size_t n);
 /* End the program with this status; the output is already flushed. */
 void pq_port_exit(int code);
 
+/* Provided by common/platform.c for back ends: write out the buffered output now (the POSIX
+   back end registers it with atexit, so returning from main() loses nothing). */
+void pq_flush_output(void);
+
 #endif /* PQ_PORT_H */

@@ -12,6 +12,8 @@
 
 void pq_port_init(void)
 {
+    /* main() returning goes through the C library's exit(), not pq_exit(). */
+    atexit(pq_flush_output);
 }
 
 size_t pq_port_read(uint8_t *buf, size_t cap)
