@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 SPEC_VERSION = 1
 HASHES = ("murmur64-ternary-v1",)
 MAX_FEATURE_SIZE = 4096
-# Punctuation split off as tokens of its own by default (so "me?" gives "me", "?").
-DEFAULT_SEPARATORS = ".,!?;:\"()[]{}¿¡。、，！？；："
+# Punctuation split off as tokens of its own by default (so "me?" gives "me", "?" and "Larry's"
+# gives "Larry", "'", "s": slot spans in MTOP/MTOD/SNIPS end at these characters).
+DEFAULT_SEPARATORS = ".,!?;:\"'()[]{}/…“”‘’¿¡。、，！？；："
 
 
 class SpecError(ValueError):
@@ -84,6 +85,11 @@ class ProjectionSpec:
             v = getattr(self, name)
             need(v is None or (isinstance(v, str) and v != ""), f"{name} must be a non-empty string or null")
         need(isinstance(self.empty_token, str) and self.empty_token != "", "empty_token must be a non-empty string")
+        for name in ("bos_token", "eos_token", "empty_token"):
+            v = getattr(self, name)
+            # Tags are hashed as their UTF-8 bytes, which a lone surrogate does not have.
+            need(v is None or not any(0xD800 <= ord(c) <= 0xDFFF for c in v),
+                 f"{name} contains a surrogate code point, which has no UTF-8 form")
         need(self.invalid_utf8 == "replace", f"unknown invalid_utf8 rule {self.invalid_utf8!r} (known: replace)")
         need(self.unicode_version == unicodedata.unidata_version,
              f"spec needs Unicode {self.unicode_version} tables but this Python has {unicodedata.unidata_version}")
