@@ -13,10 +13,11 @@ No case table is built when the spec does not lower-case.
 """
 from __future__ import annotations
 
+import bisect
 import sys
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .spec import ProjectionSpec
 
@@ -59,10 +60,16 @@ class UnicodeTables:
         for src, out in self.lower_expansions:
             if src == cp:
                 return out
-        for r in self.lower_ranges:
-            if r.first <= cp <= r.last and (cp - r.first) % r.stride == 0:
+        k = bisect.bisect_right(self._firsts, cp) - 1
+        if k >= 0:
+            r = self.lower_ranges[k]
+            if cp <= r.last and (cp - r.first) % r.stride == 0:
                 return (cp + r.delta,)
         return (cp,)
+
+    @cached_property
+    def _firsts(self) -> list[int]:
+        return [r.first for r in self.lower_ranges]
 
     def is_space(self, cp: int) -> bool:
         return any(lo <= cp <= hi for lo, hi in self.whitespace)
