@@ -90,11 +90,6 @@ class ProjectionSpec:
             # Tags are hashed as their UTF-8 bytes, which a lone surrogate does not have.
             need(v is None or not any(0xD800 <= ord(c) <= 0xDFFF for c in v),
                  f"{name} contains a surrogate code point, which has no UTF-8 form")
-        for name in ("bos_token", "eos_token", "empty_token"):
-            v = getattr(self, name)
-            # Tags are hashed as their UTF-8 bytes, which a lone surrogate does not have.
-            need(v is None or not any(0xD800 <= ord(c) <= 0xDFFF for c in v),
-                 f"{name} contains a surrogate code point, which has no UTF-8 form")
         need(self.invalid_utf8 == "replace", f"unknown invalid_utf8 rule {self.invalid_utf8!r} (known: replace)")
         need(self.unicode_version == unicodedata.unidata_version,
              f"spec needs Unicode {self.unicode_version} tables but this Python has {unicodedata.unidata_version}")
