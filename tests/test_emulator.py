@@ -156,6 +156,45 @@ def test_cortex_m_fpu_is_on_at_reset_and_faults_end_the_program(tmp_path, name):
     assert fault.stdout == b"fpu ok\n\npq: fatal HardFault\n"
 
 
+STACK_OVERFLOW = r"""
+#include "pq_platform.h"
+static uint32_t depth(volatile uint32_t n)
+{
+    volatile uint8_t pad[64];
+    pad[0] = (uint8_t)n;
+    return n == 0 ? pad[0] : depth(n - 1) + pad[0];
+}
+int main(void)
+{
+    uint8_t buf[12];
+    size_t len, dropped, i;
+    uint32_t n = 0;
+
+    pq_platform_init();
+    if (pq_read_line(buf, sizeof buf, &len, &dropped)) {
+        for (i = 0; i < len; i++) {
+            n = n * 10u + (uint32_t)(buf[i] - '0');
+        }
+    }
+    pq_write_str(depth(n) == 55u ? "sum ok\n" : "sum wrong\n");
+    return 0;
+}
+"""
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", COUNTING)
+def test_cortex_m_stack_overflow_faults_instead_of_corrupting(tmp_path, name):
+    target = load_target(name)
+    src = tmp_path / "deep.c"
+    src.write_text(STACK_OVERFLOW)
+    exe = build_program(target, [src], tmp_path / "deep.elf")
+    shallow = run_program(target, exe, input=b"10\n")
+    assert (shallow.returncode, shallow.stdout) == (0, b"sum ok\n")
+    deep = run_program(target, exe, input=b"100000\n")   # ~7 MB of stack frames
+    assert (deep.returncode, deep.stdout) == (134, b"\npq: fatal HardFault\n")
+
+
 @pytest.mark.parametrize("name", ["host", "cortex-m7"])
 def test_compiler_errors_are_reported(tmp_path, name):
     src = tmp_path / "bad.c"
