@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "pqcompile.commands.export",
     "pqcompile.commands.targets",
     "pqcompile.commands.verify_projection",
+    "pqcompile.commands.train",
+    "pqcompile.commands.evaluate",
+    "pqcompile.commands.predict",
 ]
 
 

@@ -1,0 +1,43 @@
+"""`pqcompile evaluate`: a run's intent accuracy, slot F1 and exact match on some data."""
+from __future__ import annotations
+
+import click
+
+from ..datasets import load_sources
+from ..train.inference import Predictor, score
+from ..train.run import RunFolder
+from .common import emit_json, json_option
+
+
+def _row(name: str, m: dict) -> str:
+    return (f"{name:8} {m['n']:7d} {m['intent_accuracy']:8.4f} {m['slot_precision']:8.4f} "
+            f"{m['slot_recall']:8.4f} {m['slot_f1']:8.4f} {m['exact_match']:8.4f}")
+
+
+@click.command("evaluate")
+@click.argument("run_path", metavar="RUN")
+@click.option("--data", "data", multiple=True, required=True, metavar="FORMAT:PATH",
+              help="Evaluation data source (repeatable).")
+@click.option("--int8", "int8", is_flag=True,
+              help="Evaluate the integer model (RUN/int8 on the integer reference) instead of the float model.")
+@json_option
+def evaluate_cmd(run_path, data, int8, as_json):
+    """Intent accuracy, slot micro-F1 (conlleval) and exact match of RUN, overall and per language."""
+    run = RunFolder.open(run_path)
+    predictor = Predictor(run, int8=int8)
+    examples = load_sources(data)
+    decoded = predictor.decode(predictor.encode(examples))
+    result = score(examples, decoded)
+    result.update({"run": str(run.path), "model": "int8" if int8 else "float", "data": list(data),
+                   "left_out_by_reader": len(examples.skipped)})
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{run.path} ({result['model']}) on {', '.join(data)}")
+    click.echo(f"{'':8} {'n':>7} {'intent':>8} {'slot P':>8} {'slot R':>8} {'slot F1':>8} {'exact':>8}")
+    for lang, m in result["per_lang"].items():
+        click.echo(_row(lang, m))
+    click.echo(_row("overall", result["overall"]))
+
+
+COMMANDS = [evaluate_cmd]

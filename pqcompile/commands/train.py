@@ -1,0 +1,69 @@
+"""`pqcompile train`: train a pQRNN (or a baseline) into a run folder; also runs under torchrun."""
+from __future__ import annotations
+
+import click
+
+from ..model.registry import CONFIGS, KINDS
+from ..train.runner import parse_overrides, train_command
+from .common import emit_json, json_option, load_spec
+
+
+@click.command("train")
+@click.option("--data", "data", multiple=True, required=True, metavar="FORMAT:PATH",
+              help="Training data source (repeatable; formats: mtop, mtop6, mtod, matis, snips).")
+@click.option("--dev", "dev", multiple=True, metavar="FORMAT:PATH",
+              help="Dev data source (repeatable); the best epoch is chosen by dev exact match.")
+@click.option("--model", "kind", default="pqrnn", show_default=True, type=click.Choice(list(KINDS)),
+              help="Model kind.")
+@click.option("--config", "config_name", default="small", show_default=True,
+              help=f"Named size ({', '.join(CONFIGS['pqrnn'])}).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a model config option, e.g. --set hidden=96 --set zoneout=0 (repeatable).")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
+              help="Projection spec JSON (default: the defaults with the config's feature_size).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to create (runs/NAME).")
+@click.option("--epochs", type=int, help="Epochs in total (default 10; with --resume: train up to this many).")
+@click.option("--batch-size", type=int, help="Examples per optimisation step, over all processes (default 32).")
+@click.option("--lr", type=float, help="Adam learning rate (default 0.001).")
+@click.option("--seed", type=int, help="Random seed: same seed, same weights (default 0).")
+@click.option("--distortion", type=float, help="Probability that a training word is distorted (default 0.25).")
+@click.option("--threads", type=int, help="torch CPU threads per process (default 1).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def train_cmd(data, dev, kind, config_name, sets, spec_path, out, epochs, batch_size, lr, seed, distortion,
+              threads, resume, quiet, as_json):
+    """Train a model on FORMAT:PATH sources into a run folder.
+
+    The folder gets config.json (projection spec, model config, labels), a checkpoint each epoch,
+    the best epoch by dev exact match (best/, and int8/ for pQRNN), metrics.json and
+    learning_curve.png. Under `torchrun --nproc_per_node N` the same command trains with DDP (gloo).
+    """
+    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
+             "threads": threads}
+    spec = load_spec(spec_path) if spec_path else None
+    summary = train_command(out, list(data), list(dev), kind, config_name, parse_overrides(list(sets)), spec,
+                            given, resume, show_progress=not quiet)
+    if not summary.pop("main_process"):
+        return
+    if as_json:
+        emit_json(summary)
+        return
+    d = summary["data"]
+    click.echo(f"{summary['model']} {summary['config']}: {summary['parameters']:,} parameters; "
+               f"{d['train_used']} training examples used of {d['train']} "
+               f"({d['not_representable']} not representable on projection tokens, "
+               f"{d['left_out_by_reader']} left out by the readers)")
+    best = summary["best"]
+    if best and best.get("dev"):
+        o = best["dev"]["overall"]
+        click.echo(f"best epoch {best['epoch']}: dev intent accuracy {o['intent_accuracy']:.4f}, "
+                   f"slot F1 {o['slot_f1']:.4f}, exact match {o['exact_match']:.4f}")
+    elif best:
+        click.echo(f"best epoch {best['epoch']} (no dev set: lowest training loss)")
+    if "int8_bytes" in summary:
+        click.echo(f"int8 model: {summary['int8_bytes']:,} bytes in {out}/int8")
+    click.echo(f"run folder: {out}")
+
+
+COMMANDS = [train_cmd]

@@ -1,0 +1,1 @@
+"""Training, evaluation and decoding of pQRNN students and their baselines."""

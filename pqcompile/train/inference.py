@@ -1,0 +1,101 @@
+"""A trained run's predictions: the float model (PyTorch) or the integer model (run_integer on
+RUN/int8), decoded with the shared rule in decode.py, and scored with metrics.py."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..datasets import Example
+from ..errors import PqError
+from ..model.registry import model_from_config
+from ..projection import ProjectionSpec, project, tokenize
+from ..quant.integer_reference import run_integer
+from ..quant.qmodel import QuantizedModel
+from .data import EncodedSet, encode, make_batch
+from .decode import Decoded, decode_one
+from .metrics import Frame, frame_metrics
+from .run import RunFolder
+
+
+def decode_set(logits_fn, data: EncodedSet, intent_labels, slot_labels, batch_size: int = 256) -> list[Decoded]:
+    """Decode every example of data; logits_fn(data, indices) -> (intent [B, I], slot [B, T, S])."""
+    out = []
+    for start in range(0, len(data), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(data)))
+        il, sl = logits_fn(data, idx)
+        out += [decode_one(data.examples[i].text, data.tokens[i], il[r], sl[r], intent_labels, slot_labels)
+                for r, i in enumerate(idx)]
+    return out
+
+
+def float_logits(model: torch.nn.Module, spec: ProjectionSpec):
+    """logits_fn of a PyTorch model (call model.eval() first)."""
+    @torch.no_grad()
+    def fn(data: EncodedSet, idx: np.ndarray):
+        intent, slot = model(make_batch(data, idx, spec).inputs)
+        return intent.float().numpy(), slot.float().numpy()
+    return fn
+
+
+def integer_logits(qmodel: QuantizedModel):
+    """logits_fn of the integer reference executor (int8 logits)."""
+    def fn(data: EncodedSet, idx: np.ndarray):
+        p = project(None, qmodel.spec, tokens=[data.tokens[i] for i in idx])
+        out = run_integer(qmodel, p.features, p.lengths)
+        return out.intent_logits, out.slot_logits
+    return fn
+
+
+def score(examples: list[Example], decoded: list[Decoded]) -> dict:
+    """Metrics of decoded predictions against the examples' gold frames, overall and per language."""
+    golds = [Frame(ex.intent, tuple(ex.spans)) for ex in examples]
+    return frame_metrics(golds, [d.frame for d in decoded], [ex.lang for ex in examples])
+
+
+def evaluate_model(model: torch.nn.Module, data: EncodedSet, spec: ProjectionSpec, intent_labels: list[str],
+                   slot_labels: list[str]) -> dict:
+    """Metrics of an in-memory float model (the training loop's dev evaluation)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return score(data.examples, decode_set(float_logits(model, spec), data, intent_labels, slot_labels))
+    finally:
+        model.train(was_training)
+
+
+class Predictor:
+    """A run's float model (best epoch), or its integer model with int8=True, ready to decode."""
+
+    def __init__(self, run: RunFolder, int8: bool = False):
+        cfg = run.config()
+        self.spec: ProjectionSpec = run.spec()
+        if int8:
+            if not (run.int8 / "qmodel.json").is_file():
+                raise PqError(f"{run.path} has no integer model (int8/); only pqrnn runs have one")
+            qmodel = QuantizedModel.load(run.int8)
+            self.intent_labels, self.slot_labels = list(qmodel.intent_labels), list(qmodel.slot_labels)
+            self.logits_fn = integer_logits(qmodel)
+            return
+        model = model_from_config(cfg["model"])
+        try:
+            model.load_state_dict(run.load_weights("best"))
+        except RuntimeError as e:
+            raise PqError(f"{run.path}: weights do not fit the model in config.json: "
+                          f"{str(e).splitlines()[0]}") from None
+        if hasattr(model, "set_quantize"):
+            model.set_quantize(bool(run.best_state().get("quantized", False)))
+        model.eval()
+        self.intent_labels, self.slot_labels = list(cfg["intent_labels"]), list(cfg["slot_labels"])
+        self.logits_fn = float_logits(model, self.spec)
+
+    def encode(self, examples: list[Example]) -> EncodedSet:
+        """Examples -> model inputs; a label the model does not know is a PqError."""
+        return encode(examples, self.spec, self.intent_labels, self.slot_labels)
+
+    def decode(self, data: EncodedSet) -> list[Decoded]:
+        return decode_set(self.logits_fn, data, self.intent_labels, self.slot_labels)
+
+    def predict_texts(self, texts: list[str]) -> list[Decoded]:
+        data = EncodedSet([Example(t, "", (), "und") for t in texts], [tokenize(t, self.spec) for t in texts],
+                          np.zeros(len(texts), dtype=np.int64), [None] * len(texts))
+        return self.decode(data)

@@ -1,0 +1,105 @@
+"""`pqcompile train` behind the CLI: check every input, then create (or reopen) the run folder
+and train. Works the same in one process and under torchrun (every process reads the data and
+checks the inputs; only the first writes to the run folder).
+
+Nothing is written before all inputs are known good: a bad source, config or option leaves no
+run folder behind.
+"""
+from __future__ import annotations
+
+import json
+
+import torch.distributed as dist
+
+from ..datasets import load_sources
+from ..errors import PqError
+from ..model.registry import config_for, default_spec
+from ..projection import ProjectionSpec
+from ..quant.qmodel import QuantizedModel
+from .data import encode
+from .loop import Trainer, TrainSettings, encode_for_training, init_distributed, new_run_config
+from .run import RUN_FORMAT, RunFolder, read_json, write_json
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """--set key=value ... -> {key: value}; values are read as JSON when they parse (numbers,
+    true/false), else kept as strings."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise PqError(f"--set {item!r} is not key=value")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _resume_config(run: RunFolder, given: dict) -> dict:
+    """config.json of the run to continue; given settings other than epochs must match it."""
+    if not run.config_path.is_file():
+        raise PqError(f"cannot resume: {run.path} is not a run folder (no config.json)")
+    config = read_json(run.config_path)
+    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+        raise PqError(f"cannot resume: {run.config_path} is not a {RUN_FORMAT} file")
+    stored = config["train"]["settings"]
+    for key, value in given.items():
+        if value is None or key in ("epochs", "threads"):
+            continue
+        if stored.get(key) != value:
+            raise PqError(f"cannot resume with {key}={value}: the run was started with {key}={stored.get(key)} "
+                          f"(a resumed run keeps its settings; only --epochs and --threads may change)")
+    for key in ("epochs", "threads"):
+        if given.get(key) is not None:
+            stored[key] = given[key]
+    return config
+
+
+def train_command(out: str, data: list[str], dev: list[str], kind: str, config_name: str, overrides: dict,
+                  spec: ProjectionSpec | None, given: dict, resume: bool, show_progress: bool = True) -> dict:
+    """Train into run folder `out`; returns the run summary (what metrics.json holds, plus data counts).
+    given: the TrainSettings values named on the command line (None = not given)."""
+    ctx = init_distributed()
+    try:
+        examples = load_sources(data)
+        dev_examples = load_sources(dev) if dev else []
+        run = RunFolder(out)
+        if resume:
+            config = _resume_config(run, given)
+        else:
+            if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+                raise PqError(f"{run.path} already exists (use --resume to continue it, or choose another --out)")
+            config_for(kind, config_name, overrides)   # unknown kind/config/option -> PqError
+            settings = TrainSettings(**{k: v for k, v in given.items() if v is not None})
+            settings.check()
+            spec = spec or default_spec(kind, config_name, overrides)
+            config = new_run_config(examples, dev_examples, spec, kind, config_name, overrides, settings,
+                                    {"data": list(data), "dev": list(dev)})
+        TrainSettings(**config["train"]["settings"]).check()
+        train_set, n_unrepresentable = encode_for_training(examples, config)
+        run_spec = ProjectionSpec.from_dict(config["spec"])
+        dev_set = encode(dev_examples, run_spec, config["intent_labels"], config["slot_labels"]) if dev else None
+        if ctx.world > 1:
+            dist.barrier()      # every process has checked its inputs before anything is written
+        if ctx.main:
+            write_json(run.config_path, config)
+        trainer = Trainer(run, config, train_set, dev_set, ctx, show_progress)
+        if resume:
+            trainer.load_checkpoint()
+        summary = trainer.fit()
+    finally:
+        if ctx.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    summary.update({
+        "model": config["model"]["kind"], "config": config["model"]["config_name"],
+        "world_size": ctx.world,
+        "data": {"train": len(examples), "train_used": len(train_set),
+                 "left_out_by_reader": len(examples.skipped),
+                 "not_representable": n_unrepresentable, "dev": len(dev_examples)},
+    })
+    if ctx.main and (run.int8 / "qmodel.json").is_file():
+        summary["int8_bytes"] = QuantizedModel.load(run.int8).n_weight_bytes()
+    summary["main_process"] = ctx.main
+    return summary
+

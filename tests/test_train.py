@@ -1,0 +1,269 @@
+"""pqcompile train / evaluate / predict end to end on tiny fixtures written here (2 languages,
+2 formats), plus determinism, resume, atomic checkpoints and the one-line errors."""
+import contextlib
+import io
+import json
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from pqcompile.cli import main as cli_main
+from pqcompile.datasets import load_sources
+from pqcompile.projection import DEFAULT_SPEC, tokenize
+from pqcompile.train.augment import distort_tokens, distort_word, example_rng
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (intent, template, slot values); {x} marks the one slot, labelled by the dict key.
+EN = [
+    ("IN:CREATE_ALARM", "set an alarm for {SL:DATE_TIME}", ["7 am", "noon", "tomorrow morning", "6 pm"]),
+    ("IN:GET_WEATHER", "what is the weather in {SL:LOCATION}", ["paris", "new york", "lima", "oslo"]),
+    ("IN:PLAY_MUSIC", "play some {SL:MUSIC_GENRE} please", ["jazz", "rock", "hip hop", "blues"]),
+    ("IN:GET_WEATHER", "will it rain in {SL:LOCATION} today", ["rome", "tokyo", "cairo"]),
+]
+ES = [
+    ("IN:CREATE_ALARM", "pon una alarma a las {SL:DATE_TIME}", ["siete", "ocho y media", "nueve"]),
+    ("IN:GET_WEATHER", "qué tiempo hace en {SL:LOCATION}", ["madrid", "buenos aires", "quito"]),
+    ("IN:PLAY_MUSIC", "pon música {SL:MUSIC_GENRE}", ["salsa", "rock", "pop latino"]),
+]
+
+
+def _fill(template: str, value: str):
+    start = template.index("{")
+    end = template.index("}")
+    label = template[start + 1:end]
+    text = template[:start] + value + template[end + 1:]
+    return text, (label, start, start + len(value))
+
+
+def _rows(spec, n_repeat: int):
+    rows = []
+    for _ in range(n_repeat):
+        for intent, template, values in spec:
+            for v in values:
+                text, span = _fill(template, v)
+                rows.append((intent, text, span))
+    return rows
+
+
+def write_fixtures(d: Path, n_repeat: int = 2) -> dict[str, str]:
+    """MTOP TSV (English) and MTOD CoNLL (Spanish) train/dev files; returns FORMAT:PATH sources."""
+    d.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(0)
+    en, es = _rows(EN, n_repeat), _rows(ES, n_repeat)
+    rnd.shuffle(en)
+    rnd.shuffle(es)
+    out = {}
+    for split, en_rows, es_rows in (("train", en, es), ("dev", _rows(EN, 1)[::2], _rows(ES, 1)[::2])):
+        with open(d / f"en_{split}.tsv", "w", encoding="utf-8") as f:
+            for i, (intent, text, (label, s, e)) in enumerate(en_rows):
+                f.write(f"{i}\t{intent}\t{s}:{e}:{label}\t{text}\tdomain\ten_XX\t[]\t{{}}\n")
+        with open(d / f"es_{split}.conllu", "w", encoding="utf-8") as f:
+            for intent, text, (label, s, e) in es_rows:
+                f.write(f"# text: {text}\n# intent: {intent}\n# slots: {s}:{e}:{label}\n")
+                for j, word in enumerate(text.split(), 1):
+                    f.write(f"{j}\t{word}\t{intent}\tNoLabel\n")
+                f.write("\n")
+        out[f"en_{split}"] = f"mtop:{d / f'en_{split}.tsv'}"
+        out[f"es_{split}"] = f"mtod:{d / f'es_{split}.conllu'},lang=es"
+    return out
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args, expect_ok=True) -> Result:
+    """Run `pqcompile ARGS` through the CLI's entry function in this process (a subprocess would
+    pay torch's import each time); exit codes, stdout and stderr are the real ones."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            cli_main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+    r = Result(code, out.getvalue(), err.getvalue())
+    if expect_ok:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def run_subprocess(*args) -> subprocess.CompletedProcess:
+    """The installed entry point in a fresh interpreter (for what only a real process shows)."""
+    return subprocess.run([sys.executable, "-c", "from pqcompile.cli import main; main()", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+TINY = ["--config", "tiny", "--set", "hidden=16", "--set", "bottleneck=16", "--set", "feature_size=64"]
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    return write_fixtures(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def trained(fixtures, tmp_path_factory):
+    """One pqrnn run trained through the CLI (6 epochs: 3 float, then QAT), shared by several tests."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    p = run_cli("train", "--data", fixtures["en_train"], "--data", fixtures["es_train"],
+                "--dev", fixtures["en_dev"], "--dev", fixtures["es_dev"], *TINY, "--set", "float_epochs=3",
+                "--epochs", 6, "--batch-size", 8, "--lr", 0.02, "--out", out, "--json")
+    return out, json.loads(p.stdout), p.stderr
+
+
+def test_fixtures_read_as_two_languages(fixtures):
+    ex = load_sources([fixtures["en_train"], fixtures["es_train"]])
+    assert {e.lang for e in ex} == {"en", "es"} and len(ex) == 2 * (15 + 9)
+
+
+def test_train_writes_a_complete_run_folder(trained):
+    out, summary, stderr = trained
+    assert summary["complete"] and len(summary["epochs"]) == 6
+    for name in ("config.json", "metrics.json", "learning_curve.png", "best/model.safetensors",
+                 "checkpoint/model.safetensors", "checkpoint/optimizer.pt", "int8/qmodel.json", "int8/qmodel.npz"):
+        assert (out / name).is_file(), name
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["spec"]["feature_size"] == 64 and cfg["model"]["kind"] == "pqrnn"
+    assert "IN:PLAY_MUSIC" in cfg["intent_labels"] and "B-SL:LOCATION" in cfg["slot_labels"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [r["quantized"] for r in metrics["epochs"]] == [False] * 3 + [True] * 3
+    assert metrics["epochs"][-1]["loss"] < metrics["epochs"][0]["loss"]
+    assert set(metrics["epochs"][0]["dev"]["per_lang"]) == {"en", "es"}
+    assert summary["data"]["train"] == 48 and summary["int8_bytes"] > 0
+    # the progress bar reports loss and throughput on stderr
+    assert "utt_per_s" in stderr and "loss" in stderr
+    # no temporary folders left behind
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_model_learns_the_fixture(trained):
+    out, summary, _ = trained
+    dev = summary["best"]["dev"]["overall"]
+    assert dev["intent_accuracy"] >= 0.8 and dev["slot_f1"] >= 0.4
+
+
+def test_evaluate_float_and_int8_agree_with_training(trained, fixtures):
+    out, summary, _ = trained
+    args = ["evaluate", out, "--data", fixtures["en_dev"], "--data", fixtures["es_dev"], "--json"]
+    flt = json.loads(run_cli(*args).stdout)
+    # the dev metrics of the best epoch are exactly what evaluate computes from best/
+    assert flt["overall"] == summary["best"]["dev"]["overall"]
+    i8 = json.loads(run_cli(*args, "--int8").stdout)
+    assert i8["model"] == "int8" and set(i8["per_lang"]) == {"en", "es"}
+    # the best epoch was trained with QAT: its float model and the integer model nearly agree
+    assert abs(i8["overall"]["intent_accuracy"] - flt["overall"]["intent_accuracy"]) <= 0.15
+    text = run_cli("evaluate", out, "--data", fixtures["en_dev"]).stdout
+    assert "overall" in text and "en" in text
+
+
+def test_predict_decodes_slots_to_text(trained):
+    out, _, _ = trained
+    p = run_cli("predict", out, "set an alarm for 7 am", "what is the weather in paris", "--json")
+    r = json.loads(p.stdout)["predictions"]
+    assert r[0]["intent"] == "IN:CREATE_ALARM" and r[1]["intent"] == "IN:GET_WEATHER"
+    for pred in r:
+        for s in pred["slots"]:
+            assert pred["text"][s["start"]:s["end"]] == s["text"]
+    assert {"label": "SL:LOCATION", "start": 23, "end": 28, "text": "paris"} in r[1]["slots"]
+    i8 = json.loads(run_cli("predict", out, "--int8", "set an alarm for 7 am", "--json").stdout)
+    assert i8["predictions"][0]["intent"] == "IN:CREATE_ALARM"
+    assert "intent:" in run_cli("predict", out, "play some jazz please").stdout
+
+
+def test_same_seed_same_weights_and_resume_continues_exactly(fixtures, tmp_path):
+    common = ["--data", fixtures["en_train"], "--data", fixtures["es_train"], *TINY,
+              "--batch-size", 8, "--seed", 3, "--quiet"]
+    run_cli("train", *common, "--epochs", 2, "--out", tmp_path / "a")
+    run_cli("train", *common, "--epochs", 2, "--out", tmp_path / "b")
+    a = load_file(str(tmp_path / "a/checkpoint/model.safetensors"))
+    b = load_file(str(tmp_path / "b/checkpoint/model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # a different seed gives different weights
+    run_cli("train", *common[:-3], "--seed", 4, "--quiet", "--epochs", 1, "--out", tmp_path / "c")
+    run_cli("train", *common, "--epochs", 1, "--out", tmp_path / "d")
+    c = load_file(str(tmp_path / "c/checkpoint/model.safetensors"))
+    d1 = load_file(str(tmp_path / "d/checkpoint/model.safetensors"))
+    assert not all(np.array_equal(c[k], d1[k]) for k in c)
+    # 1 epoch + resume to 2 == 2 epochs straight
+    run_cli("train", *common, "--epochs", 2, "--out", tmp_path / "d", "--resume")
+    d2 = load_file(str(tmp_path / "d/checkpoint/model.safetensors"))
+    assert all(np.array_equal(a[k], d2[k]) for k in a)
+    m = json.loads((tmp_path / "d/metrics.json").read_text())
+    assert [r["epoch"] for r in m["epochs"]] == [1, 2] and m["complete"]
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "transformer"])
+def test_baselines_train_and_evaluate(kind, fixtures, tmp_path):
+    out = tmp_path / kind
+    s = json.loads(run_cli("train", "--model", kind, "--config", "tiny", "--data", fixtures["en_train"],
+                           "--dev", fixtures["en_dev"], "--epochs", 1, "--batch-size", 16, "--quiet",
+                           "--out", out, "--json").stdout)
+    assert s["model"] == kind and s["parameters"] > 0 and not (out / "int8").exists()
+    r = json.loads(run_cli("evaluate", out, "--data", fixtures["en_dev"], "--json").stdout)
+    assert r["overall"] == s["best"]["dev"]["overall"]
+    p = run_cli("evaluate", out, "--data", fixtures["en_dev"], "--int8", expect_ok=False)
+    assert p.returncode != 0 and "no integer model" in p.stderr
+
+
+def _one_line_error(p):
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), p.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_bad_input_gives_one_line_errors(fixtures, tmp_path, trained):
+    out = tmp_path / "r"
+    base = ["train", "--data", fixtures["en_train"], "--epochs", 1, "--quiet", "--out", out]
+    # through a real process: exit status and stderr as a user sees them
+    assert "unknown pqrnn config 'huge'" in _one_line_error(run_subprocess(*base, "--config", "huge"))
+    assert "not found" in _one_line_error(run_cli("train", "--data", f"mtop:{tmp_path}/nope.tsv", "--out", out,
+                                                  expect_ok=False))
+    (tmp_path / "empty.tsv").write_text("")
+    assert "no examples" in _one_line_error(run_cli("train", "--data", f"mtop:{tmp_path}/empty.tsv",
+                                                    "--out", out, expect_ok=False))
+    assert "unknown pqrnn config option" in _one_line_error(run_cli(*base, "--set", "colour=3", expect_ok=False))
+    assert not out.exists()          # nothing written for bad input
+    # a label the model does not know
+    (tmp_path / "new.tsv").write_text("0\tIN:ORDER_PIZZA\t\tone pizza please\td\ten_XX\t[]\t{}\n")
+    run_dir, _, _ = trained
+    msg = _one_line_error(run_cli("evaluate", run_dir, "--data", f"mtop:{tmp_path}/new.tsv", expect_ok=False))
+    assert "IN:ORDER_PIZZA" in msg
+    # not a run folder
+    assert "not a run folder" in _one_line_error(run_cli("evaluate", tmp_path, "--data", fixtures["en_dev"],
+                                                         expect_ok=False))
+    assert "does not exist" in _one_line_error(run_cli("predict", tmp_path / "nothing", "hi", expect_ok=False))
+    # an existing run is not overwritten; resume refuses changed settings
+    assert "already exists" in _one_line_error(run_cli("train", "--data", fixtures["en_train"],
+                                                       "--out", run_dir, expect_ok=False))
+    assert "cannot resume" in _one_line_error(run_cli("train", "--data", fixtures["en_train"], "--out", run_dir,
+                                                      "--resume", "--lr", 0.5, expect_ok=False))
+
+
+def test_distortion_edits_one_character_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    for word in ["alarm", "ab", "x", "música"]:
+        for _ in range(20):
+            w = distort_word(word, rng)
+            assert abs(len(w) - len(word)) <= 1 and w != "" and set(w) <= set(word)
+    toks = tokenize("set an alarm for seven", DEFAULT_SPEC.replace(bos_token="<S>"))
+    a = distort_tokens(toks, 1.0, example_rng(1, 2, 3))
+    b = distort_tokens(toks, 1.0, example_rng(1, 2, 3))
+    assert a == b and a[0] == toks[0]                     # same stream; the tag token is never distorted
+    assert all(x.hashed != y.hashed for x, y in zip(a[1:], toks[1:]))   # no word has a doubled letter
+    assert [(t.char_start, t.char_end) for t in a] == [(t.char_start, t.char_end) for t in toks]
+    assert distort_tokens(toks, 0.0, example_rng(1, 2, 3)) == toks
+
