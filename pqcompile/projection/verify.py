@@ -149,7 +149,7 @@ def _name(target) -> str:
     return getattr(target, "name", str(target))
 
 
-def _explain(spec: ProjectionSpec, line: bytes, dump_line: str) -> str:
+def explain_dump(spec: ProjectionSpec, line: bytes, dump_line: str) -> str:
     """Human-readable difference between the device's dump and the reference for one line."""
     toks = tokenize(line, spec)
     p = project([line], spec)
@@ -190,7 +190,7 @@ def explain_mismatch(spec: ProjectionSpec, target, out_dir, lines: list[bytes], 
     if index < len(lines):
         dump_exe = build_verifier(spec, target, out_dir, dump=True)
         dump = run_verifier(target, dump_exe, [line], timeout)
-        m.detail = _explain(spec, line, dump[0] if dump else "")
+        m.detail = explain_dump(spec, line, dump[0] if dump else "")
     return m
 
 
