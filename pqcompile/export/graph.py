@@ -37,7 +37,7 @@ class GraphBuilder:
         if key is not None and key in self._consts:
             return self._consts[key]
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        self.initializers.append(numpy_helper.from_array(arr.copy(order="C"), name))
         if key is not None:
             self._consts[key] = name
         return name

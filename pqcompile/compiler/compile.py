@@ -1,0 +1,95 @@
+"""ONNX -> TVM Relax -> fused, scheduled TIR -> C kernels + static driver (the compiler's entry)."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import onnx
+import tvm
+from tvm import relax, tirx
+
+from .emit_driver import KERNEL_PRELUDE, model_header, model_source
+from .importer import OUTPUTS, import_onnx
+from .lower import Kernel, kernels_to_c, to_pointer_kernel
+from .plan import build_program
+from .schedule import schedule_kernel
+
+# No FoldConstant after legalisation: it would turn int8 weights into int32/float32 copies.
+RELAX_PASSES = tvm.transform.Sequential([
+    relax.transform.LegalizeOps(),
+    relax.transform.AnnotateTIROpPattern(),
+    relax.transform.FuseOps(),
+    relax.transform.FuseTIR(),
+    relax.transform.DeadCodeElimination(),
+])
+
+LAYER = re.compile(r"^(bottleneck|qrnn\d+\.(?:fwd|bwd)|attention|intent|slot)")
+
+
+def layer_of(initializer: str) -> str:
+    """The report's layer for a weight initializer name ('' -> 'other')."""
+    m = LAYER.match(initializer)
+    if m:
+        return m.group(1)
+    return {"gate_lut": "qrnn (gate tables)", "exp_q15": "attention"}.get(initializer.split("_1")[0], "other") \
+        if not initializer.startswith("exp_q15") else "attention"
+
+
+@dataclass
+class CompiledModel:
+    """Generated C sources and the numbers the build report needs."""
+
+    files: dict[str, str]
+    max_tokens: int
+    feature_size: int
+    n_intents: int
+    n_slots: int
+    arena_bytes: int
+    n_kernels: int
+    n_calls: int
+    const_bytes_by_layer: dict[str, int] = field(default_factory=dict)
+    macs_by_layer: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def macs(self) -> int:
+        return sum(self.macs_by_layer.values())
+
+    @property
+    def const_bytes(self) -> int:
+        return sum(self.const_bytes_by_layer.values())
+
+
+def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
+    """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h."""
+    t0 = time.perf_counter()
+    imported = import_onnx(model)
+    t1 = time.perf_counter()
+    mod = RELAX_PASSES(imported.mod)
+    t2 = time.perf_counter()
+    kernels: dict[str, Kernel] = {}
+    prims = sorted(((gv.name_hint, f) for gv, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)))
+    for i, (name, func) in enumerate(prims):
+        short = "_".join(p for p in name.split("_") if p not in ("fused", "tir"))[:32].rstrip("_")
+        kernels[name] = to_pointer_kernel(schedule_kernel(func), f"pq_k{i}_{short}")
+    t3 = time.perf_counter()
+    kernel_c = KERNEL_PRELUDE.format(tvm=tvm.__version__) + kernels_to_c(list(kernels.values()))
+    t4 = time.perf_counter()
+    prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
+    T, F = imported.input_shapes["features"][1:]
+    n_intents = imported.output_shapes["intent_logits"][1]
+    n_slots = imported.output_shapes["slot_logits"][2]
+    by_layer: dict[str, int] = {}
+    for (_, arr), src in zip(prog.consts, prog.const_sources):
+        by_layer[layer_of(src)] = by_layer.get(layer_of(src), 0) + arr.nbytes
+    macs = {}
+    for w, n in imported.macs.items():
+        macs[layer_of(w)] = macs.get(layer_of(w), 0) + n
+    return CompiledModel(
+        files={"pq_kernels.c": kernel_c, "pq_model.c": model_source(prog, kernels, T),
+               "pq_model.h": model_header(T, F, n_intents, n_slots, prog.arena_bytes)},
+        max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
+        n_kernels=len(kernels), n_calls=len(prog.calls), const_bytes_by_layer=by_layer, macs_by_layer=macs,
+        seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
+                 "total": time.perf_counter() - t0})

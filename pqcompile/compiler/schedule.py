@@ -1,0 +1,63 @@
+"""A small CPU schedule for the fused kernels, written with TVM's schedule primitives.
+
+For a microcontroller the win is memory traffic, not parallelism: every elementwise step is
+inlined into its consumer, and each reduction (the int8 matmuls, the attention sums) gets its
+epilogue (bias, requantisation, masking) computed right after its reduction loop, so the int32
+accumulator shrinks to one element (a register) instead of a whole intermediate tensor, and the
+accumulator is zeroed once before the loop instead of tested on every step."""
+from __future__ import annotations
+
+from tvm import s_tir, tirx
+
+MAX_BLOCKS = 64   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
+
+
+def _is_reduction(sch: s_tir.Schedule, block) -> bool:
+    return any(int(iv.iter_type) != 0 for iv in sch.get(block).iter_vars)
+
+
+def _inline_elementwise(sch: s_tir.Schedule, root) -> None:
+    """Inline every spatial block into its consumers until none can be (outputs stay)."""
+    progress = True
+    while progress:
+        progress = False
+        for block in sch.get_child_blocks(root):
+            if _is_reduction(sch, block):
+                continue
+            try:
+                sch.compute_inline(block)
+            except s_tir.ScheduleError:
+                continue
+            progress = True
+            break
+
+
+def _accumulate_in_register(sch: s_tir.Schedule, root) -> None:
+    """Move each reduction's single consumer under its spatial loops; hoist the init."""
+    for block in sch.get_child_blocks(root):
+        if not _is_reduction(sch, block):
+            continue
+        n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
+        loops = sch.get_loops(block)
+        consumers = sch.get_consumers(block)
+        if len(consumers) == 1 and n_spatial > 0:
+            try:
+                sch.reverse_compute_at(consumers[0], loops[n_spatial - 1])
+            except s_tir.ScheduleError:
+                pass
+        if len(loops) > n_spatial:
+            sch.decompose_reduction(block, loops[n_spatial])
+
+
+def schedule_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """Scheduled copy of a fused PrimFunc; hand-written kernels (no root block) are returned as is."""
+    sch = s_tir.Schedule(func)
+    try:
+        root = sch.get_sblock("root")
+    except s_tir.ScheduleError:
+        return func
+    if len(sch.get_child_blocks(root)) > MAX_BLOCKS:
+        return func
+    _inline_elementwise(sch, root)
+    _accumulate_in_register(sch, root)
+    return sch.mod["main"]
