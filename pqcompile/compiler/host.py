@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import PqError, ToolMissing
 
-CFLAGS = ["-O2", "-ffp-contract=off", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
+CFLAGS = ["-O2", "-ffp-contract=off", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC"]
 
 
 class HostModel:

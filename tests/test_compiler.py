@@ -1,0 +1,124 @@
+"""The TVM-generated C (built for this machine) equals onnxruntime and the integer reference bit
+for bit; bad graphs fail with one clear PqError. TVM is imported and run once per model here."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+from pqcompile.errors import PqError
+from pqcompile.export import build_onnx
+from pqcompile.projection import DEFAULT_SPEC, project
+from pqcompile.quant.integer_reference import run_integer
+from pqcompile.quant.qmodel import random_quantized_model
+
+import pqcompile.compiler as compiler
+from pqcompile.compiler.host import HostModel
+
+SPEC = DEFAULT_SPEC.replace(feature_size=64, max_tokens=8)
+MODELS = {  # name -> (spec, random_quantized_model kwargs)
+    "k2x2": (SPEC, dict(bottleneck=12, hidden=8, n_layers=2, kernel_width=2, seed=11)),
+    "k3x1": (SPEC, dict(bottleneck=10, hidden=5, n_layers=1, kernel_width=3, seed=12)),
+    "k1x2-t12": (DEFAULT_SPEC.replace(feature_size=96, max_tokens=12),
+                 dict(bottleneck=16, hidden=6, n_layers=2, kernel_width=1, n_intents=9, n_slot_tags=11, seed=13)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def compiled(request):
+    spec, kw = MODELS[request.param]
+    qm = random_quantized_model(spec, **kw)
+    model = build_onnx(qm)
+    cm = compiler.compile_onnx(model)
+    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
+    return qm, model, cm, host
+
+
+def random_inputs(rng, n, T, F):
+    lengths = rng.integers(1, T + 1, n).astype(np.int32)
+    lengths[:2] = [1, T]
+    feats = rng.integers(-1, 2, (n, T, F)).astype(np.int8)
+    feats[np.arange(T)[None, :] >= lengths[:, None]] = 0
+    return feats, lengths
+
+
+def test_generated_c_equals_onnxruntime_and_reference(compiled):
+    qm, model, cm, host = compiled
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feats, lengths = random_inputs(np.random.default_rng(1), 40, cm.max_tokens, cm.feature_size)
+    texts = ["turn the lights off in the kitchen", "", "ça va? 😀", "x " * 30]
+    p = project(texts, qm.spec)
+    feats = np.concatenate([feats, p.features])
+    lengths = np.concatenate([lengths, p.lengths.astype(np.int32)])
+    ref = run_integer(qm, feats, lengths)
+    for i in range(len(lengths)):
+        c_intent, c_slots = host.run(feats[i], lengths[i])
+        o_intent, o_slots = sess.run(None, {"features": feats[i:i + 1], "length": lengths[i:i + 1]})
+        np.testing.assert_array_equal(c_intent, ref.intent_logits[i])
+        np.testing.assert_array_equal(c_slots, ref.slot_logits[i])
+        np.testing.assert_array_equal(o_intent[0], c_intent)
+        np.testing.assert_array_equal(o_slots[0], c_slots)
+
+
+def test_generated_c_is_runtime_free_and_static(compiled):
+    qm, _, cm, _ = compiled
+    kernels, driver = cm.files["pq_kernels.c"], cm.files["pq_model.c"]
+    for forbidden in ("TVMFFI", "TVMBackend", "tvm/runtime", "malloc", "__tvm_ffi_main"):
+        assert forbidden not in kernels and forbidden not in driver
+    assert "void model_run(const int8_t *features, int32_t length, int8_t *intent, int8_t *slots)" in driver
+    # every recurrence direction is one fo-pool kernel call
+    assert driver.count("fo_pool_fwd") - 1 == len(qm.layers) == driver.count("fo_pool_bwd") - 1
+    # int8 weights stay int8 in flash (no int32/float copies of weight matrices)
+    weight_bytes = sum(q.weight.nbytes for q in [qm.bottleneck, qm.attention, qm.intent, qm.slot])
+    weight_bytes += sum(l.fwd.weight.nbytes + l.bwd.weight.nbytes for l in qm.layers)
+    assert cm.const_bytes < qm.n_weight_bytes() + 4096
+    assert cm.const_bytes >= weight_bytes
+    assert cm.macs == qm.n_macs() - qm.max_tokens * qm.slot.n_in  # pooling MACs are not a matmul
+    # the arena is smaller than keeping every intermediate tensor
+    assert 0 < cm.arena_bytes < 4 * qm.max_tokens * (qm.bottleneck.n_out + 6 * max(l.hidden for l in qm.layers)) * 4
+
+
+def _tiny_model():
+    return build_onnx(random_quantized_model(SPEC, bottleneck=4, hidden=2, n_layers=1, seed=3))
+
+
+def test_unsupported_op_is_named():
+    model = _tiny_model()
+    node = next(n for n in model.graph.node if n.op_type == "Floor")
+    node.op_type = "Round"
+    with pytest.raises(PqError, match="unsupported operator Round"):
+        compiler.compile_onnx(model)
+
+
+def test_dynamic_shape_is_rejected():
+    model = _tiny_model()
+    dim = model.graph.input[0].type.tensor_type.shape.dim[1]
+    dim.Clear()
+    dim.dim_param = "T"
+    with pytest.raises(PqError, match="dynamic dimension 'T'"):
+        compiler.compile_onnx(model)
+
+
+def test_foreign_scan_is_rejected():
+    model = _tiny_model()
+    scan = next(n for n in model.graph.node if n.op_type == "Scan")
+    body = next(a.g for a in scan.attribute if a.name == "body")
+    next(n for n in body.node if n.op_type == "Where").op_type = "Max"
+    with pytest.raises(PqError, match="not an fo-pooling recurrence"):
+        compiler.compile_onnx(model)
+
+
+def test_corrupt_and_missing_onnx_files(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(_tiny_model().SerializeToString()[:200] + b"\xff" * 50)
+    with pytest.raises(PqError, match="bad.onnx"):
+        compiler.load_onnx(bad)
+    with pytest.raises(PqError, match="no such ONNX file"):
+        compiler.load_onnx(tmp_path / "missing.onnx")
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    with pytest.raises(PqError, match="graph input 'x'|unexpected graph input"):
+        compiler.compile_onnx(helper.make_model(graph))
