@@ -1,0 +1,247 @@
+/* pqrnn_main.c: the pQRNN device program (hand-written, model independent).
+ *
+ * Reads UTF-8 lines (any bytes), and for each prints one JSON line with the decoded frame:
+ *
+ *     {"intent":"IN:GET_WEATHER","slots":[{"label":"SL:LOCATION","start":3,"end":9,"text":"London"}]}
+ *
+ * start/end are character offsets into the decoded utterance (malformed UTF-8 decodes to U+FFFD
+ * exactly as Python's bytes.decode("utf-8", "replace"); only the first PQ_MAX_INPUT_BYTES bytes
+ * of a line count, like the projection). Decoding is pqcompile.train.decode's rule: argmax with
+ * the lowest index winning ties, tag tokens are O, an I-X that does not continue an X slot
+ * starts one. Built with -DPQ_VERIFY it adds the token count, the raw int8 logits (all rows)
+ * and, where the platform counts instructions, those of the projection and of the network.
+ *
+ * Generated per model (in the build directory): projection.h/.c (the text projection),
+ * pq_model.h/.c + pq_kernels.c (the TVM-generated network), pq_labels.h (label strings). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pq_platform.h"
+#include "projection.h"
+#include "pq_model.h"
+#include "pq_labels.h"
+
+#if PQ_MAX_TOKENS != PQ_MODEL_MAX_TOKENS || PQ_FEATURE_SIZE != PQ_MODEL_FEATURES
+#error "the projection and the model disagree on the feature matrix shape"
+#endif
+
+static uint8_t line[PQ_MAX_INPUT_BYTES];
+static int8_t features[PQ_MAX_TOKENS][PQ_FEATURE_SIZE];
+static pq_token_t tokens[PQ_MAX_TOKENS];
+static int8_t intent[PQ_MODEL_N_INTENTS];
+static int8_t slots[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
+
+static void write_u32(uint32_t v)
+{
+    char digits[10];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    while (n > 0) {
+        pq_write(&digits[--n], 1);
+    }
+}
+
+/* Index of the largest value; the lowest index wins ties. */
+static int argmax(const int8_t *v, int n)
+{
+    int best = 0, i;
+
+    for (i = 1; i < n; i++) {
+        if (v[i] > v[best]) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+static void write_json_char(uint8_t c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+
+    if (c == '"' || c == '\\') {
+        esc[1] = (char)c;
+        pq_write(esc, 2);
+    } else if (c < 0x20u) {
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 0xfu];
+        pq_write(esc, 6);
+    } else {
+        pq_write(&c, 1);
+    }
+}
+
+/* p[0..n) decoded as Python's bytes.decode("utf-8", "replace") (each maximal invalid
+   subsequence -> U+FFFD), written as the body of a JSON string. */
+static void write_json_text(const uint8_t *p, size_t n)
+{
+    static const uint8_t replacement[3] = {0xefu, 0xbfu, 0xbdu};
+    size_t i = 0;
+
+    while (i < n) {
+        uint8_t b = p[i];
+        size_t need, j;
+        uint8_t lo = 0x80u, hi = 0xbfu;
+
+        if (b < 0x80u) {
+            write_json_char(b);
+            i++;
+            continue;
+        }
+        if (b >= 0xc2u && b <= 0xdfu) {
+            need = 1;
+        } else if (b >= 0xe0u && b <= 0xefu) {
+            need = 2;
+            if (b == 0xe0u) {
+                lo = 0xa0u;
+            } else if (b == 0xedu) {
+                hi = 0x9fu;
+            }
+        } else if (b >= 0xf0u && b <= 0xf4u) {
+            need = 3;
+            if (b == 0xf0u) {
+                lo = 0x90u;
+            } else if (b == 0xf4u) {
+                hi = 0x8fu;
+            }
+        } else {
+            pq_write(replacement, sizeof replacement);
+            i++;
+            continue;
+        }
+        for (j = 1; j <= need && i + j < n; j++) {
+            uint8_t c = p[i + j];
+            if (c < (j == 1 ? lo : 0x80u) || c > (j == 1 ? hi : 0xbfu)) {
+                break;
+            }
+        }
+        if (j == need + 1) {
+            pq_write(p + i, need + 1);
+        } else {
+            pq_write(replacement, sizeof replacement);
+        }
+        i += j;
+    }
+}
+
+static void write_slot(int type, int first, int last, int written)
+{
+    if (written > 0) {
+        pq_write_str(",");
+    }
+    pq_write_str("{\"label\":");
+    pq_write_str(pq_slot_type_json[type]);
+    pq_write_str(",\"start\":");
+    write_u32(tokens[first].char_start);
+    pq_write_str(",\"end\":");
+    write_u32(tokens[last].char_end);
+    pq_write_str(",\"text\":\"");
+    write_json_text(line + tokens[first].byte_start,
+                    (size_t)(tokens[last].byte_end - tokens[first].byte_start));
+    pq_write_str("\"}");
+}
+
+/* The frame of the n tokens: intent, then BIO spans (a virtual O after the last token closes
+   the open slot). */
+static void write_frame(int n)
+{
+    int t, first = -1, prev_type = -1, written = 0;
+
+    pq_write_str("{\"intent\":");
+    pq_write_str(pq_intent_json[argmax(intent, PQ_MODEL_N_INTENTS)]);
+    pq_write_str(",\"slots\":[");
+    for (t = 0; t <= n; t++) {
+        int tag = t < n ? argmax(slots[t], PQ_MODEL_N_SLOTS) : 0;
+        int kind = (t < n && !tokens[t].is_tag) ? pq_slot_kind[tag] : PQ_SLOT_O;
+        int type = pq_slot_type[tag];
+
+        if (kind == PQ_SLOT_I && type == prev_type) {
+            continue;   /* extends the open slot to token t */
+        }
+        if (prev_type >= 0) {
+            write_slot(prev_type, first, t - 1, written++);
+        }
+        prev_type = kind == PQ_SLOT_O ? -1 : type;
+        first = t;
+    }
+    pq_write_str("]");
+}
+
+#ifdef PQ_VERIFY
+static void write_i32(int32_t v)
+{
+    if (v < 0) {
+        pq_write_str("-");
+        write_u32((uint32_t)0u - (uint32_t)v);
+    } else {
+        write_u32((uint32_t)v);
+    }
+}
+
+static void write_logits(const int8_t *v, int n)
+{
+    int i;
+
+    pq_write_str("[");
+    for (i = 0; i < n; i++) {
+        if (i > 0) {
+            pq_write_str(",");
+        }
+        write_i32(v[i]);
+    }
+    pq_write_str("]");
+}
+#endif
+
+int main(void)
+{
+    size_t len, dropped;
+
+    pq_platform_init();
+    while (pq_read_line(line, sizeof line, &len, &dropped)) {
+        uint32_t insns_projection, insns_network;
+        int n;
+
+        pq_counter_start();
+        n = pq_project(line, len, features, tokens);
+        insns_projection = pq_counter_read();
+        pq_counter_start();
+        model_run(&features[0][0], (int32_t)n, intent, &slots[0][0]);
+        insns_network = pq_counter_read();
+        write_frame(n);
+#ifdef PQ_VERIFY
+        {
+            int t;
+
+            pq_write_str(",\"n\":");
+            write_u32((uint32_t)n);
+            pq_write_str(",\"intent_logits\":");
+            write_logits(intent, PQ_MODEL_N_INTENTS);
+            pq_write_str(",\"slot_logits\":[");
+            for (t = 0; t < PQ_MODEL_MAX_TOKENS; t++) {
+                if (t > 0) {
+                    pq_write_str(",");
+                }
+                write_logits(slots[t], PQ_MODEL_N_SLOTS);
+            }
+            pq_write_str("]");
+            if (pq_counter_available()) {
+                pq_write_str(",\"insns\":{\"projection\":");
+                write_u32(insns_projection);
+                pq_write_str(",\"network\":");
+                write_u32(insns_network);
+                pq_write_str("}");
+            }
+        }
+#else
+        (void)insns_projection;
+        (void)insns_network;
+#endif
+        pq_write_str("}\n");
+    }
+    return 0;
+}
