@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "pqcompile.commands.projection",
     "pqcompile.commands.data_report",
     "pqcompile.commands.export",
+    "pqcompile.commands.build",
     "pqcompile.commands.targets",
     "pqcompile.commands.verify_projection",
     "pqcompile.commands.train",

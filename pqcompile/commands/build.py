@@ -1,0 +1,163 @@
+"""`pqcompile build | run | verify --target T [MODEL]`: compile a model into a device program,
+run it under QEMU, and check it bit for bit against onnxruntime and the integer reference.
+
+MODEL is a run folder (qmodel.json + qmodel.npz) or an exported .onnx file."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import PqError
+from ..export import build_onnx
+from ..quant.qmodel import QuantizedModel
+from ..targets import load_target
+from .common import emit_json, json_option
+
+
+def resolve_model(model: str | None):
+    """(onnx.ModelProto, QuantizedModel or None, description) for a run folder or .onnx file."""
+    from ..compiler import load_onnx
+    if model is None:
+        raise PqError("no model given (pass a run folder or an .onnx file; there is no bundled model yet)")
+    path = Path(model)
+    if path.is_dir():
+        qm = QuantizedModel.load(path)
+        return build_onnx(qm), qm, str(path)
+    if not path.exists():
+        raise PqError(f"model {model} not found (expected a run folder or an .onnx file)")
+    return load_onnx(path), None, str(path)
+
+
+def default_dir(target: str) -> Path:
+    return Path("build") / target
+
+
+def ensure_built(model, target, out_dir: Path, source: str) -> dict:
+    """The build report of out_dir, rebuilding when it holds another model or target."""
+    from ..compiler.firmware import build, model_digest
+    report_path = out_dir / "report.json"
+    if report_path.is_file():
+        try:
+            report = json.loads(report_path.read_text())
+        except ValueError:
+            report = {}
+        if report.get("model_sha256") == model_digest(model) and report.get("target") == target.name:
+            return report
+    return build(model, target, out_dir, source)
+
+
+def target_option(f):
+    return click.option("--target", "-t", "target_name", required=True, help="Target name (see `pqcompile targets`).")(f)
+
+
+def out_option(f):
+    return click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
+                        help="Build directory (default: build/<target>).")(f)
+
+
+@click.command("build")
+@target_option
+@click.argument("model", required=False)
+@out_option
+@json_option
+def build_cmd(target_name, model, out_dir, as_json):
+    """Compile MODEL for --target: generated C, the program image and a size report, written atomically."""
+    from ..compiler.firmware import build, format_report
+    target = load_target(target_name)
+    onnx_model, _, source = resolve_model(model)
+    out = Path(out_dir) if out_dir else default_dir(target.name)
+    report = build(onnx_model, target, out, source)
+    if as_json:
+        emit_json({"build_dir": str(out), **report})
+    else:
+        click.echo(format_report(report), nl=False)
+        click.echo(f"  wrote {out}/")
+
+
+@click.command("run")
+@target_option
+@out_option
+@click.argument("args", nargs=-1, metavar="[MODEL] [TEXT]...")
+def run_cmd(target_name, out_dir, args):
+    """Run TEXT... (or the lines on stdin) through the device program under QEMU; one JSON frame per line.
+
+    MODEL (a run folder or an .onnx file) is recognised as the first argument when it exists."""
+    from ..emulator import run_program
+    from ..compiler.firmware import image_name
+    target = load_target(target_name)
+    is_model = bool(args) and (Path(args[0]).is_dir() or (args[0].endswith(".onnx") and Path(args[0]).is_file()))
+    model, texts = (args[0], args[1:]) if is_model else (None, args)
+    onnx_model, _, source = resolve_model(model)
+    out = Path(out_dir) if out_dir else default_dir(target.name)
+    ensure_built(onnx_model, target, out, source)
+    data = b"".join(t.encode("utf-8", "surrogateescape") + b"\n" for t in texts) if texts else sys.stdin.buffer.read()
+    res = run_program(target, out / image_name(target), input=data, timeout=60 + len(data) / 100)
+    sys.stdout.buffer.write(res.stdout)
+    sys.stdout.flush()
+    if res.returncode != 0:
+        raise PqError(f"device program exited with status {res.returncode}: "
+                      f"{res.stderr.decode('utf-8', 'replace').strip()[:300]}")
+
+
+def _read_lines(data: str | None, texts: str | None, limit: int | None) -> list[bytes]:
+    if (data is None) == (texts is None):
+        raise PqError("give exactly one of --data FORMAT:PATH and --texts FILE")
+    if data is not None:
+        from ..datasets.sources import load_source
+        lines = [ex.text.encode("utf-8") for ex in load_source(data)]
+    else:
+        try:
+            raw = Path(texts).read_bytes()
+        except OSError as e:
+            raise PqError(f"cannot read {texts}: {e.strerror}") from None
+        lines = raw.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+    lines = [l for l in lines if b"\n" not in l][:limit]
+    if not lines:
+        raise PqError("no utterances to verify")
+    return lines
+
+
+@click.command("verify")
+@target_option
+@click.argument("model", required=False)
+@click.option("--data", help="Utterances from a data set, FORMAT:PATH (e.g. mtop:path/eval.txt).")
+@click.option("--texts", type=click.Path(dir_okay=False), help="Utterances from a file, one per line (any bytes).")
+@click.option("--limit", type=click.IntRange(min=1), help="Verify at most N utterances.")
+@out_option
+@json_option
+def verify_cmd(target_name, model, data, texts, limit, out_dir, as_json):
+    """Integer reference vs onnxruntime vs the device under QEMU: bit-exact int8 logits, identical frames.
+
+    MODEL is a run folder (which also enables the Python integer reference) or an .onnx file."""
+    from ..compiler.verify import verify
+    target = load_target(target_name)
+    lines = _read_lines(data, texts, limit)
+    onnx_model, qmodel, source = resolve_model(model)
+    out = Path(out_dir) if out_dir else default_dir(target.name)
+    report = ensure_built(onnx_model, target, out, source)
+    result = verify(onnx_model, qmodel, target, out, report, lines)
+    if as_json:
+        emit_json({"target": target.name, "model": source, **result.to_dict()})
+    else:
+        n = result.utterances
+        ref = "n/a (ONNX model: no integer reference)" if result.reference_vs_onnxruntime is None \
+            else f"{result.reference_vs_onnxruntime}/{n}"
+        click.echo(f"{target.name}: {n} utterances\n  device == onnxruntime (int8 logits): "
+                   f"{result.device_vs_onnxruntime}/{n}\n  integer reference == onnxruntime: {ref}\n"
+                   f"  frames identical: {result.frames_equal}/{n}")
+        if result.insns_network:
+            d = result.to_dict()["mean_instructions"]
+            click.echo(f"  mean instructions per utterance: projection {d['projection']:.0f}, network {d['network']:.0f}")
+        for m in result.mismatches:
+            click.echo(f"  mismatch #{m['index']} {m['text']!r}: {', '.join(m['problems'])}")
+        click.echo("OK" if result.ok else "FAILED")
+    if not result.ok:
+        sys.exit(1)
+
+
+COMMANDS = [build_cmd, run_cmd, verify_cmd]
