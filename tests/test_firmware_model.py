@@ -1,0 +1,120 @@
+"""The whole device program (projection + TVM-generated network + pqrnn_main.c) on host, Cortex-M7
+(qemu-system-arm) and Cortex-A53 (qemu-aarch64): bit-exact int8 logits and identical frames
+against onnxruntime and the integer reference; build errors leave no build directory."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from pqcompile.cli import main
+from pqcompile.compiler.firmware import build
+from pqcompile.compiler.verify import verify
+from pqcompile.errors import PqError, ToolMissing
+from pqcompile.export import build_onnx
+from pqcompile.projection import DEFAULT_SPEC
+from pqcompile.quant.qmodel import random_quantized_model
+from pqcompile.targets import load_target
+
+SPEC = DEFAULT_SPEC.replace(feature_size=64, max_tokens=8, max_input_bytes=48)
+
+
+def utterances(seed: int, n: int) -> list[bytes]:
+    """Words, punctuation, non-ASCII, malformed UTF-8, control bytes and overlong lines."""
+    rng = np.random.default_rng(seed)
+    words = ["wake", "me", "up", "at", "7", "am", "Turn", "OFF", "the", "lights", "¿qué?", "Straße", "日本",
+             "😀", "a,b", "\"quoted\"", "back\\slash", "x" * 30]
+    out = [b"", b"   ", b"\xff\xfe\xfd", b"caf\xc3", b"\xe2\x82 euro", b"tab\there\r", b"nul\x00byte",
+           ("long " * 40).encode()]
+    while len(out) < n:
+        k = int(rng.integers(1, 14))
+        line = " ".join(rng.choice(words, k)).encode()
+        if rng.random() < 0.2:
+            pos = int(rng.integers(0, len(line) + 1))
+            line = line[:pos] + bytes(rng.integers(0x80, 0x100, 2).tolist()) + line[pos:]
+        out.append(line)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model():
+    qm = random_quantized_model(SPEC, bottleneck=12, hidden=6, n_layers=2, kernel_width=2, n_intents=4,
+                                n_slot_tags=7, seed=21)
+    return qm, build_onnx(qm)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", [
+    "host",
+    pytest.param("cortex-m7", marks=pytest.mark.qemu),
+    pytest.param("cortex-a53", marks=pytest.mark.qemu),
+])
+def test_device_is_bit_exact(model, target_name, tmp_path):
+    qm, onnx_model = model
+    target = load_target(target_name)
+    report = build(onnx_model, target, tmp_path / "b", "random")
+    lines = utterances(seed=len(target_name), n=40)
+    result = verify(onnx_model, qm, target, tmp_path / "b", report, lines)
+    assert result.mismatches == []
+    assert result.ok and result.utterances == 40
+    assert result.device_vs_onnxruntime == result.reference_vs_onnxruntime == result.frames_equal == 40
+    if target.counts_instructions:
+        assert min(result.insns_network) > qm.n_macs()        # at least one instruction per MAC
+        assert max(result.insns_network) < 1.1 * min(result.insns_network)  # static shapes: nearly constant cost
+    sizes = report["sections"]
+    assert 0 < sizes["flash"] <= target.flash_budget and report["arena_bytes"] > 0
+    assert (tmp_path / "b" / "report.txt").read_text().startswith(f"pqcompile build for {target_name}")
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_cli_build_run_verify_on_cortex_m7(model, tmp_path, capsys):
+    qm, _ = model
+    qm.save(tmp_path / "run")
+    out = tmp_path / "m7"
+    main(["build", "--target", "cortex-m7", str(tmp_path / "run"), "-o", str(out), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["target"] == "cortex-m7" and report["macs"] > 0 and (out / "pqrnn.elf").is_file()
+    main(["run", "--target", "cortex-m7", "-o", str(out), str(tmp_path / "run"), "set an alarm", "Straße 5"])
+    frames = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert len(frames) == 2 and all(f["intent"] in qm.intent_labels for f in frames)
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes(b"\n".join(utterances(seed=5, n=12)) + b"\n")
+    main(["verify", "--target", "cortex-m7", str(tmp_path / "run"), "-o", str(out), "--texts", str(texts), "--json"])
+    v = json.loads(capsys.readouterr().out)
+    assert v["ok"] and v["utterances"] == 12 and v["frames_equal"] == 12 and v["reference_vs_onnxruntime"] == 12
+
+
+def test_over_budget_fails_with_numbers_and_leaves_no_dir(model, tmp_path):
+    _, onnx_model = model
+    tiny = dataclasses.replace(load_target("host"), flash_budget=4096)
+    with pytest.raises(PqError, match=r"does not fit host: flash \d+ B > budget 4096 B"):
+        build(onnx_model, tiny, tmp_path / "b", "random")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_cross_compiler_is_tool_missing(model, tmp_path):
+    _, onnx_model = model
+    target = dataclasses.replace(load_target("cortex-m7"), compiler="arm-none-eabi-gcc-not-installed")
+    with pytest.raises(ToolMissing, match="arm-none-eabi-gcc-not-installed not found"):
+        build(onnx_model, target, tmp_path / "b", "random")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["build", "--target", "cortex-m99", "{model}"], "unknown target 'cortex-m99'"),
+    (["build", "--target", "host", "{bad}"], "cannot parse ONNX file"),
+    (["build", "--target", "host", "{missing}"], "not found"),
+    (["verify", "--target", "host", "{model}"], "exactly one of --data"),
+])
+def test_cli_errors_are_one_line_and_leave_no_build_dir(model, tmp_path, capsys, args, message):
+    qm, _ = model
+    qm.save(tmp_path / "run")
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    paths = {"model": str(tmp_path / "run"), "bad": str(tmp_path / "bad.onnx"), "missing": str(tmp_path / "nope")}
+    with pytest.raises(SystemExit) as e:
+        main([a.format(**paths) for a in args] + ["-o", str(tmp_path / "out")])
+    assert e.value.code != 0
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
