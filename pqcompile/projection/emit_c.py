@@ -354,7 +354,7 @@ static void pq_features(uint64_t h, int8_t row[PQ_FEATURE_SIZE])
     uint32_t w;
     for (w = 0u; w < PQ_HASH_WORDS; w++) {
         uint64_t x = h;
-        uint32_t base = 32u * w, half, b;
+        uint32_t base = 32u * w;
         if (w) {
             x = h + (uint64_t)w * PQ_GAMMA;
             x = (x ^ (x >> PQ_MIX_S1)) * PQ_MIX_C1;
@@ -362,10 +362,16 @@ static void pq_features(uint64_t h, int8_t row[PQ_FEATURE_SIZE])
             x ^= x >> PQ_MIX_S3;
         }
         if (base + 32u <= PQ_FEATURE_SIZE) {
-            for (half = 0u; half < 2u; half++) {
-                uint32_t v = (uint32_t)(x >> (32u * half));
-                for (b = 0u; b < 4u; b++, v >>= 8) memcpy(row + base + 16u * half + 4u * b, pq_ternary4[v & 0xffu], 4u);
-            }
+            uint32_t lo = (uint32_t)x, hi = (uint32_t)(x >> 32);
+            int8_t *r = row + base;
+            memcpy(r, pq_ternary4[lo & 0xffu], 4u);
+            memcpy(r + 4, pq_ternary4[(lo >> 8) & 0xffu], 4u);
+            memcpy(r + 8, pq_ternary4[(lo >> 16) & 0xffu], 4u);
+            memcpy(r + 12, pq_ternary4[lo >> 24], 4u);
+            memcpy(r + 16, pq_ternary4[hi & 0xffu], 4u);
+            memcpy(r + 20, pq_ternary4[(hi >> 8) & 0xffu], 4u);
+            memcpy(r + 24, pq_ternary4[(hi >> 16) & 0xffu], 4u);
+            memcpy(r + 28, pq_ternary4[hi >> 24], 4u);
         } else {
             uint32_t f;
             for (f = 0u; base + f < PQ_FEATURE_SIZE; f++) row[base + f] = pq_ternary4[(uint32_t)(x >> (2u * f)) & 3u][0];
@@ -382,19 +388,43 @@ static void pq_token(pq_token_t *t, size_t bs, size_t be, uint32_t cs, uint32_t 
     t->is_tag = tag;
 }
 
-/* A tag: its UTF-8 bytes hashed as they are (never lower-cased). */
-static void pq_tag(const uint8_t *bytes, size_t n, int8_t row[PQ_FEATURE_SIZE])
+/* MurmurHash64A of n bytes that are hashed one for one: a tag's UTF-8 (as it is), or an
+   all-ASCII word (each byte through `map`, the ASCII lower-case table, when map is not NULL). */
+static uint64_t pq_hash_bytes(const uint8_t *s, size_t n, const uint8_t *map)
 {
-    pq_murmur_t m;
-    size_t i;
-    pq_murmur_init(&m, n);
-    for (i = 0u; i < n; i++) pq_murmur_byte(&m, bytes[i]);
-    pq_features(pq_murmur_final(&m), row);
+    uint8_t b[8];
+    size_t i = 0u, k;
+    uint64_t h = PQ_SEED ^ ((uint64_t)n * PQ_MURMUR_M);
+    for (; i + 8u <= n; i += 8u) {
+        uint32_t lo, hi;
+        uint64_t x;
+        for (k = 0u; k < 8u; k++) b[k] = map ? map[s[i + k]] : s[i + k];
+        lo = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        hi = (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 24;
+        x = ((uint64_t)hi << 32 | lo) * PQ_MURMUR_M;
+        x ^= x >> PQ_MURMUR_R;
+        x *= PQ_MURMUR_M;
+        h = (h ^ x) * PQ_MURMUR_M;
+    }
+    if (i < n) {
+        uint64_t tail = 0u;
+        for (k = 0u; i + k < n; k++) tail |= (uint64_t)(map ? map[s[i + k]] : s[i + k]) << (8u * k);
+        h = (h ^ tail) * PQ_MURMUR_M;
+    }
+    h ^= h >> PQ_MURMUR_R;
+    h *= PQ_MURMUR_M;
+    h ^= h >> PQ_MURMUR_R;
+    return h;
 }
 
-static void pq_word(const uint8_t *s, size_t n, int8_t row[PQ_FEATURE_SIZE])
+/* A word s[0..n); ascii: no byte >= 0x80, so its hashed bytes are its own bytes$lower_note. */
+static void pq_word(const uint8_t *s, size_t n, int ascii, int8_t row[PQ_FEATURE_SIZE])
 {
     pq_murmur_t m;
+    if (ascii) {
+        pq_features(pq_hash_bytes(s, n, $ascii_map), row);
+        return;
+    }
     pq_murmur_init(&m, pq_word_bytes(s, n, NULL));
     (void)pq_word_bytes(s, n, &m);
     pq_features(pq_murmur_final(&m), row);
@@ -406,38 +436,47 @@ int pq_project(const uint8_t *text, size_t len,
     size_t n = (text == NULL) ? 0u : (len < PQ_MAX_INPUT_BYTES ? len : PQ_MAX_INPUT_BYTES);
     size_t i = 0u, l = 0u, word_b = 0u;
     uint32_t nchars = 0u, word_c = 0u, cp;
-    int nt = 0, nwords = 0, in_word = 0;
+    int nt = 0, nwords = 0, in_word = 0, ascii = 1;
 $bos_code
     for (; i < n; i += l, nchars++) {
         unsigned cls;
-        l = pq_decode(text, n, i, &cp);
-        if (nwords == PQ_MAX_WORDS) {
+        if (text[i] < 0x80u) {
+            l = 1u;
+            if (nwords == PQ_MAX_WORDS) {
 $full_code
+            }
+            cls = pq_ascii_class[text[i]];
+        } else {
+            l = pq_decode(text, n, i, &cp);
+            if (nwords == PQ_MAX_WORDS) {
+$full_code
+            }
+            cls = pq_class(cp);
         }
-        cls = pq_class(cp);
         if (cls == PQ_WORD) {
-            if (!in_word) { in_word = 1; word_b = i; word_c = nchars; }
+            if (!in_word) { in_word = 1; ascii = 1; word_b = i; word_c = nchars; }
+            if (text[i] >= 0x80u) ascii = 0;
             continue;
         }
         if (in_word) {
-            pq_word(text + word_b, i - word_b, features[nt]);
+            pq_word(text + word_b, i - word_b, ascii, features[nt]);
             pq_token(&tokens[nt++], word_b, i, word_c, nchars, 0u);
             in_word = 0;
             if (++nwords == PQ_MAX_WORDS) continue;
         }
         if (cls == PQ_SEP) {
-            pq_word(text + i, l, features[nt]);
+            pq_word(text + i, l, text[i] < 0x80u, features[nt]);
             pq_token(&tokens[nt++], i, i + l, nchars, nchars + 1u, 0u);
             nwords++;
         }
     }
     if (in_word) {
-        pq_word(text + word_b, n - word_b, features[nt]);
+        pq_word(text + word_b, n - word_b, ascii, features[nt]);
         pq_token(&tokens[nt++], word_b, n, word_c, nchars, 0u);
         nwords++;
     }
     if (nwords == 0) {
-        pq_tag(pq_empty, sizeof pq_empty, features[nt]);
+        pq_features(pq_hash_bytes(pq_empty, sizeof pq_empty, NULL), features[nt]);
         pq_token(&tokens[nt++], 0u, 0u, 0u, 0u, 1u);
     }
 $eos_code
@@ -484,13 +523,13 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     header = HEADER.substitute(
         spec_comment=comment, feature_size=spec.feature_size, max_tokens=spec.max_tokens,
         max_input_bytes=spec.max_input_bytes, spec_id=ident, unicode_version=tables.unicode_version)
-    bos = ("    pq_tag(pq_bos, sizeof pq_bos, features[nt]);\n"
+    bos = ("    pq_features(pq_hash_bytes(pq_bos, sizeof pq_bos, NULL), features[nt]);\n"
            "    pq_token(&tokens[nt++], 0u, 0u, 0u, 0u, 1u);\n") if spec.bos_token is not None else ""
-    eos = ("    pq_tag(pq_eos, sizeof pq_eos, features[nt]);\n"
+    eos = ("    pq_features(pq_hash_bytes(pq_eos, sizeof pq_eos, NULL), features[nt]);\n"
            "    pq_token(&tokens[nt++], n, n, nchars, nchars, 1u);\n") if spec.eos_token is not None else ""
     # Past the last kept word: only the character count matters, and only for the EOS span.
-    full = ("            continue;  /* keep counting characters for the EOS span */" if spec.eos_token is not None
-            else "            break;")
+    full = ("                continue;  /* keep counting characters for the EOS span */" if spec.eos_token is not None
+            else "                break;")
     s1, s2, s3 = hashing.SPLITMIX_SHIFTS
     source = SOURCE.substitute(
         spec_id=ident, unicode_version=tables.unicode_version,
@@ -508,6 +547,7 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
         space_code=space_code, sep_code=sep_code,
         lower_note=", each lower-cased" if spec.lowercase else "",
         ascii_byte="pq_ascii_lower[s[i]]" if spec.lowercase else "s[i]",
+        ascii_map="pq_ascii_lower" if spec.lowercase else "NULL",
         lower_call=("c = pq_lower(cp, out);" if spec.lowercase else "out[0] = cp; c = 1u;"),
         bos_code=bos, eos_code=eos, full_code=full)
     return source, header
