@@ -143,15 +143,20 @@ class PQRNN(nn.Module):
         if features.shape[-1] != self.config.feature_size:
             raise PqError(f"features have {features.shape[-1]} columns, the model expects {self.config.feature_size}")
         mask = mask.bool()
-        x = features.float()
+        T = mask.shape[1]
+        # Rows t >= L are zero and the state is reset there, so the encoder can stop at the
+        # longest utterance of the batch: its rows past that are exactly zero (saves most of the
+        # work on short utterances; the outputs are unchanged).
+        Tv = max(int(mask.sum(dim=1).max()), 1) if mask.numel() else T
+        x, mv = features[:, :Tv].float(), mask[:, :Tv]
         one = torch.ones((), device=x.device)
         q7 = torch.full((), 1.0 / Q7, device=x.device)   # the fixed scale of QRNN outputs
-        y = self.bottleneck(x, one) * mask[..., None]
+        y = self.bottleneck(x, one) * mv[..., None]
         scale = self.bottleneck.out_scale()
         for layer in self.layers:
-            y = layer(y, scale, mask)
+            y = layer(y, scale, mv)
             scale = q7
-        E = y
+        E = F.pad(y, (0, 0, 0, T - Tv))
         score = self.attention(E, q7)[..., 0]
         m = torch.where(mask, score, torch.full_like(score, -128.0)).amax(dim=1, keepdim=True).detach()
         e = torch.where(mask, q_exp(score - m, q), torch.zeros_like(score))
