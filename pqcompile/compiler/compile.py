@@ -17,6 +17,7 @@ from .schedule import schedule_kernel
 
 # No FoldConstant after legalisation: it would turn int8 weights into int32/float32 copies.
 RELAX_PASSES = tvm.transform.Sequential([
+    relax.transform.FuseTransposeMatmul(),   # matmul(x, permute_dims(W^T)) -> one NT kernel
     relax.transform.LegalizeOps(),
     relax.transform.AnnotateTIROpPattern(),
     relax.transform.FuseOps(),

@@ -109,6 +109,13 @@ class _Importer:
                 raise PqError(f"MatMulInteger node {node.name!r}: only int8 x int8 is supported")
             sa, sb = self.shape(a), self.shape(b)
             self.result.macs[ins[1]] = int(np.prod(sa[:-1])) * sb[0] * sb[1]
+            w = self.values[ins[1]]
+            if isinstance(w, np.ndarray) and w.ndim == 2:
+                # weights stored [out, in] so the reduction reads both operands contiguously;
+                # the transpose fuses into the matmul kernel as an index change
+                wt = np.ascontiguousarray(w.T)
+                self.result.const_names.setdefault(const_key(wt), ins[1])
+                b = R.permute_dims(relax.const(wt, "int8"))
             return R.matmul(a, b, out_dtype="int32")
         if op == "Cast":
             to = DTYPES.get(attrs["to"])
