@@ -85,15 +85,24 @@ def hash_words(tokens: list[bytes], n_words: int) -> np.ndarray:
     return out
 
 
-_SHIFTS = (np.arange(32, dtype=np.uint64) * _U64(2))
+def _byte_table() -> np.ndarray:
+    """int8[256, 4]: the four ternary features encoded by one byte of a hash word (low bits first)."""
+    v = np.arange(256)
+    return np.stack([TERNARY[(v >> (2 * i)) & 3] for i in range(4)], axis=1).astype(np.int8)
+
+
+_BYTE_TABLE = _byte_table()
+_BYTE_TABLE_U32 = np.ascontiguousarray(_BYTE_TABLE).view(np.uint32)[:, 0]   # the 4 features as one word
 
 
 def ternary_features(tokens: list[bytes], feature_size: int) -> np.ndarray:
-    """int8[n, feature_size] with values in {-1, 0, +1}."""
+    """int8[n, feature_size] with values in {-1, 0, +1}. Feature j of word w is bits 2j..2j+1 of w,
+    so each little-endian byte of a word holds four consecutive features: one table lookup per byte."""
     n_words = (feature_size + 31) // 32
-    words = hash_words(tokens, n_words)
-    codes = (words[:, :, None] >> _SHIFTS) & _U64(3)
-    return TERNARY[codes.astype(np.intp)].reshape(len(tokens), n_words * 32)[:, :feature_size]
+    words = hash_words(tokens, n_words).astype("<u8", copy=False)
+    codes = np.ascontiguousarray(words).view(np.uint8)          # [n, n_words * 8]
+    features = _BYTE_TABLE_U32[codes].view(np.int8)                # [n, n_words * 32]
+    return features[:, :feature_size]
 
 
 def murmur64_scalar(token: bytes) -> int:
