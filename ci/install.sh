@@ -11,6 +11,9 @@ APT_PACKAGES=(gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
               gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
               clang libclang-rt-dev python3-venv)
 
+# pip warns once per package about this machine's local index folders; keep the rest of its output.
+quiet_pip() { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
@@ -34,9 +37,9 @@ want="$(cat ci/requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[install] python packages (ci/requirements.txt)"
   # torch first and pinned alone: any other spec pulls GBs of CUDA wheels.
-  .venv/bin/pip install -q torch==2.13.0
-  .venv/bin/pip install -q -r ci/requirements.txt
-  .venv/bin/pip install -q --no-deps -e .
+  .venv/bin/pip install -q torch==2.13.0 2>&1 | quiet_pip
+  .venv/bin/pip install -q -r ci/requirements.txt 2>&1 | quiet_pip
+  .venv/bin/pip install -q --no-deps -e . 2>&1 | quiet_pip
   echo "$want" > "$stamp"
 fi
 echo "[install] ok"
