@@ -213,3 +213,18 @@ def test_convert_rejects_uncalibrated_models_and_wrong_labels():
     bilstm = build_model("bilstm", "tiny", None, 5, 7, vocab=["<pad>", "<unk>"])
     with pytest.raises(PqError, match="only pqrnn"):
         to_quantized(bilstm, SPEC, [f"{i}" for i in range(5)], ["O"] * 7)
+
+
+@pytest.mark.parametrize("lo", [0, -128])
+def test_float_mode_is_the_plain_float_layer_even_on_the_first_batch(lo):
+    """Without quantisation a QATLinear is x_real @ W + b (ReLU for lo = 0) in units of its
+    output scale, including the very first training batch that sets the range."""
+    torch.manual_seed(0)
+    layer = QATLinear(6, 4, lo, 127)
+    with torch.no_grad():
+        layer.bias.fill_(0.3)
+    x_real = torch.randn(5, 6)
+    in_scale = torch.tensor(0.05)
+    out = layer(x_real / in_scale, in_scale) * layer.out_scale()
+    expected = x_real @ layer.weight + layer.bias
+    assert torch.allclose(out, expected.clamp(min=0) if lo == 0 else expected, atol=1e-5)

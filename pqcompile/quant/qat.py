@@ -108,16 +108,20 @@ class QATLinear(nn.Module):
     def int_params(self, in_scale: torch.Tensor):
         """(w_int [in, out], b_int [out], s float32 [out]) as used in forward; with quantisation
         on, w_int and b_int are integer-valued (the exact QuantizedModel tensors)."""
+        w, b, s_w = self._int_weights(in_scale)
+        return w, b, requant_scale(in_scale, s_w, self.out_scale())
+
+    def _int_weights(self, in_scale: torch.Tensor):
         s_w = weight_scale(self.weight)
         w = self.weight / s_w
         b = self.bias / (in_scale.detach() * s_w)
         if self.quantize:
             w = torch.clamp(round_half_even(w), -INT8_MAX, INT8_MAX)
             b = round_half_even(b)
-        return w, b, requant_scale(in_scale, s_w, self.out_scale())
+        return w, b, s_w
 
     def forward(self, x_int: torch.Tensor, in_scale: torch.Tensor) -> torch.Tensor:
-        w, b, s = self.int_params(in_scale)
+        w, b, s_w = self._int_weights(in_scale)
         if self.quantize and not self.training:
             # Exact integer accumulation (float64 is exact here), rounded once to float32 like
             # the integer model's int32 -> float32 conversion.
@@ -125,10 +129,11 @@ class QATLinear(nn.Module):
         else:
             acc = x_int @ w + b
         if self.training and self.range is not None:
-            # The range tracks the real-valued output before rounding and clamping; the new
-            # range takes effect from the next batch.
-            real = acc.detach() * (in_scale.detach() * weight_scale(self.weight))
+            # The range tracks the real-valued output before rounding and clamping; it is
+            # updated before use, so this batch's output and out_scale() agree.
+            real = acc.detach() * (in_scale.detach() * s_w)
             self.range.observe(real.clamp(min=0) if self.lo == 0 else real)
+        s = requant_scale(in_scale, s_w, self.out_scale())
         return requant(acc, s, self.lo, self.hi, self.quantize)
 
 
