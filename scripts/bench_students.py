@@ -50,6 +50,7 @@ def sh(cmd: list[str], stdout_path: Path | None = None) -> None:
     if stdout_path is None:
         subprocess.run(cmd, cwd=ROOT, check=True)
         return
+    (ROOT / stdout_path).parent.mkdir(parents=True, exist_ok=True)
     with open(ROOT / stdout_path, "w") as f:
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=f)
 

@@ -267,3 +267,30 @@ def test_distortion_edits_one_character_and_is_reproducible():
     assert [(t.char_start, t.char_end) for t in a] == [(t.char_start, t.char_end) for t in toks]
     assert distort_tokens(toks, 0.0, example_rng(1, 2, 3)) == toks
 
+
+
+def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(fixtures, tmp_path, monkeypatch):
+    """A failure in the middle of writing epoch 2's checkpoint (weights written, state not yet):
+    checkpoint/ and best/ still hold epoch 1, no temporary folder is left, and --resume finishes."""
+    import pqcompile.train.run as run_mod
+    out = tmp_path / "crash"
+    common = ["--data", fixtures["en_train"], *TINY, "--batch-size", 16, "--seed", 1, "--quiet"]
+    run_cli("train", *common, "--epochs", 1, "--out", out)
+    before = (out / "checkpoint/model.safetensors").read_bytes()
+    real_write_json = run_mod.write_json
+
+    def failing_write_json(path, obj):
+        if Path(path).name == "state.json":
+            raise OSError("disk full")
+        real_write_json(path, obj)
+
+    monkeypatch.setattr(run_mod, "write_json", failing_write_json)
+    with pytest.raises(OSError):
+        run_cli("train", *common, "--epochs", 2, "--out", out, "--resume")
+    monkeypatch.undo()
+    assert (out / "checkpoint/model.safetensors").read_bytes() == before
+    assert json.loads((out / "checkpoint/state.json").read_text())["epoch"] == 1
+    assert json.loads((out / "best/state.json").read_text())["epoch"] == 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    run_cli("train", *common, "--epochs", 2, "--out", out, "--resume")
+    assert json.loads((out / "checkpoint/state.json").read_text())["epoch"] == 2

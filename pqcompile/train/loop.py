@@ -33,10 +33,10 @@ from tqdm import tqdm
 from ..atomic import atomic_dir
 from ..datasets import Example
 from ..datasets.labels import LabelSet
+from ..errors import PqError
 from ..model.baselines import build_vocab
 from ..model.batch import token_strings
 from ..model.registry import build_model, count_parameters, model_config, model_from_config
-from ..errors import PqError
 from ..projection import ProjectionSpec, tokenize
 from ..quant.convert import to_quantized
 from ..quant.qat import EmaRange
@@ -177,7 +177,7 @@ class Trainer:
         state = read_json(self.run.checkpoint / "state.json")
         self.model.load_state_dict(self.run.load_weights("checkpoint"))
         self.optimizer.load_state_dict(torch.load(self.run.checkpoint / "optimizer.pt", weights_only=True))
-        self.history, self.best, self.next_epoch = state["history"], state["best"], state["epoch"] + 1
+        self.history, self.best, self.next_epoch = state["history"], state["best"], state["epoch"]
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -246,7 +246,7 @@ class Trainer:
         improved = self.best is None or value > self.best["score"]
         if improved:
             self.best = {"epoch": epoch + 1, "score": value, "dev": dev_metrics}
-        state = {"epoch": epoch, "history": self.history, "best": self.best}
+        state = {"epoch": epoch + 1, "history": self.history, "best": self.best}   # epochs completed
         save_weights_dir(self.run.checkpoint, self.model, state, self.optimizer)
         if improved:
             save_weights_dir(self.run.best, self.model,
