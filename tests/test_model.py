@@ -1,4 +1,6 @@
 """The student models: shapes, masking, registry round trips, parameter counts, a small overfit."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -105,7 +107,6 @@ def test_named_configs_grow_and_transformers_match_pqrnn_size():
 def test_config_round_trip_rebuilds_the_same_model(kind):
     model = make(kind).eval()
     cfg = model_config(model)
-    import json
     clone = model_from_config(json.loads(json.dumps(cfg))).eval()
     clone.load_state_dict(model.state_dict())
     batch = make_batch(TEXTS, SPEC)

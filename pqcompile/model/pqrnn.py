@@ -20,7 +20,7 @@ from ..quant.qat import QATLinear, q_exp, q_sigmoid, q_tanh, round_half_up, set_
 from ..quant.tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7, STATE_OFFSET
 from .batch import Batch
 
-Q15 = 32768
+Q15 = STATE_OFFSET   # the state c is held as C = c * 2^15 (the semantics' U minus its offset)
 
 
 @dataclass
@@ -173,5 +173,3 @@ class PQRNN(nn.Module):
         out = self.forward_int(batch.features, batch.mask)
         return out["intent"] * self.intent.out_scale(), out["slot"] * self.slot.out_scale()
 
-
-assert STATE_OFFSET == Q15
