@@ -8,7 +8,7 @@ import pytest
 
 from pqcompile.cli import main
 from pqcompile.errors import PqError
-from pqcompile.export import build_onnx, export_onnx, read_metadata
+from pqcompile.export import build_onnx, read_metadata
 from pqcompile.export.fo_pool import is_fo_pool_scan
 from pqcompile.projection import DEFAULT_SPEC, project
 from pqcompile.quant.integer_reference import run_integer

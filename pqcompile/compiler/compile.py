@@ -29,12 +29,13 @@ LAYER = re.compile(r"^(bottleneck|qrnn\d+\.(?:fwd|bwd)|attention|intent|slot)")
 
 
 def layer_of(initializer: str) -> str:
-    """The report's layer for a weight initializer name ('' -> 'other')."""
+    """The report's layer for a weight initializer name."""
     m = LAYER.match(initializer)
     if m:
         return m.group(1)
-    return {"gate_lut": "qrnn (gate tables)", "exp_q15": "attention"}.get(initializer.split("_1")[0], "other") \
-        if not initializer.startswith("exp_q15") else "attention"
+    if initializer.startswith("exp_q15"):
+        return "attention"
+    return "qrnn (gate tables)" if initializer == "gate_lut" else "other"
 
 
 @dataclass

@@ -90,6 +90,16 @@ def _symbol_sizes(target: Target, exe: Path) -> dict[str, int]:
     return out
 
 
+def libm(target: Target) -> list[Path]:
+    """The target's static libm, linked after the program's sources: the kernels call floorf,
+    which cores without a rounding instruction (Cortex-M4, ARMv7-A) take from libm, and the
+    target's link flags do not name -lm. Empty where the compiler knows no libm.a."""
+    proc = subprocess.run([target.compiler, *target.cflags, "-print-file-name=libm.a"],
+                          capture_output=True, text=True, errors="replace")
+    path = Path(proc.stdout.strip())
+    return [path] if proc.returncode == 0 and path.is_absolute() and path.is_file() else []
+
+
 def write_sources(cm: CompiledModel, model: onnx.ModelProto, gen: Path) -> list[Path]:
     meta = read_metadata(model)
     gen.mkdir(parents=True, exist_ok=True)
@@ -109,7 +119,8 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
     A program over the target's flash or RAM budget fails the build (PqError with the numbers)."""
     cm = compile_onnx(model)
     with atomic_dir(out_dir) as tmp:
-        sources = write_sources(cm, model, tmp / "gen")
+        require_tool(target.compiler, target.compiler_packages, target)
+        sources = write_sources(cm, model, tmp / "gen") + libm(target)
         (tmp / "model.onnx").write_bytes(model.SerializeToString())
         exe = build_program(target, sources, tmp / image_name(target), include_dirs=[tmp / "gen"])
         build_program(target, sources, tmp / image_name(target, True), include_dirs=[tmp / "gen"],
