@@ -36,15 +36,17 @@ def default_dir(target: str) -> Path:
 
 
 def ensure_built(model, target, out_dir: Path, source: str) -> dict:
-    """The build report of out_dir, rebuilding when it holds another model or target."""
-    from ..compiler.firmware import build, model_digest
+    """The build report of out_dir, rebuilding when it was made from another model, target,
+    pqcompile version or device program."""
+    from ..compiler.firmware import build, build_key
     report_path = out_dir / "report.json"
     if report_path.is_file():
         try:
             report = json.loads(report_path.read_text())
         except ValueError:
             report = {}
-        if report.get("model_sha256") == model_digest(model) and report.get("target") == target.name:
+        key = build_key(model, target)
+        if all(report.get(k) == v for k, v in key.items()):
             return report
     return build(model, target, out_dir, source)
 

@@ -67,6 +67,13 @@ def model_digest(model: onnx.ModelProto) -> str:
     return hashlib.sha256(model.SerializeToString()).hexdigest()
 
 
+def build_key(model: onnx.ModelProto, target: Target) -> dict:
+    """What a build directory was made from: a build with the same key can be reused."""
+    from .. import __version__
+    return {"target": target.name, "model_sha256": model_digest(model), "pqcompile": __version__,
+            "app_sha256": hashlib.sha256(APP.read_bytes()).hexdigest()}
+
+
 def _symbol_sizes(target: Target, exe: Path) -> dict[str, int]:
     """Bytes by component, from the symbol table: weights, kernels, arena, the rest."""
     nm = require_tool(re.sub(r"size$", "nm", target.size_tool), target.compiler_packages, target)
@@ -127,7 +134,7 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
                       defines={"PQ_VERIFY": None})
         sizes = section_sizes(target, exe)
         report = {
-            "version": REPORT_VERSION, "target": target.name, "model": source, "model_sha256": model_digest(model),
+            "version": REPORT_VERSION, **build_key(model, target), "model": source,
             "max_tokens": cm.max_tokens, "feature_size": cm.feature_size, "intents": cm.n_intents,
             "slot_tags": cm.n_slots, "image": image_name(target), "verify_image": image_name(target, True),
             "sections": sizes, "components": _symbol_sizes(target, exe),
