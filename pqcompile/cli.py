@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "pqcompile.commands.train",
     "pqcompile.commands.evaluate",
     "pqcompile.commands.predict",
+    "pqcompile.commands.teacher",
 ]
 
 

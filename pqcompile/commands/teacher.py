@@ -1,0 +1,134 @@
+"""`pqcompile teacher train|evaluate|label`: a large encoder teacher and its soft targets.
+
+The teacher is any local Hugging Face encoder folder fine-tuned with joint intent and slot heads
+on the projection's own tokens; its soft targets feed `pqcompile train --teacher-labels`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..datasets import load_sources
+from .common import emit_json, json_option, load_spec, spec_option
+
+DATA_HELP = "Data source FORMAT:PATH[,opt=val] (repeatable), e.g. mtop:../shared/data/mtop/en/train.json."
+
+
+def _metrics_line(m: dict) -> str:
+    o = m["overall"]
+    return (f"exact match {o['exact_match']:.4f}  intent acc {o['intent_accuracy']:.4f}  "
+            f"slot F1 {o['slot_f1']:.4f}  (n={o['n']})")
+
+
+@click.group("teacher")
+def teacher_group():
+    """Fine-tune a large encoder teacher, evaluate it, and label text with its soft targets."""
+
+
+@teacher_group.command("train")
+@click.option("--model", "model_dir", type=click.Path(),
+              help="Local Hugging Face encoder folder (default: the bundled MiniLM-L6 of pqcompile[teacher]).")
+@click.option("--data", "data", multiple=True, required=True, help=DATA_HELP)
+@click.option("--dev", "dev", multiple=True, help="Dev data (FORMAT:PATH), evaluated at the end.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Teacher folder to write.")
+@click.option("--epochs", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=1e-4, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--max-steps", default=None, type=click.IntRange(1), help="Stop after this many updates.")
+@click.option("--max-length", default=128, show_default=True, type=click.IntRange(8),
+              help="Sub-words per utterance the teacher reads.")
+@click.option("--pooling", type=click.Choice(["cls", "mean"]), default="cls", show_default=True,
+              help="Sentence vector for the intent head.")
+@click.option("--freeze-embeddings/--train-embeddings", default=True, show_default=True,
+              help="Keep the word-embedding table fixed (much less optimizer work).")
+@click.option("--train-layers", type=click.IntRange(0),
+              help="Fine-tune only the top N transformer layers (default: all); the rest stay fixed.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint an interrupted run left.")
+@spec_option
+@json_option
+def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_length, pooling,
+              freeze_embeddings, train_layers, seed, resume, spec_path, as_json):
+    """Fine-tune an encoder into a joint intent + slot teacher (checkpoint every epoch)."""
+    from ..teacher.encoder import check_model_folder, default_model_folder
+    from ..teacher.train import TrainSettings, train_teacher
+    base = check_model_folder(model_dir) if model_dir else default_model_folder()
+    spec = load_spec(spec_path)
+    train = load_sources(data)
+    dev_examples = load_sources(dev) if dev else None
+    settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps,
+                             max_length=max_length, pooling=pooling, seed=seed,
+                             freeze_embeddings=freeze_embeddings, train_layers=train_layers)
+    record = train_teacher(base, train, Path(out), settings, spec, dev_examples, resume, list(data),
+                           progress=not as_json)
+    if as_json:
+        emit_json({"teacher": out, **record})
+        return
+    click.echo(f"teacher {out}: {record['steps']} steps, {record['epochs']} epoch(s) on {record['examples']} "
+               f"examples from {base}; last loss {record['last_loss']:.4f}" if record["last_loss"] is not None
+               else f"teacher {out}: no training step run")
+    if "dev" in record:
+        click.echo("dev: " + _metrics_line(record["dev"]))
+
+
+@teacher_group.command("evaluate")
+@click.argument("teacher_dir", type=click.Path())
+@click.option("--data", "data", multiple=True, required=True, help=DATA_HELP)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@json_option
+def evaluate_cmd(teacher_dir, data, batch_size, as_json):
+    """Exact match, intent accuracy and slot F1 of TEACHER_DIR on the data (as for students)."""
+    from tqdm import tqdm
+
+    from ..teacher.model import load_teacher
+    from ..teacher.predict import evaluate
+    teacher = load_teacher(teacher_dir)
+    examples = load_sources(data)
+    with tqdm(total=len(examples), desc="teacher evaluate", unit="text", disable=as_json, leave=False) as bar:
+        metrics = evaluate(teacher, examples, batch_size, bar)
+    result = {"teacher": teacher_dir, "data": list(data), "parameters": teacher.n_parameters(),
+              "fp32_bytes": teacher.fp32_bytes(), **metrics}
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{teacher_dir} ({teacher.n_parameters():,} parameters, {teacher.fp32_bytes():,} bytes fp32)")
+    click.echo("overall: " + _metrics_line(metrics))
+    if len(metrics["per_lang"]) > 1:
+        for lang, m in metrics["per_lang"].items():
+            click.echo(f"  {lang}: " + _metrics_line({"overall": m}))
+
+
+@teacher_group.command("label")
+@click.argument("teacher_dir", type=click.Path())
+@click.option("--data", "data", multiple=True, required=True, help=DATA_HELP)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Soft-labels folder to write.")
+@click.option("--augment", "augments", multiple=True, metavar="KIND=N",
+              help="Also label N augmented texts per example (kinds: chars, dropout, swap, slotsub, codeswitch).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Augmentation seed.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--shard-size", default=1024, show_default=True, type=click.IntRange(1), help="Texts per shard.")
+@json_option
+def label_cmd(teacher_dir, data, out, augments, seed, batch_size, shard_size, as_json):
+    """Write TEACHER_DIR's soft targets (intent and per-token slot logits) for the data.
+
+    Shards are written one by one; after an interruption, the same command resumes."""
+    from collections import Counter
+
+    from ..distill.augment import parse_request
+    from ..distill.label import label_corpus
+    from ..teacher.model import load_teacher
+    requests = [parse_request(a) for a in augments]
+    teacher = load_teacher(teacher_dir)
+    examples = load_sources(data)
+    index = label_corpus(teacher, Path(teacher_dir), examples, Path(out), requests, seed, shard_size,
+                         batch_size, list(data), progress=not as_json)
+    origins = dict(Counter(r["origin"] for r in index["rows"]))
+    if as_json:
+        emit_json({"labels": out, "rows": len(index["rows"]), "shards": len(index["shards"]), "origins": origins})
+        return
+    click.echo(f"{out}: {len(index['rows'])} texts in {len(index['shards'])} shard(s) "
+               f"({', '.join(f'{k} {v}' for k, v in origins.items())})")
+
+
+COMMANDS = [teacher_group]

@@ -1,0 +1,181 @@
+"""Extra text for the teacher to label, made offline and deterministically from a seed.
+
+The paper paraphrased with a large model; here every kind works from the data alone:
+  chars       character distortion: delete, swap, insert or replace a character in a word or two
+  dropout     token dropout: drop each word with probability 0.15 (at least one, never all)
+  swap        swap two adjacent words
+  slotsub     slot-value substitution: a slot's text replaced by another example's value of the
+              same slot label and language
+  codeswitch  code-switching: a slot's text replaced by the same slot in a translation of the
+              utterance (needs aligned data: the same file and line in several languages, as
+              `mtop6:` gives)
+Augmented texts carry no gold frame: the student learns them from the teacher's targets only.
+`--augment KIND=N` asks for N texts per source example (N may be fractional: 0.5 = half as many).
+"""
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ..datasets import Example
+from ..errors import PqError
+
+DROPOUT = 0.15
+MAX_TRIES = 4   # attempts per wanted text before a kind gives up (e.g. no aligned siblings)
+
+
+@dataclass(frozen=True)
+class Augmented:
+    text: str
+    lang: str
+    kind: str
+    source: int   # index of the example it was made from
+
+
+def _words(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+def distort_chars(ex: Example, rng: random.Random, ctx) -> str | None:
+    text = ex.text
+    words = [w for w in _words(text) if w[1] - w[0] >= 2] or _words(text)
+    if not words:
+        return None
+    alphabet = sorted(set(text) - {" "})
+    for s, e in sorted(rng.sample(words, min(len(words), rng.choice((1, 2)))), reverse=True):
+        w = list(text[s:e])
+        i = rng.randrange(len(w))
+        op = rng.choice(("delete", "swap", "insert", "replace"))
+        if op == "delete" and len(w) > 1:
+            del w[i]
+        elif op == "swap" and len(w) > 1:
+            i = min(i, len(w) - 2)
+            w[i], w[i + 1] = w[i + 1], w[i]
+        elif op == "insert":
+            w.insert(i, rng.choice(alphabet))
+        else:
+            w[i] = rng.choice(alphabet)
+        text = text[:s] + "".join(w) + text[e:]
+    return text
+
+
+def drop_tokens(ex: Example, rng: random.Random, ctx) -> str | None:
+    words = ex.text.split()
+    if len(words) < 2:
+        return None
+    keep = [w for w in words if rng.random() >= DROPOUT]
+    if len(keep) == len(words):
+        keep.pop(rng.randrange(len(keep)))
+    return " ".join(keep) if keep else None
+
+
+def swap_tokens(ex: Example, rng: random.Random, ctx) -> str | None:
+    words = ex.text.split()
+    if len(words) < 2:
+        return None
+    i = rng.randrange(len(words) - 1)
+    words[i], words[i + 1] = words[i + 1], words[i]
+    return " ".join(words)
+
+
+def _replace_spans(ex: Example, new: dict[int, str]) -> str:
+    """ex.text with the slot spans numbered in `new` replaced by their new text."""
+    out, pos = [], 0
+    for k, (_, s, e) in enumerate(ex.spans):
+        if k in new:
+            out += [ex.text[pos:s], new[k]]
+            pos = e
+    return "".join(out) + ex.text[pos:]
+
+
+def substitute_slots(ex: Example, rng: random.Random, ctx) -> str | None:
+    if not ex.spans:
+        return None
+    values = ctx["values"]
+    new = {}
+    for k, (label, s, e) in enumerate(ex.spans):
+        pool = values.get((ex.lang, label), ())
+        if len(pool) > 1 and (not new or rng.random() < 0.5):
+            v = rng.choice(pool)
+            if v != ex.text[s:e]:
+                new[k] = v
+    return _replace_spans(ex, new) if new else None
+
+
+def code_switch(ex: Example, rng: random.Random, ctx) -> str | None:
+    siblings = [o for o in ctx["aligned"].get((ex.file, ex.line), ()) if o.lang != ex.lang]
+    if not ex.spans or not siblings:
+        return None
+    other = rng.choice(siblings)
+    occurrences: dict[str, list[str]] = defaultdict(list)
+    for label, s, e in other.spans:
+        occurrences[label].append(other.text[s:e])
+    seen: dict[str, int] = defaultdict(int)
+    candidates = {}
+    for k, (label, _, _) in enumerate(ex.spans):
+        n = seen[label]
+        seen[label] += 1
+        if n < len(occurrences[label]):
+            candidates[k] = occurrences[label][n]
+    if not candidates:
+        return None
+    picked = rng.sample(sorted(candidates), rng.randint(1, len(candidates)))
+    return _replace_spans(ex, {k: candidates[k] for k in picked})
+
+
+KINDS = {"chars": distort_chars, "dropout": drop_tokens, "swap": swap_tokens,
+         "slotsub": substitute_slots, "codeswitch": code_switch}
+
+
+def parse_request(item: str) -> tuple[str, float]:
+    """`KIND=N` -> (kind, N)."""
+    kind, eq, amount = item.partition("=")
+    if kind not in KINDS:
+        raise PqError(f"unknown augmentation {kind!r} (kinds: {', '.join(KINDS)})")
+    try:
+        n = float(amount) if eq else 1.0
+    except ValueError:
+        raise PqError(f"augmentation amount must be a number: {item!r}") from None
+    if not 0 <= n <= 100:
+        raise PqError(f"augmentation amount must be in 0..100: {item!r}")
+    return kind, n
+
+
+def _context(examples: list[Example]) -> dict:
+    values: dict[tuple[str, str], set[str]] = defaultdict(set)
+    aligned: dict[tuple[str, int], list[Example]] = defaultdict(list)
+    for ex in examples:
+        for label, s, e in ex.spans:
+            values[(ex.lang, label)].add(ex.text[s:e])
+        if ex.file:
+            aligned[(ex.file, ex.line)].append(ex)
+    return {"values": {k: sorted(v) for k, v in values.items()}, "aligned": aligned}
+
+
+def augment(examples: list[Example], requests: list[tuple[str, float]], seed: int = 0) -> list[Augmented]:
+    """New texts (none equal to an original or to each other), in request order; the same
+    examples, requests and seed always give the same list."""
+    ctx = _context(examples)
+    seen = {ex.text for ex in examples}
+    out: list[Augmented] = []
+    for kind, amount in requests:
+        fn = KINDS[kind]
+        rng = random.Random(f"{seed}:{kind}:{amount}")
+        want = round(amount * len(examples))
+        made = tries = 0
+        order: list[int] = []
+        while made < want and tries < MAX_TRIES * want:
+            if not order:
+                order = list(range(len(examples)))
+                rng.shuffle(order)
+            i = order.pop()
+            tries += 1
+            text = fn(examples[i], rng, ctx)
+            if text is None or not text.strip() or text in seen:
+                continue
+            seen.add(text)
+            out.append(Augmented(text, examples[i].lang, kind, i))
+            made += 1
+    return out

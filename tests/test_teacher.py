@@ -1,0 +1,199 @@
+"""Teacher: sub-word alignment, fine-tuning with checkpoints and resume, evaluation, soft labels.
+
+Every test uses a tiny random BERT (pqcompile.teacher.tiny) built from the fixture text and a
+small MTOP-format file the tests write themselves: no downloaded weights, no ../shared data.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from pqcompile.cli import main
+from pqcompile.datasets import load_sources
+from pqcompile.distill import label as label_mod
+from pqcompile.distill.soft_labels import SoftLabels, partial_dir
+from pqcompile.errors import PqError
+from pqcompile.projection import DEFAULT_SPEC, tokenize
+from pqcompile.teacher import train as train_mod
+from pqcompile.teacher.align import encode_batch, first_subwords
+from pqcompile.teacher.encoder import load_tokenizer
+from pqcompile.teacher.model import load_teacher
+from pqcompile.teacher.predict import teacher_logits
+from pqcompile.teacher.tiny import write_tiny_bert
+from pqcompile.teacher.train import TrainSettings, train_teacher
+
+# MTOP's TSV: id, intent, slots (start:end:SL:NAME), utterance, domain, locale, parse, tokens
+ROWS = [
+    ("IN:CREATE_ALARM", "16:20:SL:DATE_TIME", "set an alarm at 7 am"),
+    ("IN:CREATE_ALARM", "15:24:SL:DATE_TIME", "wake me up at tomorrow"),
+    ("IN:CREATE_ALARM", "", "set an alarm please"),
+    ("IN:CREATE_CALL", "5:8:SL:CONTACT", "call mom"),
+    ("IN:CREATE_CALL", "5:8:SL:CONTACT,13:16:SL:CONTACT", "call dad and mom now"),
+    ("IN:CREATE_CALL", "8:13:SL:CONTACT", "ring up james"),
+    ("IN:GET_WEATHER", "15:21:SL:LOCATION", "weather today paris"),
+    ("IN:GET_WEATHER", "11:17:SL:LOCATION", "is it cold London?"),
+    ("IN:GET_WEATHER", "", "what is the weather like"),
+    ("IN:CREATE_CALL", "10:14:SL:CONTACT", "phone for john"),
+    ("IN:GET_WEATHER", "16:22:SL:LOCATION", "forecast for in berlin"),
+    ("IN:CREATE_ALARM", "14:19:SL:DATE_TIME", "alarm for the 6 pm"),
+]
+
+
+def _fix_spans():
+    """Recompute each slot span from its words so the fixture cannot drift from its text."""
+    out = []
+    words = {"16:20": "7 am", "15:24": "tomorrow", "5:8": "mom", "13:16": "mom", "8:13": "james",
+             "15:21": "paris", "11:17": "London", "10:14": "john", "16:22": "berlin", "14:19": "6 pm"}
+    for intent, slots, text in ROWS:
+        items = []
+        for item in filter(None, slots.split(",")):
+            s, e, label = item.split(":", 2)
+            if "," in slots and s == "5":
+                w = "dad"
+            else:
+                w = words[f"{s}:{e}"]
+            start = text.index(w) if not items else text.index(w, int(items[-1].split(":")[1]))
+            items.append(f"{start}:{start + len(w)}:{label}")
+        out.append((intent, ",".join(items), text))
+    return out
+
+
+def write_mtop(path, rows):
+    lines = [f"{i}\t{intent}\t{slots}\t{text}\tdomain\ten_XX\t[{intent} ]\t{{}}"
+             for i, (intent, slots, text) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"mtop:{path}"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teacher")
+    data = write_mtop(root / "train.txt", _fix_spans())
+    examples = load_sources([data])
+    model = write_tiny_bert(root / "tiny-bert", [ex.text for ex in examples] + ["?"])
+    return {"root": root, "data": data, "examples": examples, "model": model}
+
+
+def test_first_subword_of_each_projection_token():
+    # "set alarms for mom?" -> tokens set, alarms, for, mom, ?; sub-words [CLS] set alarm ##s for mom ? [SEP]
+    tokens = tokenize("set alarms for mom?", DEFAULT_SPEC)
+    offsets = [(0, 0), (0, 3), (4, 9), (9, 10), (11, 14), (15, 18), (18, 19), (0, 0)]
+    special = [1, 0, 0, 0, 0, 0, 0, 1]
+    assert first_subwords(tokens, offsets, special) == [1, 2, 4, 5, 6]
+    # a projection token the sub-words do not reach (cut by max_length) reads [CLS]
+    assert first_subwords(tokens, offsets[:4] + [(0, 0)], [1, 0, 0, 0, 1]) == [1, 2, 0, 0, 0]
+
+
+def test_alignment_with_the_fast_tokenizer(setup):
+    tok = load_tokenizer(setup["model"])
+    b = encode_batch(["Set alarms for MOM?", "call dad"], tok, DEFAULT_SPEC, 32)
+    ids = b.input_ids[0].tolist()
+    picked = [tok.convert_ids_to_tokens(ids[i]) for i in b.first_subword[0].tolist()]
+    assert picked == ["set", "alarm", "for", "mom", "?"]
+    assert b.token_mask.tolist() == [[True] * 5, [True, True, False, False, False]]
+
+
+def _train(setup, out, **kw):
+    settings = TrainSettings(**{"epochs": 3, "lr": 3e-3, "batch_size": 4, "seed": 1, **kw})
+    return train_teacher(setup["model"], setup["examples"], out, settings, DEFAULT_SPEC)
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_from_the_cli(setup, capsys):
+    out = setup["root"] / "teachers" / "t"
+    main(["teacher", "train", "--model", str(setup["model"]), "--data", setup["data"], "--out", str(out),
+          "--epochs", "20", "--lr", "3e-3", "--batch-size", "4", "--train-embeddings", "--seed", "0", "--json"])
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["steps"] == 60 and rec["epochs"] == 20
+    assert (out / "teacher.json").is_file() and not (out.parent / ".t.ckpt").exists()
+    main(["teacher", "evaluate", str(out), "--data", setup["data"], "--json"])
+    m = json.loads(capsys.readouterr().out)
+    assert m["parameters"] == load_teacher(out).n_parameters() and m["fp32_bytes"] == 4 * m["parameters"]
+    # 12 memorable utterances, 3 intents: twenty epochs learn the intents far above chance (1/3)
+    assert m["overall"]["n"] == 12 and m["overall"]["intent_accuracy"] >= 0.75
+    assert set(m["per_lang"]) == {"en"}
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(setup, monkeypatch):
+    whole = setup["root"] / "whole"
+    _train(setup, whole)
+    out = setup["root"] / "resumed"
+    calls = {"n": 0}
+    real = train_mod.joint_loss
+
+    def interrupt_in_epoch_two(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:          # 3 steps per epoch: epoch 1 is checkpointed, epoch 2 is not
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_mod, "joint_loss", interrupt_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        _train(setup, out)
+    monkeypatch.setattr(train_mod, "joint_loss", real)
+    assert not out.exists() and (setup["root"] / ".resumed.ckpt" / "state.pt").is_file()
+    with pytest.raises(PqError, match="other data or settings"):
+        train_teacher(setup["model"], setup["examples"], out,
+                      TrainSettings(epochs=3, lr=1e-3, batch_size=4, seed=1), DEFAULT_SPEC, resume=True)
+    rec = train_teacher(setup["model"], setup["examples"], out,
+                        TrainSettings(epochs=3, lr=3e-3, batch_size=4, seed=1), DEFAULT_SPEC, resume=True)
+    assert rec["steps"] == 9 and rec["epochs"] == 3
+    a, b = load_teacher(whole).model.state_dict(), load_teacher(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_without_a_checkpoint_is_an_error(setup):
+    with pytest.raises(PqError, match="nothing to resume"):
+        train_teacher(setup["model"], setup["examples"], setup["root"] / "none", TrainSettings(), DEFAULT_SPEC,
+                      resume=True)
+
+
+def test_bad_teacher_folder_is_a_one_line_error(setup, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["teacher", "evaluate", str(setup["root"]), "--data", setup["data"]])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "not a teacher folder" in err and "\n" not in err
+
+
+def test_label_writes_memory_mapped_shards_and_resumes(setup, monkeypatch):
+    teacher_dir = setup["root"] / "label-teacher"
+    _train(setup, teacher_dir, epochs=1)
+    teacher = load_teacher(teacher_dir)
+    ex = setup["examples"]
+    out = setup["root"] / "labels" / "x"
+    real = label_mod.teacher_logits
+    calls = {"n": 0}
+
+    def die_in_shard_two(t, texts):
+        calls["n"] += 1
+        if calls["n"] == 3:     # batch 2 per shard of 4: shard 0 done, then shard 1 dies
+            raise KeyboardInterrupt
+        return real(t, texts)
+
+    monkeypatch.setattr(label_mod, "teacher_logits", die_in_shard_two)
+    kw = dict(requests=[("swap", 0.5)], seed=3, shard_size=4, batch_size=2, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        label_mod.label_corpus(teacher, teacher_dir, ex, out, **kw)
+    monkeypatch.setattr(label_mod, "teacher_logits", real)
+    part = partial_dir(out)
+    assert not out.exists() and sorted(p.name for p in part.glob("*.npy")) == ["00000.intent.npy",
+                                                                              "00000.slots.npy"]
+    first_shard = (part / "00000.slots.npy").stat()
+    index = label_mod.label_corpus(teacher, teacher_dir, ex, out, **kw)
+    assert not part.exists() and len(index["shards"]) == 5      # 12 gold + 6 swapped = 18 rows
+    assert (out / "00000.slots.npy").stat().st_ino == first_shard.st_ino   # kept, not redone
+
+    soft = SoftLabels(out)
+    assert len(soft) == 18 and [r["origin"] for r in soft.rows].count("swap") == 6
+    assert all(r["intent"] is None for r in soft.rows if r["origin"] == "swap")
+    assert np.load(out / "00000.slots.npy", mmap_mode="r").dtype == np.float16
+    # the stored logits are the teacher's own, row by row
+    for i in (0, 7, 17):
+        intent, slots, toks = teacher_logits(teacher, [soft.rows[i]["text"]])
+        got_intent, got_slots = soft.logits(i)
+        assert got_slots.shape == (len(toks[0]), len(teacher.labels.slot_tags))
+        np.testing.assert_allclose(got_intent, intent[0], atol=2e-2, rtol=1e-2)
+        np.testing.assert_allclose(got_slots, slots[0], atol=2e-2, rtol=1e-2)
