@@ -1,0 +1,193 @@
+"""Distillation: the loss against hand-computed values, augmentation, soft-label shards mapped onto a
+student's labels, and the adapter feeding the student's training loop."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pqcompile.datasets import Example
+from pqcompile.distill.augment import KINDS, augment, parse_request
+from pqcompile.distill.loss import DistillSettings, distillation_loss, soft_kl
+from pqcompile.distill.soft_labels import SoftLabels, write_soft_labels
+from pqcompile.distill.targets import ABSENT, TeacherTargets, distill_training_set
+from pqcompile.errors import PqError
+from pqcompile.projection import DEFAULT_SPEC, tokenize
+from pqcompile.train.data import IGNORE, TrainBatch
+from pqcompile.train.loop import training_loss
+
+
+def _random_batch(seed=0, B=3, T=5, I=4, S=5):
+    g = torch.Generator().manual_seed(seed)
+    intent = torch.randn(B, I, generator=g)
+    slots = torch.randn(B, T, S, generator=g)
+    gold_i = torch.randint(0, I, (B,), generator=g)
+    tags = torch.randint(0, S, (B, T), generator=g)
+    lengths = [5, 3, 1]
+    for b, n in enumerate(lengths):
+        tags[b, n:] = IGNORE
+    mask = tags != IGNORE
+    return intent, slots, gold_i, tags, mask
+
+
+def test_alpha_one_is_the_students_own_cross_entropy():
+    intent, slots, gold_i, tags, mask = _random_batch()
+    teacher_i, teacher_s = torch.randn_like(intent), torch.randn_like(slots)
+    loss, parts = distillation_loss(intent, slots, gold_i, tags, teacher_i, teacher_s, mask,
+                                    DistillSettings(alpha=1.0, temperature=3.0))
+    ref, _ = training_loss(intent, slots, TrainBatch(None, gold_i, tags, np.arange(3)))
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    assert parts["kl_intent"] > 0     # computed, but weighted 0
+
+
+def test_identical_logits_give_zero_kl():
+    intent, slots, gold_i, tags, mask = _random_batch(1)
+    loss, parts = distillation_loss(intent, slots, gold_i, tags, intent.clone(), slots.clone(), mask,
+                                    DistillSettings(alpha=0.0, temperature=2.0))
+    assert abs(loss.item()) < 1e-6 and abs(parts["kl_intent"]) < 1e-6 and abs(parts["kl_slot"]) < 1e-6
+
+
+def test_kl_by_hand_with_temperature_and_scaling():
+    # teacher [0, ln 3] -> p = (1/4, 3/4); student [0, 0] -> q = (1/2, 1/2)
+    kl = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    t, s = torch.tensor([[0.0, math.log(3)]]), torch.zeros(1, 2)
+    assert soft_kl(s, t, 1.0).item() == pytest.approx(kl, rel=1e-6)
+    # T = 2 with the teacher scaled by 2 is the same distribution again
+    assert soft_kl(s, t, 2.0, scale=2.0).item() == pytest.approx(kl, rel=1e-6)
+    # alpha = 0, T = 2: the loss is T^2 * (intent KL + slot KL); one token, same pair on both heads
+    settings = DistillSettings(alpha=0.0, temperature=2.0, teacher_scale=2.0)
+    loss, _ = distillation_loss(s, s.unsqueeze(1), torch.tensor([0]), torch.tensor([[0]]), t, t.unsqueeze(1),
+                                torch.tensor([[True]]), settings)
+    assert loss.item() == pytest.approx(4 * 2 * kl, rel=1e-6)
+
+
+def test_slot_kl_reads_only_real_tokens():
+    intent, slots, gold_i, tags, mask = _random_batch(2)
+    teacher_s = torch.randn_like(slots)
+    settings = DistillSettings(alpha=0.3, temperature=2.0)
+    a, _ = distillation_loss(intent, slots, gold_i, tags, intent, teacher_s, mask, settings)
+    noisy_s, noisy_t = slots.clone(), teacher_s.clone()
+    noisy_s[~mask] = 50.0
+    noisy_t[~mask] = -50.0
+    b, _ = distillation_loss(intent, noisy_s, gold_i, tags, intent, noisy_t, mask, settings)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_rows_without_gold_learn_from_the_teacher_only():
+    intent, slots, gold_i, tags, mask = _random_batch(3)
+    gold_i[1] = IGNORE
+    tags[1] = IGNORE
+    ti, ts = torch.randn_like(intent), torch.randn_like(slots)
+    settings = DistillSettings(alpha=0.5, temperature=1.0)
+    loss, parts = distillation_loss(intent, slots, gold_i, tags, ti, ts, mask, settings)
+    keep = torch.tensor([0, 2])
+    ce_i = torch.nn.functional.cross_entropy(intent[keep], gold_i[keep]).item()
+    assert parts["intent"] == pytest.approx(ce_i, rel=1e-6)
+    assert torch.isfinite(loss)
+    with pytest.raises(PqError):
+        DistillSettings(alpha=1.5).check()
+
+
+# -- augmentation ----------------------------------------------------------------------------
+
+def _examples():
+    en = [Example("call mom now", "IN:CREATE_CALL", (("SL:CONTACT", 5, 8),), "en", "a.json", 1),
+          Example("set an alarm for 7 am", "IN:CREATE_ALARM", (("SL:DATE_TIME", 17, 21),), "en", "a.json", 2),
+          Example("call dad please", "IN:CREATE_CALL", (("SL:CONTACT", 5, 8),), "en", "a.json", 3),
+          Example("wake me at 6 pm", "IN:CREATE_ALARM", (("SL:DATE_TIME", 11, 15),), "en", "a.json", 4)]
+    de = [Example("ruf mama an", "IN:CREATE_CALL", (("SL:CONTACT", 4, 8),), "de", "a.json", 1),
+          Example("wecker um 7 uhr", "IN:CREATE_ALARM", (("SL:DATE_TIME", 7, 15),), "de", "a.json", 2)]
+    return en + de
+
+
+def test_augmentation_is_deterministic_and_new():
+    ex = _examples()
+    req = [(k, 1.0) for k in KINDS]
+    a, b = augment(ex, req, seed=7), augment(ex, req, seed=7)
+    assert a == b and len(a) > 0
+    assert augment(ex, req, seed=8) != a
+    originals = {e.text for e in ex}
+    assert all(x.text not in originals for x in a)
+    assert len({x.text for x in a}) == len(a)
+    assert {x.kind for x in a} == set(KINDS)
+
+
+def test_each_kind_does_what_it_says():
+    ex = _examples()
+    for x in augment(ex, [("slotsub", 1.0)], seed=1):
+        src = ex[x.source]
+        label, s, e = src.spans[0]
+        # the text around the slot stays; the slot holds another same-language value of that label
+        assert x.text.startswith(src.text[:s]) and x.text.endswith(src.text[e:])
+        assert src.lang == "en" and x.text[s: len(x.text) - (len(src.text) - e)] in {"mom", "dad", "7 am", "6 pm"}
+    cs = augment(ex, [("codeswitch", 1.0)], seed=1)
+    assert {x.text for x in cs} >= {"call mama now"} or {x.text for x in cs} >= {"ruf mom an"}
+    assert all(x.text in {"call mama now", "set an alarm for um 7 uhr", "ruf mom an", "wecker 7 am"} for x in cs)
+    for x in augment(ex, [("dropout", 1.0)], seed=1):
+        assert len(x.text.split()) < len(ex[x.source].text.split())
+    for x in augment(ex, [("swap", 1.0)], seed=1):
+        assert sorted(x.text.split()) == sorted(ex[x.source].text.split())
+    assert parse_request("chars=0.5") == ("chars", 0.5)
+    with pytest.raises(PqError, match="unknown augmentation"):
+        parse_request("paraphrase=1")
+
+
+# -- soft labels -> the student's loop ---------------------------------------------------------
+
+TEACHER_LABELS = {"intents": ["IN:B", "IN:A"], "slot_tags": ["O", "B-SL:X", "I-SL:X", "B-SL:Y", "I-SL:Y"]}
+
+
+def _write_labels(out, rows):
+    for r in rows:
+        r["n_tokens"] = len(tokenize(r["text"], DEFAULT_SPEC))
+    rng = np.random.default_rng(0)
+    made = {}
+
+    def label_batch(texts):
+        T = max(len(tokenize(t, DEFAULT_SPEC)) for t in texts)
+        intent = rng.normal(size=(len(texts), 2)).astype(np.float32)
+        slots = rng.normal(size=(len(texts), T, 5)).astype(np.float32)
+        for t, i, s in zip(texts, intent, slots):
+            made[t] = (i, s[: len(tokenize(t, DEFAULT_SPEC))])
+        return intent, slots
+
+    header = {"teacher": "none", "labels": TEACHER_LABELS, "spec": DEFAULT_SPEC.to_dict()}
+    write_soft_labels(out, rows, header, label_batch, shard_size=2, batch_size=1, progress=False)
+    return made
+
+
+def test_teacher_targets_in_the_students_label_order(tmp_path):
+    rows = [{"text": "alpha beta", "lang": "en", "origin": "gold", "intent": "IN:A", "spans": [["SL:X", 6, 10]]},
+            {"text": "gamma", "lang": "en", "origin": "gold", "intent": "IN:B", "spans": []},
+            {"text": "beta alpha delta", "lang": "en", "origin": "swap", "intent": None, "spans": None}]
+    made = _write_labels(tmp_path / "labels", rows)
+    soft = SoftLabels(tmp_path / "labels")
+    assert len(soft) == 3 and len(soft.index["shards"]) == 2
+    # the student knows IN:A, IN:B, IN:C (not the teacher's) and tags O, B/I-SL:X, B/I-SL:Z
+    student_intents = ["IN:A", "IN:B", "IN:C"]
+    student_tags = ["O", "B-SL:X", "I-SL:X", "B-SL:Z", "I-SL:Z"]
+    targets = TeacherTargets(soft, student_intents, student_tags, DistillSettings())
+    ti, ts, mask = targets.batch([2, 0], 4)
+    want_i, want_s = made["beta alpha delta"]
+    np.testing.assert_allclose(ti[0, :2].numpy(), want_i[[1, 0]], atol=1e-2)   # columns matched by name
+    assert ti[0, 2].item() == ABSENT
+    np.testing.assert_allclose(ts[0, :3, :3].numpy(), want_s[:, :3], atol=1e-2)
+    assert (ts[0, :3, 3:] == ABSENT).all()
+    assert mask.tolist() == [[True, True, True, False], [True, True, False, False]]
+
+    enc = distill_training_set(soft, DEFAULT_SPEC, student_intents, student_tags)
+    assert enc.intent_ids.tolist() == [0, 1, IGNORE]
+    assert enc.tag_ids[0].tolist() == [0, 1] and enc.tag_ids[2].tolist() == [IGNORE] * 3
+
+
+def test_labels_from_another_tokenisation_are_refused(tmp_path):
+    rows = [{"text": "alpha, beta", "lang": "en", "origin": "gold", "intent": "IN:A", "spans": []}]
+    _write_labels(tmp_path / "labels", rows)
+    soft = SoftLabels(tmp_path / "labels")
+    with pytest.raises(PqError, match="another tokenisation"):
+        distill_training_set(soft, DEFAULT_SPEC.replace(separators=""), ["IN:A"], ["O"])
+
+
+def test_a_half_written_labels_folder_is_not_readable(tmp_path):
+    with pytest.raises(PqError, match="not a soft-labels folder"):
+        SoftLabels(tmp_path)
