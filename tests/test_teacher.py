@@ -156,6 +156,14 @@ def test_bad_teacher_folder_is_a_one_line_error(setup, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "not a teacher folder" in err and "\n" not in err
+    # an existing output is never overwritten
+    with pytest.raises(SystemExit) as e:
+        main(["teacher", "train", "--model", str(setup["model"]), "--data", setup["data"],
+              "--out", str(setup["root"])])
+    assert e.value.code == 2 and "already exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["teacher", "label", str(setup["root"]), "--data", setup["data"], "--out", "x", "--augment", "paraphrase=1"])
+    assert e.value.code == 2 and "unknown augmentation" in capsys.readouterr().err
 
 
 def test_label_writes_memory_mapped_shards_and_resumes(setup, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..datasets import Example
+from ..errors import PqError
 from ..projection import tokenize
 from ..teacher.model import Teacher
 from ..teacher.predict import teacher_logits
@@ -25,6 +26,8 @@ def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: 
 def label_corpus(teacher: Teacher, teacher_path: Path, examples: list[Example], out: Path,
                  requests: list[tuple[str, float]] = (), seed: int = 0, shard_size: int = 1024,
                  batch_size: int = 64, sources: list[str] | None = None, progress: bool = True) -> dict:
+    if out.exists():
+        raise PqError(f"{out} already exists (remove it or choose another --out)")
     rows = plan_rows(examples, list(requests), seed, teacher.spec)
     header = {"teacher": str(teacher_path), "teacher_trained": teacher.info.get("trained"),
               "labels": teacher.labels.to_dict(), "spec": teacher.spec.to_dict(),

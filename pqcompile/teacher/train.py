@@ -108,6 +108,8 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
     """Fine-tune; write the teacher folder `out`; return the training record."""
     from tqdm import tqdm
 
+    if out.exists():
+        raise PqError(f"{out} already exists (remove it or choose another --out)")
     ckpt = checkpoint_dir(out)
     fp = fingerprint(train, spec, base, settings)
     state = None
@@ -118,7 +120,10 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
         if state["fingerprint"] != fp:
             raise PqError(f"the checkpoint in {ckpt} was made from other data or settings; "
                           "run without --resume to start over")
-    labels = LabelSet.from_dict(state["labels"]) if state else LabelSet.from_examples(list(train) + list(dev or []))
+    if state:
+        labels = LabelSet.from_dict(state["labels"])
+    else:   # like the students: every label of the training and dev data
+        labels = LabelSet.from_examples(list(train) + list(dev or []))
     torch.manual_seed(settings.seed)
     tokenizer = load_tokenizer(base)
     model = TeacherModel(load_pretrained_encoder(base), len(labels.intents), len(labels.slot_tags), settings.pooling)
