@@ -319,6 +319,20 @@ def test_slot_tags_tags_are_outside_and_unrepresentable_frames():
     assert slot_tags(cut, DEFAULT_SPEC.replace(max_input_bytes=6)) == ["O", "B-SL:Z"]
 
 
+def test_thai_fixture_frame_representable_with_character_tokens(data):
+    """MTOD Thai writes words without spaces: the slot starts inside a whitespace token, but with
+    Thai character tokens every gold boundary falls between tokens and the span comes back."""
+    th = read_mtod(data["mtod_th"])[0]                       # ตั้งนาฬิกาปลุกทุกๆ 10 นาที, datetime 14:26
+    assert frame_problem(th, DEFAULT_SPEC) == "inside a token between letters"
+    spec = DEFAULT_SPEC.replace(char_token_ranges=["thai"])
+    toks = tokenize(th.text, spec)
+    tags = slot_tags(th, spec, toks)
+    assert tags is not None and frame_problem(th, spec) is None
+    assert tags[:10] == ["O"] * 10 and tags[10] == "B-datetime" and set(tags[11:]) == {"I-datetime"}
+    assert spans_from_tags(toks, tags) == list(th.spans)
+    assert slot_tags(th, spec.replace(max_tokens=12)) is None  # 17 tokens: needs a larger max_tokens
+
+
 def test_spans_from_tags_conlleval_repair():
     toks = tokenize("a b c d e f", DEFAULT_SPEC)
     tags = ["I-X", "I-X", "B-X", "I-Y", "O", "I-Y"]

@@ -1,6 +1,7 @@
 """The generated C projection against the Python reference: hypothesis differential tests on the
 host build, a bounded libFuzzer run under ASan/UBSan, warning-free builds for every target, and
-bit-exactness over the built-in 10,000-string corpus on every emulated target."""
+bit-exactness over the built-in 10,000-string corpus on every emulated target; the same for specs
+with character tokens (char_token_ranges: Thai, CJK) over a Thai/CJK-heavy corpus."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,13 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from pqcompile.emulator import require_tool
-from pqcompile.projection import DEFAULT_SPEC, project
+from pqcompile.projection import DEFAULT_SPEC, ProjectionSpec, project
 from pqcompile.projection.corpus import MIN_STRINGS, builtin_corpus, sentences
 from pqcompile.projection.emit_c import emit_projection_c
 from pqcompile.projection.verify import (build_verifier, compare_outputs, count_instructions, expected_output,
@@ -26,13 +28,21 @@ SMALL_SPEC = DEFAULT_SPEC.replace(feature_size=100, max_tokens=6, max_input_byte
                                   eos_token="</S>", separators="-.ß€😀、", empty_token="∅")
 NOCASE_SPEC = DEFAULT_SPEC.replace(feature_size=37, max_tokens=5, max_input_bytes=64, lowercase=False,
                                    separators="", eos_token="<E>")
-SPECS = {"default": DEFAULT_SPEC, "small": SMALL_SPEC, "nocase": NOCASE_SPEC}
+# The shipped multilingual spec (Thai and CJK character tokens, 64 tokens), and small limits with
+# character tokens of several kinds: ASCII letters, Thai with its marks, kana, an emoji block.
+MULTI_SPEC = ProjectionSpec.load(Path(__file__).resolve().parents[1] / "specs" / "multilingual.json")
+SMALL_CHARS_SPEC = DEFAULT_SPEC.replace(feature_size=70, max_tokens=7, max_input_bytes=48, bos_token="<S>",
+                                        eos_token="</S>", separators="-.、", empty_token="∅",
+                                        char_token_ranges=["thai", "kana", [0x41, 0x43], "U+1F601-U+1F64F"])
+SPECS = {"default": DEFAULT_SPEC, "small": SMALL_SPEC, "nocase": NOCASE_SPEC, "multilingual": MULTI_SPEC,
+         "small-chars": SMALL_CHARS_SPEC}
 EMULATED = ["cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53", "cortex-a7"]
 
 LINE_TEXT = st.text(alphabet=st.characters(blacklist_categories=(), blacklist_characters="\n"), max_size=80)
 LINE_BYTES = st.binary(max_size=120).map(lambda b: b.replace(b"\n", b" "))
 SPICY = st.lists(st.sampled_from(["İ", "ı", "ß", "ẞ", "Σ", "ς", " ", "\u00a0", "\u3000", "\t", "-", ".", "€",
-                                  "😀", "\u0301", "\u200d", "a", "Z", "\x00", "\xff", "、", "\ufffd"]),
+                                  "😀", "\u0301", "\u200d", "a", "Z", "\x00", "\xff", "、", "\ufffd",
+                                  "ก", "า", "\u0e31", "\u0e48", "ๆ", "東", "か", "\u3099", "한", "A", "C", "😁"]),
                  max_size=60).map("".join)
 
 
@@ -127,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec_name, seconds", [("default", 25), ("small", 20)])
+@pytest.mark.parametrize("spec_name, seconds", [("default", 20), ("small", 15), ("small-chars", 15)])
 def test_fuzz_host_build_under_sanitizers(spec_name, seconds, tmp_path):
     clang = require_tool("clang", ["clang", "libclang-rt-dev"], load_target("host"))
     spec = SPECS[spec_name]
@@ -193,6 +203,16 @@ def test_emitted_code_needs_only_memcpy_and_memset(target_name, nm, tmp_path):
 
 # -- every target, the built-in corpus --------------------------------------------------------------
 
+def test_char_token_specs_emit_compact_tables(tmp_path):
+    source = emit_projection_c(MULTI_SPEC, tmp_path)[0].read_text()
+    runs = re.search(r"#define PQ_N_CHAR (\d+)u", source)
+    # 14 ranges; Thai cut into 7 runs by its 3 mark runs, hiragana into 3 by U+3099-U+309A, whose tail
+    # run merges with the adjacent katakana range: 14 + 6 + 2 - 1.
+    assert runs and int(runs.group(1)) == 21
+    assert "0x0e31u, 0x01c63u" in source                                     # U+0E31 alone, a mark run
+    assert "PQ_CHAR" not in emit_projection_c(DEFAULT_SPEC, tmp_path / "d")[0].read_text()
+
+
 def test_builtin_corpus_covers_the_edge_cases():
     lines = builtin_corpus(DEFAULT_SPEC)
     assert len(lines) >= MIN_STRINGS and all(b"\n" not in line for line in lines)
@@ -204,13 +224,19 @@ def test_builtin_corpus_covers_the_edge_cases():
     p = project(lines, DEFAULT_SPEC)
     assert int(p.mask.sum(axis=1).max()) == DEFAULT_SPEC.max_tokens      # token limit reached
     assert max(map(len, lines)) > DEFAULT_SPEC.max_input_bytes           # byte limit exceeded
-    assert {lang for lang, _ in sentences()} >= {"en", "de", "es", "fr", "hi", "th", "zh", "ar", "ru", "el", "tr"}
+    assert {lang for lang, _ in sentences()} >= {"en", "de", "es", "fr", "hi", "th", "zh", "ja", "ko", "ar", "ru",
+                                                 "el", "tr"}
+    script = [line for line in lines if any(MULTI_SPEC.is_char_token(ord(c)) for c in line.decode("utf-8", "replace"))]
+    assert len(script) > len(lines) // 4                                  # Thai/CJK-heavy
+    assert any("\u0e31\u0e48" in line.decode("utf-8", "replace") for line in script)
 
 
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.parametrize("target_name, spec_name",
-                         [("host", "default")] + [(t, "default") for t in EMULATED] + [("cortex-m4", "small")])
+                         [("host", "default")] + [(t, "default") for t in EMULATED] + [("cortex-m4", "small")]
+                         + [("host", "small-chars"), ("cortex-m7", "multilingual"), ("cortex-a7", "multilingual"),
+                            ("cortex-a53", "small-chars")])
 def test_bit_exact_on_target_over_builtin_corpus(target_name, spec_name, tmp_path):
     spec = SPECS[spec_name]
     lines = builtin_corpus(spec)

@@ -12,8 +12,9 @@ from hypothesis import given, settings, strategies as st
 from pqcompile.projection import DEFAULT_SPEC, ProjectionSpec, SpecError, project, tokenize
 from pqcompile.projection.hashing import (GOLDEN_GAMMA, SPLITMIX_C1, SPLITMIX_C2, SPLITMIX_SHIFTS, TERNARY,
                                           murmur64, murmur64_scalar, ternary_features)
+from pqcompile.projection.spec import CHAR_TOKEN_PRESETS
 from pqcompile.projection.text import decode_with_offsets
-from pqcompile.projection.unicode_tables import build_tables
+from pqcompile.projection.unicode_tables import build_tables, char_token_runs
 
 MASK = (1 << 64) - 1
 ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=60)  # surrogates included
@@ -43,6 +44,44 @@ ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=60)
 def test_spec_validation_errors(changes, message):
     with pytest.raises(SpecError, match=message):
         DEFAULT_SPEC.replace(**changes)
+
+
+@pytest.mark.parametrize("ranges, message", [
+    ([[0x0E7F, 0x0E00]], r"range U\+0E7F-U\+0E00 is reversed"),
+    (["thai", [0x0E50, 0x0E60]], r"ranges U\+0E00-U\+0E7F and U\+0E50-U\+0E60 overlap"),
+    (["U+2FFF-U+3010"], r"contains whitespace U\+3000"),
+    ([[0x09, 0x0D]], r"contains whitespace U\+0009"),
+    ([[0xD000, 0xE000]], "surrogate"),
+    ([[0x10, 0x110000]], r"outside U\+0000..U\+10FFFF"),
+    ([[-1, 5]], "outside"),
+    (["tamil"], "neither a preset"),
+    (["U+ZZ"], "neither a preset"),
+    ([[1, 2, 3]], r"not a preset name"),
+    ([[1.0, 2]], r"not a preset name"),
+    ("thai", "must be a list"),
+    (["U+3001"], r"separator '、' \(U\+3001\) lies in char_token_ranges"),
+])
+def test_char_token_ranges_validation_errors(ranges, message):
+    with pytest.raises(SpecError, match=message):
+        DEFAULT_SPEC.replace(char_token_ranges=ranges)
+
+
+def test_char_token_ranges_spellings_presets_and_json():
+    thai = DEFAULT_SPEC.replace(char_token_ranges=["thai"])
+    assert thai.char_token_ranges == ((0x0E00, 0x0E7F),)
+    for spelling in (["U+0E00-U+0E7F"], [[0x0E00, 0x0E7F]], ((0x0E00, 0x0E7F),)):
+        assert DEFAULT_SPEC.replace(char_token_ranges=spelling) == thai
+    both = DEFAULT_SPEC.replace(char_token_ranges=["cjk", "thai", "U+1F600"])     # sorted, presets expanded
+    assert both.char_token_ranges[0] == (0x0E00, 0x0E7F) and (0x1F600, 0x1F600) in both.char_token_ranges
+    assert set(CHAR_TOKEN_PRESETS["cjk"]) <= set(both.char_token_ranges)
+    d = json.loads(both.to_json())
+    assert d["char_token_ranges"][0] == "U+0E00-U+0E7F" and "U+1F600" in d["char_token_ranges"]
+    assert ProjectionSpec.from_json(both.to_json()) == both
+    # Without the option a spec serialises as before it existed (same C spec id, same fingerprints).
+    assert "char_token_ranges" not in DEFAULT_SPEC.to_dict()
+    assert ProjectionSpec.from_dict(DEFAULT_SPEC.to_dict()) == DEFAULT_SPEC
+    for name, ranges in CHAR_TOKEN_PRESETS.items():   # every preset is valid with the default separators
+        assert DEFAULT_SPEC.replace(char_token_ranges=[name]).char_token_ranges == tuple(sorted(ranges))
 
 
 def test_spec_json_round_trip_and_unknown_option():
@@ -141,6 +180,60 @@ def test_tokens_separators_and_lowercase():
     assert [t.hashed.decode() for t in toks] == ["wie", "geht's", "?", "i\u0307st", "σασ"]  # no final-sigma rule
     assert [(t.char_start, t.char_end) for t in toks] == [(0, 3), (4, 10), (10, 11), (13, 16), (17, 20)]
     assert toks[3].byte_start == 13 and toks[3].byte_end == 17          # İ is 2 bytes
+
+
+THAI = DEFAULT_SPEC.replace(char_token_ranges=["thai", "cjk"])
+
+
+def test_thai_marks_attach_to_the_character_before_them():
+    assert char_token_runs(((0x0E00, 0x0E7F),)) == (
+        (0x0E00, 0x0E30, False), (0x0E31, 0x0E31, True), (0x0E32, 0x0E33, False), (0x0E34, 0x0E3A, True),
+        (0x0E3B, 0x0E46, False), (0x0E47, 0x0E4E, True), (0x0E4F, 0x0E7F, False))
+    toks = tokenize("ตั้งนาฬิกาปลุกทุกๆ 10 นาที", THAI)
+    assert [t.text for t in toks] == ["ตั้", "ง", "น", "า", "ฬิ", "ก", "า", "ป", "ลุ", "ก", "ทุ", "ก", "ๆ", "10",
+                                      "น", "า", "ที"]
+    assert [(t.char_start, t.char_end, t.byte_start, t.byte_end) for t in toks[:2]] == [(0, 3, 0, 9), (3, 4, 9, 12)]
+    assert toks[13].text == "10" and (toks[13].char_start, toks[13].char_end) == (19, 21)
+
+
+def test_char_token_rules_marks_case_and_limits():
+    def texts(s, spec=THAI):
+        return [t.text for t in tokenize(s, spec)]
+    assert texts("我想听周杰伦 please") == ["我", "想", "听", "周", "杰", "伦", "please"]
+    assert texts("か\u3099ぎ") == ["か\u3099", "ぎ"]                              # decomposed kana: one token
+    assert texts("\u0e31ก a\u0e31ก ก\u0e31\u0e48x") == ["\u0e31", "ก", "a\u0e31", "ก", "ก\u0e31\u0e48", "x"]
+    assert texts("ก\u0301") == ["ก", "\u0301"]                           # a mark outside the ranges: a word
+    assert texts("東京、タワー。") == ["東", "京", "、", "タ", "ワ", "ー", "。"]
+    assert texts("서울 날씨") == ["서", "울", "날", "씨"]
+    upper = DEFAULT_SPEC.replace(char_token_ranges=[[0x41, 0x43]])            # case rules unchanged
+    toks = tokenize("ABCdE", upper)
+    assert [t.text for t in toks] == ["A", "B", "C", "dE"] and [t.hashed for t in toks] == [b"a", b"b", b"c", b"de"]
+    limited = THAI.replace(max_tokens=4, eos_token="</S>")
+    toks = tokenize("กั้ขคง", limited)
+    assert [t.text for t in toks] == ["กั้", "ข", "ค", "</S>"] and toks[-1].char_start == 6
+    assert tokenize("hello world", THAI) == tokenize("hello world", DEFAULT_SPEC)
+
+
+THAI_CJK_TEXT = st.text(alphabet=st.sampled_from(list("กขงนาเๆ ab.、東京か") + ["\u0e31", "\u0e48", "\u3099", "\u0301"]),
+                        max_size=40)
+
+
+@given(THAI_CJK_TEXT)
+def test_char_tokens_partition_the_text(text):
+    runs = char_token_runs(THAI.char_token_ranges)
+
+    def kind(c):
+        return next(("mark" if m else "char" for lo, hi, m in runs if lo <= ord(c) <= hi), "other")
+    toks = tokenize(text, THAI.replace(max_tokens=100))
+    words = [t for t in toks if not t.is_tag]
+    assert "".join(t.text for t in words) == "".join(c for c in text if not c.isspace())
+    for t in words:
+        kinds = [kind(c) for c in t.text]
+        if kinds[0] == "char":
+            assert set(kinds[1:]) <= {"mark"}                                  # a char and its marks
+        elif t.text not in THAI.separators:
+            assert "char" not in kinds                                          # a word never holds one
+        assert t.hashed == t.text.lower().encode()
 
 
 def test_tags_and_empty_marker():

@@ -1,21 +1,24 @@
 """The built-in corpus for proving the device projection bit-exact: >= 10,000 strings, one per line.
 
 Deterministic (fixed seeds), generated from the project's own multilingual sentences
-(pqcompile/assets/projection_sentences.txt: en, de, es, fr, hi, th, zh, ar, ru, el, tr) plus edge
-cases built here: empty and whitespace-only lines, every Unicode whitespace character, NBSP,
+(pqcompile/assets/projection_sentences.txt: en, de, es, fr, hi, th, zh, ja, ko, ar, ru, el, tr) plus
+edge cases built here: empty and whitespace-only lines, every Unicode whitespace character, NBSP,
 ideographic space, NUL bytes, emoji and ZWJ sequences, combining marks, Turkish dotted/dotless i,
 German ß/ẞ, Greek final sigma, every cased code point, a sweep over all planes, every single
 byte except '\\n' (the line separator), truncated, overlong and surrogate UTF-8, random byte
-mutations of real sentences, and utterances with more tokens and more bytes than the spec keeps.
+mutations of real sentences, utterances with more tokens and more bytes than the spec keeps, and
+Thai/CJK-heavy strings for character tokens (`script_cases`): text without spaces, combining marks
+at every kind of position, decomposed kana, and the code points at each edge of the presets'
+ranges and of the spec's own char_token_ranges.
 """
 from __future__ import annotations
 
 import random
 import sys
+import unicodedata
 from importlib import resources
 
-from .spec import ProjectionSpec
-from .text import whitespace_codepoints
+from .spec import CHAR_TOKEN_PRESETS, ProjectionSpec, whitespace_codepoints
 
 MIN_STRINGS = 10_000
 
@@ -93,6 +96,39 @@ def _codepoint_sweeps() -> list[bytes]:
     return out
 
 
+THAI_MARKS = "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e"
+# Pieces the Thai/CJK strings are drawn from: script letters, the combining marks inside the
+# ranges (Thai vowel/tone marks, kana voicing marks) and outside them, spaces, separators, Latin.
+_PIECES = (list("กขคงจฉชซญดตถทนบปผพฟมยรลวศสหอฮะาำเแโใไๆฯ๑๒") + list(THAI_MARKS)
+           + list("東京天気明日電話音楽再生時分") + list("あいうかきくさしすたちつはひふアイウカキクサシスタチツハヒフー")
+           + ["\u3099", "\u309a", "\uff76", "\uff9e"] + list("서울날씨알람전화") + ["\u1100\u1161"]
+           + ["\u0301", "\u200d", "\ufe0f", "😀", "İ", "ẞ", "a", "Z", "7", " ", " ", "\u3000", "、", "。", ".", "?"])
+
+
+def _edges(spec: ProjectionSpec) -> list[int]:
+    """Code points at and around each edge of the presets' ranges and the spec's own ranges."""
+    ranges = [r for rs in CHAR_TOKEN_PRESETS.values() for r in rs] + list(spec.char_token_ranges)
+    cps = {cp for lo, hi in ranges for cp in (lo - 1, lo, lo + 1, hi - 1, hi, hi + 1)}
+    return sorted(cp for cp in cps if 0 < cp <= sys.maxunicode and not 0xD800 <= cp <= 0xDFFF and cp != 0x0A)
+
+
+def script_cases(spec: ProjectionSpec, rng: random.Random, n: int) -> list[bytes]:
+    """Thai/CJK-heavy strings: real Thai/CJK sentences without their spaces, decomposed (NFD) kana,
+    fixed mark placements (leading, after a space, a separator or a Latin letter, stacked), every
+    range edge next to a mark, and n random strings of script pieces, some longer than
+    max_tokens characters or max_input_bytes bytes."""
+    script = [t for lang, t in sentences() if lang in ("th", "zh", "ja", "ko")]
+    out = [t.replace(" ", "") for t in script] + [unicodedata.normalize("NFD", t) for t in script]
+    out += ["\u0e31", "\u0e31\u0e48ก", " \u0e34ก", "ก \u0e34", "a\u0e34ก\u0e49\u0e49\u0e49", "、\u0e31。\u3099",
+            "ก\u0301\u0e48", "か\u3099\u309a", "\u3099か", "ก" * 80, "กั" * 60, "ก\u0e31" * 200, "東" * 300]
+    out += ["".join(chr(c) + "\u0e31" + chr(c) + "\u3099" for c in _edges(spec)[i:i + 6])
+            for i in range(0, len(_edges(spec)), 6)]
+    for k in range(n):
+        size = rng.choice((3, 10, 30, spec.max_tokens + 5, spec.max_input_bytes // 2))
+        out.append("".join(rng.choice(_PIECES) for _ in range(rng.randint(1, size))))
+    return [_utf8(t) for t in out]
+
+
 def _mutations(base: list[bytes], rng: random.Random, n: int) -> list[bytes]:
     """Random byte-level damage: delete, insert, replace, flip a bit, cut."""
     out = []
@@ -137,6 +173,8 @@ def builtin_corpus(spec: ProjectionSpec, min_strings: int = MIN_STRINGS) -> list
     variants = [v for s in texts for v in _variants(s)]
     out = [_utf8(v) for v in variants] + _edge_cases() + _codepoint_sweeps()
     out += _long(texts, spec, rng, 150)
-    base = [_utf8(v) for v in variants]
+    scripts = script_cases(spec, rng, 2500)
+    out += scripts
+    base = [_utf8(v) for v in variants] + scripts[::5]
     out += _mutations(base, rng, max(2000, min_strings - len(out)))
     return [line.replace(b"\n", b" ") for line in out]

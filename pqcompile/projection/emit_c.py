@@ -7,7 +7,7 @@ depends on the input, and only looks at the first PQ_MAX_INPUT_BYTES bytes of it
 
 Algorithm in C (one pass to find tokens, then each word is decoded again twice: once to count its
 lower-cased UTF-8 bytes, which MurmurHash64A needs before the first block, once to hash them):
-  decode -> classify (ASCII table, whitespace ranges, separator list) -> token spans ->
+  decode -> classify (ASCII table, whitespace ranges, separator list, character-token runs) -> token spans ->
   per token: murmur over the lower-cased UTF-8 -> hash words (splitmix remix) -> 4 features per
   hash byte via a 256x4 ternary table.
 """
@@ -21,7 +21,9 @@ from . import hashing
 from .spec import ProjectionSpec
 from .unicode_tables import MAX_RUN, STRIDES, UnicodeTables, build_tables
 
-WORD, SPACE, SEP = 0, 1, 2
+# Character classes. CHAR starts a token of its own (spec.char_token_ranges); MARK (a combining mark
+# inside those ranges) extends the character token before it and is a WORD character elsewhere.
+WORD, SPACE, SEP, CHAR, MARK = 0, 1, 2, 3, 4
 
 
 def spec_id(spec: ProjectionSpec) -> str:
@@ -38,9 +40,14 @@ def _wrap(items: list[str], per_line: int = 12, indent: str = "    ") -> str:
     return (",\n" + indent).join(lines)
 
 
-def _ascii_class(spec: ProjectionSpec) -> list[int]:
+def _ascii_class(spec: ProjectionSpec, tables: UnicodeTables) -> list[int]:
     seps = set(spec.separators)
-    return [SPACE if chr(c).isspace() else SEP if chr(c) in seps else WORD for c in range(128)]
+    runs = [(lo, hi, MARK if mark else CHAR) for lo, hi, mark in tables.char_runs if lo < 0x80]
+    out = []
+    for c in range(128):
+        run = [cls for lo, hi, cls in runs if lo <= c <= hi]
+        out.append(SPACE if chr(c).isspace() else SEP if chr(c) in seps else run[0] if run else WORD)
+    return out
 
 
 def _ascii_lower() -> list[int]:
@@ -76,6 +83,28 @@ def _sep_table(spec: ProjectionSpec) -> tuple[str, str]:
             f"static const uint32_t pq_sep[PQ_N_SEP] = {{\n    "
             + _wrap([f"0x{c:04x}u" for c in cps]) + "\n};\n")
     code = ("    if (pq_find(pq_sep, PQ_N_SEP, cp)) return PQ_SEP;\n")
+    return decl, code
+
+
+def _char_table(tables: UnicodeTables) -> tuple[str, str]:
+    """Declarations and pq_class() code for the character-token runs at or above 0x80: one sorted
+    table {first, last << 1 | is_mark}, searched by binary search."""
+    runs = [(max(lo, 0x80), hi, mark) for lo, hi, mark in tables.char_runs if hi >= 0x80]
+    if not runs:
+        return "", ""
+    decl = ("/* Character-token runs (spec.char_token_ranges), sorted: {first, last << 1 | is_mark}; a run\n"
+            "   with is_mark holds combining marks, which extend the character token before them. */\n"
+            f"#define PQ_N_CHAR {len(runs)}u\n"
+            "static const uint32_t pq_char[PQ_N_CHAR][2] = {\n    "
+            + _wrap([f"{{0x{lo:04x}u, 0x{hi << 1 | mark:05x}u}}" for lo, hi, mark in runs], 4) + "\n};\n")
+    code = ("    {\n"
+            "        size_t lo = 0u, hi = PQ_N_CHAR;  /* first run whose first code point is > cp */\n"
+            "        while (lo < hi) {\n"
+            "            size_t mid = lo + (hi - lo) / 2u;\n"
+            "            if (pq_char[mid][0] <= cp) lo = mid + 1u; else hi = mid;\n"
+            "        }\n"
+            "        if (lo > 0u && cp <= pq_char[lo - 1u][1] >> 1) return (pq_char[lo - 1u][1] & 1u) ? PQ_MARK : PQ_CHAR;\n"
+            "    }\n")
     return decl, code
 
 
@@ -226,13 +255,13 @@ SOURCE = Template("""\
 #define PQ_MIX_S3 $mix_s3
 #define PQ_REPLACEMENT 0xfffdu
 
-enum { PQ_WORD = $c_word, PQ_SPACE = $c_space, PQ_SEP = $c_sep };
+enum { PQ_WORD = $c_word, PQ_SPACE = $c_space, PQ_SEP = $c_sep$char_enum };
 
-/* Class of each ASCII code point: word character, whitespace (dropped), separator (own token). */
+/* Class of each ASCII code point: word character, whitespace (dropped), separator (own token)$char_note. */
 static const uint8_t pq_ascii_class[128] = {
     $ascii_class
 };
-$space_decl$sep_decl$case_decl
+$space_decl$sep_decl$char_decl$case_decl
 /* Feature values of the 4 two-bit codes in a hash byte, low bits first: TERNARY[(b >> 2k) & 3]. */
 static const int8_t pq_ternary4[256][4] = {
     $ternary4
@@ -271,7 +300,7 @@ $find_fn
 static unsigned pq_class(uint32_t cp)
 {
     if (cp < 0x80u) return pq_ascii_class[cp];
-$space_code$sep_code    return PQ_WORD;
+$char_code$space_code$sep_code    return PQ_WORD;
 }
 
 $lower_fn
@@ -436,7 +465,7 @@ int pq_project(const uint8_t *text, size_t len,
     size_t n = (text == NULL) ? 0u : (len < PQ_MAX_INPUT_BYTES ? len : PQ_MAX_INPUT_BYTES);
     size_t i = 0u, l = 0u, word_b = 0u;
     uint32_t nchars = 0u, word_c = 0u, cp;
-    int nt = 0, nwords = 0, in_word = 0, ascii = 1;
+    int nt = 0, nwords = 0, in_word = 0, ascii = 1;  /* in_word: 0 none, 1 a word$in_word_note */
 $bos_code
     for (; i < n; i += l, nchars++) {
         unsigned cls;
@@ -453,7 +482,7 @@ $full_code
             }
             cls = pq_class(cp);
         }
-        if (cls == PQ_WORD) {
+$mark_code        if (cls == PQ_WORD$word_cond) {
             if (!in_word) { in_word = 1; ascii = 1; word_b = i; word_c = nchars; }
             if (text[i] >= 0x80u) ascii = 0;
             continue;
@@ -464,7 +493,7 @@ $full_code
             in_word = 0;
             if (++nwords == PQ_MAX_WORDS) continue;
         }
-        if (cls == PQ_SEP) {
+$start_code        if (cls == PQ_SEP) {
             pq_word(text + i, l, text[i] < 0x80u, features[nt]);
             pq_token(&tokens[nt++], i, i + l, nchars, nchars + 1u, 0u);
             nwords++;
@@ -498,6 +527,23 @@ $case_code    out[0] = cp;
 
 """)
 
+# Main-loop pieces emitted only for a spec with char_token_ranges (the loop is unchanged without).
+MARK_CODE = """\
+        if (cls == PQ_MARK) {  /* extends a character token; anywhere else a word character */
+            if (in_word == 2) { ascii = 0; continue; }  /* marks are never ASCII */
+            cls = PQ_WORD;
+        }
+"""
+START_CODE = """\
+        if (cls == PQ_CHAR || cls == PQ_WORD) {  /* starts a token (a word after a character token) */
+            in_word = (cls == PQ_CHAR) ? 2 : 1;
+            ascii = text[i] < 0x80u;
+            word_b = i;
+            word_c = nchars;
+            continue;
+        }
+"""
+
 FIND_FN = """
 /* 1 when cp is in the sorted table t[0..n). */
 static int pq_find(const uint32_t *t, size_t n, uint32_t cp)
@@ -518,6 +564,8 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     space_decl, space_code = _space_table(tables)
     sep_decl, sep_code = _sep_table(spec)
     case_decl, case_code = _case_tables(tables)
+    char_decl, char_code = _char_table(tables)
+    chars = bool(spec.char_token_ranges)
     comment = _c_comment(spec.to_json())
     ident = spec_id(spec)
     header = HEADER.substitute(
@@ -538,8 +586,13 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
         gamma=f"0x{hashing.GOLDEN_GAMMA:016x}", mix_c1=f"0x{hashing.SPLITMIX_C1:016x}",
         mix_c2=f"0x{hashing.SPLITMIX_C2:016x}", mix_s1=s1, mix_s2=s2, mix_s3=s3,
         c_word=WORD, c_space=SPACE, c_sep=SEP,
-        ascii_class=_wrap([str(c) for c in _ascii_class(spec)], 32),
-        space_decl=space_decl, sep_decl=sep_decl, case_decl=case_decl,
+        ascii_class=_wrap([str(c) for c in _ascii_class(spec, tables)], 32),
+        space_decl=space_decl, sep_decl=sep_decl, char_decl=char_decl, case_decl=case_decl, char_code=char_code,
+        char_enum=f", PQ_CHAR = {CHAR}, PQ_MARK = {MARK}" if chars else "",
+        char_note=", character token (a token of its own)" if chars else "",
+        in_word_note=", 2 a character token" if chars else "",
+        mark_code=MARK_CODE if chars else "", word_cond=" && in_word != 2" if chars else "",
+        start_code=START_CODE if chars else "",
         lower_fn=(LOWER_FN.substitute(case_code=case_code) if spec.lowercase else ""),
         ternary4=_ternary4(),
         tags=_tag("bos", spec.bos_token) + _tag("eos", spec.eos_token) + _tag("empty", spec.empty_token),

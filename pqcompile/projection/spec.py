@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 SPEC_VERSION = 1
 HASHES = ("murmur64-ternary-v1",)
@@ -16,10 +19,65 @@ MAX_FEATURE_SIZE = 4096
 # Punctuation split off as tokens of its own by default (so "me?" gives "me", "?" and "Larry's"
 # gives "Larry", "'", "s": slot spans in MTOP/MTOD/SNIPS end at these characters).
 DEFAULT_SEPARATORS = ".,!?;:\"'()[]{}/…“”‘’¿¡。、，！？；："
+MAX_CODEPOINT = 0x10FFFF
+
+# Named sets of inclusive code-point ranges for `char_token_ranges` (scripts written without spaces
+# between words). A spec stores the ranges themselves, never the name, so a saved spec projects the
+# same even if a preset changes later. None contains whitespace or a default separator.
+HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),        # CJK ext. A, unified, compatibility
+       (0x20000, 0x2A6DF), (0x2A700, 0x2EBEF), (0x2F800, 0x2FA1F),  # ext. B, C-F, compat. supplement
+       (0x30000, 0x3134F))                                           # ext. G
+KANA = ((0x3040, 0x309F), (0x30A0, 0x30FF), (0x31F0, 0x31FF),       # hiragana, katakana, phonetic ext.
+        (0xFF66, 0xFF9F), (0x1B000, 0x1B16F))                        # half-width katakana, kana suppl./ext.
+HANGUL = ((0xAC00, 0xD7AF),)                                         # precomposed syllables (not jamo)
+CHAR_TOKEN_PRESETS = {
+    "thai": ((0x0E00, 0x0E7F),),
+    "han": HAN,
+    "kana": KANA,
+    "hangul": HANGUL,
+    "cjk": HAN + KANA + HANGUL,
+}
+_RANGE_TEXT = re.compile(r"U\+([0-9A-Fa-f]{1,6})(?:-U\+([0-9A-Fa-f]{1,6}))?")
 
 
 class SpecError(ValueError):
     """A projection spec that cannot be used; the message says which field and why."""
+
+
+@lru_cache(maxsize=None)
+def whitespace_codepoints() -> tuple[int, ...]:
+    """Every code point with str.isspace() (29 in Unicode 14): these always end a token."""
+    return tuple(cp for cp in range(sys.maxunicode + 1) if chr(cp).isspace())
+
+
+def range_text(lo: int, hi: int) -> str:
+    """The JSON form of an inclusive code-point range: "U+0E00-U+0E7F" (or "U+0E00" alone)."""
+    return f"U+{lo:04X}" if lo == hi else f"U+{lo:04X}-U+{hi:04X}"
+
+
+def _parse_ranges(value) -> tuple[tuple[int, int], ...]:
+    """char_token_ranges as given (preset names, "U+XXXX-U+YYYY" strings, [first, last] pairs, in
+    any order) -> sorted (first, last) tuples; range checks are left to validate()."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise SpecError("char_token_ranges must be a list of preset names, \"U+XXXX-U+YYYY\" strings "
+                        f"or [first, last] pairs, got {value!r}")
+    out: list[tuple[int, int]] = []
+    for item in value:
+        if isinstance(item, str) and item in CHAR_TOKEN_PRESETS:
+            out.extend(CHAR_TOKEN_PRESETS[item])
+        elif isinstance(item, str) and _RANGE_TEXT.fullmatch(item):
+            m = _RANGE_TEXT.fullmatch(item)
+            out.append((int(m.group(1), 16), int(m.group(2) or m.group(1), 16)))
+        elif (isinstance(item, (list, tuple)) and len(item) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
+            out.append((item[0], item[1]))
+        elif isinstance(item, str):
+            raise SpecError(f"char_token_ranges: {item!r} is neither a preset "
+                            f"({', '.join(sorted(CHAR_TOKEN_PRESETS))}) nor a range like \"U+0E00-U+0E7F\"")
+        else:
+            raise SpecError(f"char_token_ranges: {item!r} is not a preset name, a \"U+XXXX-U+YYYY\" string "
+                            "or a [first, last] pair of integers")
+    return tuple(sorted(out))
 
 
 @dataclass(frozen=True)
@@ -35,6 +93,12 @@ class ProjectionSpec:
                      no context rules, so Greek capital sigma always becomes U+03C3).
     separators       characters that end a token and form a one-character token of their own.
                      Unicode whitespace (str.isspace()) always ends a token and is dropped.
+    char_token_ranges  inclusive code-point ranges (first, last) whose characters are each a token
+                     of their own, for scripts written without spaces (Thai, Chinese, Japanese):
+                     like separators, but a combining mark (category M*) inside the ranges joins
+                     the character token before it (Thai vowel and tone marks). Given as preset
+                     names (CHAR_TOKEN_PRESETS: thai, han, kana, hangul, cjk), "U+0E00-U+0E7F"
+                     strings or [first, last] pairs; stored sorted, as ranges. Empty by default.
     bos_token/eos_token  optional tag strings hashed as-is (never lower-cased) before/after the words.
     empty_token      hashed as-is as the single token of an utterance that has no word at all.
     invalid_utf8     "replace": each maximal invalid subsequence becomes U+FFFD, exactly as
@@ -48,6 +112,7 @@ class ProjectionSpec:
     hash: str = "murmur64-ternary-v1"
     lowercase: bool = True
     separators: str = DEFAULT_SEPARATORS
+    char_token_ranges: tuple[tuple[int, int], ...] = ()
     bos_token: str | None = None
     eos_token: str | None = None
     empty_token: str = "<EMPTY>"
@@ -56,6 +121,9 @@ class ProjectionSpec:
     version: int = SPEC_VERSION
 
     def __post_init__(self) -> None:
+        # Normalise the accepted spellings (presets, strings, lists from JSON) to sorted int tuples,
+        # so equal specs compare and serialise equal.
+        object.__setattr__(self, "char_token_ranges", _parse_ranges(self.char_token_ranges))
         self.validate()
 
     # -- validation -------------------------------------------------------------------------
@@ -81,6 +149,7 @@ class ProjectionSpec:
             need(not ch.isspace(), f"separator {ch!r} is whitespace, which always splits already")
             need(not 0xD800 <= ord(ch) <= 0xDFFF, f"separator U+{ord(ch):04X} is a surrogate")
         need(len(set(self.separators)) == len(self.separators), "separators contain a character twice")
+        self._validate_char_token_ranges()
         for name in ("bos_token", "eos_token"):
             v = getattr(self, name)
             need(v is None or (isinstance(v, str) and v != ""), f"{name} must be a non-empty string or null")
@@ -94,6 +163,33 @@ class ProjectionSpec:
         need(self.unicode_version == unicodedata.unidata_version,
              f"spec needs Unicode {self.unicode_version} tables but this Python has {unicodedata.unidata_version}")
         need(self.n_tags < self.max_tokens, "max_tokens must leave room for at least one word after the tags")
+
+    def _validate_char_token_ranges(self) -> None:
+        ranges = self.char_token_ranges
+        for lo, hi in ranges:
+            if not (0 <= lo <= MAX_CODEPOINT and 0 <= hi <= MAX_CODEPOINT):
+                raise SpecError(f"char_token_ranges: range [{lo}, {hi}] is outside U+0000..U+10FFFF")
+            name = range_text(lo, hi)
+            if lo > hi:
+                raise SpecError(f"char_token_ranges: range {name} is reversed (first > last)")
+            if lo <= 0xDFFF and hi >= 0xD800:
+                raise SpecError(f"char_token_ranges: range {name} contains surrogate code points")
+            space = [cp for cp in whitespace_codepoints() if lo <= cp <= hi]
+            if space:
+                raise SpecError(f"char_token_ranges: range {name} contains whitespace U+{space[0]:04X} "
+                                "(whitespace always splits and is dropped)")
+        for (lo1, hi1), (lo2, hi2) in zip(ranges, ranges[1:]):
+            if lo2 <= hi1:
+                raise SpecError(f"char_token_ranges: ranges {range_text(lo1, hi1)} and "
+                                f"{range_text(lo2, hi2)} overlap")
+        for ch in self.separators:
+            if self.is_char_token(ord(ch)):
+                raise SpecError(f"separator {ch!r} (U+{ord(ch):04X}) lies in char_token_ranges; a character "
+                                "is either a separator or a character token")
+
+    def is_char_token(self, cp: int) -> bool:
+        """True when code point cp lies in one of char_token_ranges."""
+        return any(lo <= cp <= hi for lo, hi in self.char_token_ranges)
 
     # -- derived quantities -------------------------------------------------------------------
     @property
@@ -112,7 +208,15 @@ class ProjectionSpec:
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-ready fields. char_token_ranges is written as "U+XXXX-U+YYYY" strings, and left out
+        when empty, so a spec without character tokens serialises (and hashes: the C spec id, run
+        fingerprints) exactly as before the option existed."""
+        d = dataclasses.asdict(self)
+        if self.char_token_ranges:
+            d["char_token_ranges"] = [range_text(lo, hi) for lo, hi in self.char_token_ranges]
+        else:
+            del d["char_token_ranges"]
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)

@@ -4,7 +4,8 @@ The device does exactly this in generated C, so every rule here is spelled out:
   1. keep the first spec.max_input_bytes bytes;
   2. decode UTF-8; each maximal invalid subsequence becomes U+FFFD (Python's errors="replace");
   3. split: whitespace (str.isspace()) ends a token and is dropped; a separator character ends
-     a token and is a token of its own;
+     a token and is a token of its own; a character of spec.char_token_ranges ends a token and
+     starts one of its own, which the combining marks of those ranges right after it extend;
   4. keep the first spec.max_words word tokens; add BOS/EOS tags; an utterance without words
      gets the single token spec.empty_token;
   5. lower-case each word per code point (chr(c).lower(), no context rules) and hash its UTF-8.
@@ -12,12 +13,12 @@ The device does exactly this in generated C, so every rule here is spelled out:
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from .spec import ProjectionSpec
+from .spec import ProjectionSpec, whitespace_codepoints
+from .unicode_tables import char_token_runs
 
 REPLACEMENT = "\ufffd"
 
@@ -36,11 +37,6 @@ class Token:
     byte_start: int
     byte_end: int
     is_tag: bool = False
-
-
-@lru_cache(maxsize=None)
-def whitespace_codepoints() -> tuple[int, ...]:
-    return tuple(cp for cp in range(sys.maxunicode + 1) if chr(cp).isspace())
 
 
 def _utf8_len(cp: int) -> int:
@@ -124,13 +120,30 @@ def lower_per_codepoint(s: str) -> str:
     return "".join(ch.lower() for ch in s)
 
 
+def _class_ranges(ranges) -> str:
+    """Inclusive code-point ranges as the inside of a regex character class."""
+    return "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
+
+
 @lru_cache(maxsize=64)
-def _splitter(separators: str) -> re.Pattern:
+def _splitter(separators: str, char_ranges: tuple[tuple[int, int], ...]) -> re.Pattern:
+    """Token regex: a separator | a character token (a char-token character and the combining marks
+    of the ranges after it) | a word (a run of characters that are neither whitespace, separators
+    nor char-token characters; a mark of the ranges that follows no char-token character is a
+    word character, as every other combining mark is)."""
     ws = "".join(re.escape(chr(cp)) for cp in whitespace_codepoints())
     seps = "".join(re.escape(c) for c in separators)
-    if seps:
-        return re.compile(f"[{seps}]|[^{ws}{seps}]+")
-    return re.compile(f"[^{ws}]+")
+    alternatives = [f"[{seps}]"] if seps else []
+    if char_ranges:
+        runs = char_token_runs(char_ranges)
+        chars = _class_ranges((lo, hi) for lo, hi, mark in runs if not mark)
+        marks = _class_ranges((lo, hi) for lo, hi, mark in runs if mark)
+        if chars:  # ranges of marks alone leave their marks word characters
+            alternatives.append(f"[{chars}][{marks}]*" if marks else f"[{chars}]")
+        alternatives.append(f"[^{ws}{seps}{chars}]+")
+    else:
+        alternatives.append(f"[^{ws}{seps}]+")
+    return re.compile("|".join(alternatives))
 
 
 def to_bytes(text: str | bytes) -> bytes:
@@ -150,7 +163,7 @@ def tokenize(text: str | bytes, spec: ProjectionSpec) -> list[Token]:
         tokens.append(Token(spec.bos_token, spec.bos_token.encode(), 0, 0, 0, 0, True))
     max_words, lowercase = spec.max_words, spec.lowercase
     n_words = 0
-    for m in _splitter(spec.separators).finditer(decoded):
+    for m in _splitter(spec.separators, spec.char_token_ranges).finditer(decoded):
         if n_words == max_words:
             break
         s, e = m.span()

@@ -1,6 +1,7 @@
 """Compact Unicode tables for the generated C projection, built from this Python's Unicode database.
 
-The device needs two facts about a code point: is it whitespace (`str.isspace()`), and what is its
+The device needs three facts about a code point: is it whitespace (`str.isspace()`), is it in the
+spec's `char_token_ranges` and if so a combining mark (`char_token_runs`), and what is its
 per-code-point lower-case form (`chr(c).lower()`, possibly several code points, e.g. U+0130 ->
 U+0069 U+0307). Both come from Python itself, so the C code and the Python reference agree by
 construction; `unicode_version` records which database they came from (the spec insists it matches).
@@ -47,6 +48,7 @@ class UnicodeTables:
     lower_ranges: tuple[CaseRange, ...]                 # sorted by first, non-overlapping
     lower_expansions: tuple[tuple[int, tuple[int, ...]], ...]  # cp -> several code points, sorted
     lowercase: bool
+    char_runs: tuple[tuple[int, int, bool], ...] = ()  # char_token_runs(spec.char_token_ranges)
 
     @property
     def max_lower_len(self) -> int:
@@ -88,6 +90,25 @@ def _ranges(cps: list[int]) -> tuple[tuple[int, int], ...]:
         else:
             out.append([cp, cp])
     return tuple((lo, hi) for lo, hi in out)
+
+
+MARK_CATEGORIES = ("Mn", "Mc", "Me")
+
+
+@lru_cache(maxsize=64)
+def char_token_runs(ranges: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int, bool], ...]:
+    """spec.char_token_ranges cut into sorted runs (first, last, is_mark): is_mark runs hold the
+    combining marks (general category Mn, Mc, Me) inside the ranges, which extend the character
+    token before them; the other runs hold characters that start a character token."""
+    runs: list[list] = []
+    for lo, hi in ranges:
+        for cp in range(lo, hi + 1):
+            mark = unicodedata.category(chr(cp)) in MARK_CATEGORIES
+            if runs and runs[-1][1] == cp - 1 and runs[-1][2] == mark:
+                runs[-1][1] = cp
+            else:
+                runs.append([cp, cp, mark])
+    return tuple((lo, hi, mark) for lo, hi, mark in runs)
 
 
 @lru_cache(maxsize=None)
@@ -132,6 +153,8 @@ def _case_tables() -> tuple[tuple[CaseRange, ...], tuple[tuple[int, tuple[int, .
 
 
 def build_tables(spec: ProjectionSpec) -> UnicodeTables:
-    """The tables spec needs: whitespace always, the case mapping only when spec.lowercase."""
+    """The tables spec needs: whitespace always, the case mapping only when spec.lowercase, the
+    character-token runs only when spec.char_token_ranges."""
     ranges, expansions = _case_tables() if spec.lowercase else ((), ())
-    return UnicodeTables(unicodedata.unidata_version, whitespace_ranges(), ranges, expansions, spec.lowercase)
+    return UnicodeTables(unicodedata.unidata_version, whitespace_ranges(), ranges, expansions, spec.lowercase,
+                         char_token_runs(spec.char_token_ranges))
