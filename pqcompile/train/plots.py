@@ -16,7 +16,8 @@ def plot_learning_curve(history: list[dict], path: Path) -> None:
     fig, (ax_loss, ax_dev) = plt.subplots(1, 2, figsize=(9, 3.5))
     ax_loss.plot(epochs, [r["loss"] for r in history], marker="o")
     ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss")
+    ax_loss.set_ylabel("training loss (log scale)")
+    ax_loss.set_yscale("log")
     dev = [(r["epoch"], r["dev"]["overall"]) for r in history if r.get("dev")]
     for key, label in (("exact_match", "exact match"), ("intent_accuracy", "intent accuracy"),
                        ("slot_f1", "slot F1")):
