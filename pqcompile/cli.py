@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "pqcompile.commands.evaluate",
     "pqcompile.commands.predict",
     "pqcompile.commands.teacher",
+    "pqcompile.commands.demo",
 ]
 
 

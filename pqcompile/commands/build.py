@@ -1,7 +1,8 @@
 """`pqcompile build | run | verify --target T [MODEL]`: compile a model into a device program,
 run it under QEMU, and check it bit for bit against onnxruntime and the integer reference.
 
-MODEL is a run folder (qmodel.json + qmodel.npz) or an exported .onnx file."""
+MODEL is a run folder, an integer model folder (qmodel.json + qmodel.npz) or an exported .onnx
+file; without one, the bundled model (pqcompile/bundled.py)."""
 from __future__ import annotations
 
 import json
@@ -10,25 +11,21 @@ from pathlib import Path
 
 import click
 
+from .. import bundled
 from ..errors import PqError
 from ..export import build_onnx
-from ..quant.qmodel import QuantizedModel
 from ..targets import load_target
 from .common import emit_json, json_option
 
 
 def resolve_model(model: str | None):
-    """(onnx.ModelProto, QuantizedModel or None, description) for a run folder or .onnx file."""
+    """(onnx.ModelProto, QuantizedModel or None, description) for MODEL (default: the bundled model)."""
     from ..compiler import load_onnx
-    if model is None:
-        raise PqError("no model given (pass a run folder or an .onnx file; there is no bundled model yet)")
-    path = Path(model)
-    if path.is_dir():
-        qm = QuantizedModel.load(path)
-        return build_onnx(qm), qm, str(path)
-    if not path.exists():
-        raise PqError(f"model {model} not found (expected a run folder or an .onnx file)")
-    return load_onnx(path), None, str(path)
+    ref = bundled.resolve_model(model)
+    if ref.kind == bundled.ONNX:
+        return load_onnx(ref.path), None, ref.name
+    qm = ref.load_qmodel()
+    return build_onnx(qm), qm, ref.name
 
 
 def default_dir(target: str) -> Path:
@@ -66,7 +63,8 @@ def out_option(f):
 @out_option
 @json_option
 def build_cmd(target_name, model, out_dir, as_json):
-    """Compile MODEL for --target: generated C, the program image and a size report, written atomically."""
+    """Compile MODEL (default: the bundled model) for --target: generated C, the program image, a
+    Makefile and a size report, written atomically."""
     from ..compiler.firmware import build, format_report
     target = load_target(target_name)
     onnx_model, _, source = resolve_model(model)
@@ -86,7 +84,8 @@ def build_cmd(target_name, model, out_dir, as_json):
 def run_cmd(target_name, out_dir, args):
     """Run TEXT... (or the lines on stdin) through the device program under QEMU; one JSON frame per line.
 
-    MODEL (a run folder or an .onnx file) is recognised as the first argument when it exists."""
+    MODEL (a run folder, an integer model folder or an .onnx file) is recognised as the first
+    argument when it exists; without one, the bundled model."""
     from ..emulator import run_program
     from ..compiler.firmware import image_name
     target = load_target(target_name)
@@ -135,7 +134,8 @@ def _read_lines(data: str | None, texts: str | None, limit: int | None) -> list[
 def verify_cmd(target_name, model, data, texts, limit, out_dir, as_json):
     """Integer reference vs onnxruntime vs the device under QEMU: bit-exact int8 logits, identical frames.
 
-    MODEL is a run folder (which also enables the Python integer reference) or an .onnx file."""
+    MODEL is a run folder or an integer model folder (both also enable the Python integer
+    reference) or an .onnx file; without one, the bundled model."""
     from ..compiler.verify import verify
     target = load_target(target_name)
     lines = _read_lines(data, texts, limit)

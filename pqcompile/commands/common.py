@@ -32,3 +32,17 @@ def load_spec(spec_path: str | None) -> ProjectionSpec:
 
 def emit_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def load_predictor(model: str | None, int8: bool):
+    """(Predictor, int8 used, description) for evaluate/predict. MODEL is a run folder (float model,
+    or RUN/int8 with int8=True), an integer model folder, or None for the bundled model; integer
+    model folders have no float weights, so they always run on the integer reference."""
+    from ..bundled import RUN, resolve_model
+    from ..train.inference import Predictor
+    from ..train.run import RunFolder
+    ref = resolve_model(model, allow_onnx=False)
+    if ref.kind == RUN:
+        run = RunFolder.open(ref.path)
+        return Predictor(run, int8=int8), int8, str(run.path)
+    return Predictor.from_quantized(ref.load_qmodel()), True, ref.name

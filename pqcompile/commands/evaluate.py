@@ -4,9 +4,8 @@ from __future__ import annotations
 import click
 
 from ..datasets import load_sources
-from ..train.inference import Predictor, score
-from ..train.run import RunFolder
-from .common import emit_json, json_option
+from ..train.inference import score
+from .common import emit_json, json_option, load_predictor
 
 
 def _row(name: str, m: dict) -> str:
@@ -15,25 +14,27 @@ def _row(name: str, m: dict) -> str:
 
 
 @click.command("evaluate")
-@click.argument("run_path", metavar="RUN")
+@click.argument("run_path", metavar="[MODEL]", required=False)
 @click.option("--data", "data", multiple=True, required=True, metavar="FORMAT:PATH",
               help="Evaluation data source (repeatable).")
 @click.option("--int8", "int8", is_flag=True,
-              help="Evaluate the integer model (RUN/int8 on the integer reference) instead of the float model.")
+              help="Evaluate the integer model (RUN/int8 on the integer reference) instead of the float model "
+                   "(implied for integer model folders and the bundled model).")
 @json_option
 def evaluate_cmd(run_path, data, int8, as_json):
-    """Intent accuracy, slot micro-F1 (conlleval) and exact match of RUN, overall and per language."""
-    run = RunFolder.open(run_path)
-    predictor = Predictor(run, int8=int8)
+    """Intent accuracy, slot micro-F1 (conlleval) and exact match of MODEL, overall and per language.
+
+    MODEL is a run folder or an integer model folder; without one, the bundled model."""
+    predictor, int8, name = load_predictor(run_path, int8)
     examples = load_sources(data)
     decoded = predictor.decode(predictor.encode(examples))
     result = score(examples, decoded)
-    result.update({"run": str(run.path), "model": "int8" if int8 else "float", "data": list(data),
+    result.update({"run": name, "model": "int8" if int8 else "float", "data": list(data),
                    "left_out_by_reader": len(examples.skipped)})
     if as_json:
         emit_json(result)
         return
-    click.echo(f"{run.path} ({result['model']}) on {', '.join(data)}")
+    click.echo(f"{name} ({result['model']}) on {', '.join(data)}")
     click.echo(f"{'':8} {'n':>7} {'intent':>8} {'slot P':>8} {'slot R':>8} {'slot F1':>8} {'exact':>8}")
     for lang, m in result["per_lang"].items():
         click.echo(_row(lang, m))

@@ -5,21 +5,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import PqError
+from ..bundled import resolve_model
 from ..export import export_onnx
 from ..quant.qmodel import QuantizedModel
 from .common import emit_json, json_option
 
 
 def load_run(run: str | None) -> QuantizedModel:
-    """The QuantizedModel of a run folder (qmodel.json + qmodel.npz)."""
-    if run is None:
-        raise PqError("no model given (pass a run folder with qmodel.json/qmodel.npz; "
-                      "there is no bundled model yet)")
-    path = Path(run)
-    if not path.is_dir():
-        raise PqError(f"model {run} is not a run folder")
-    return QuantizedModel.load(path)
+    """The QuantizedModel of RUN (a run folder or an integer model folder; None: the bundled model)."""
+    return resolve_model(run, allow_onnx=False).load_qmodel()
 
 
 @click.command("export")
@@ -28,7 +22,9 @@ def load_run(run: str | None) -> QuantizedModel:
               help="Where to write the ONNX model.")
 @json_option
 def export_cmd(run, output, as_json):
-    """Export RUN's integer network to ONNX (static shapes, integer math, Scan recurrence)."""
+    """Export RUN's integer network to ONNX (static shapes, integer math, Scan recurrence).
+
+    RUN is a run folder or an integer model folder (qmodel.json); without one, the bundled model."""
     qmodel = load_run(run)
     model = export_onnx(qmodel, output)
     info = {"onnx": str(output), "nodes": len(model.graph.node), "bytes": Path(output).stat().st_size,

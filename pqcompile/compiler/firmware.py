@@ -6,6 +6,7 @@ Layout of a build directory:
     model.onnx     the compiled graph
     pqrnn[.elf]    the program (frames only); pqrnn_verify[.elf] also dumps logits and counts
     report.json    numbers (sizes by section and layer, arena, MACs, compile time); report.txt
+    Makefile       `make run` (emulated targets), `make flash` (real boards), `make size`; README.md
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..errors import PqError
 from ..export import read_metadata
 from ..projection.emit_c import emit_projection_c
 from ..targets import FIRMWARE_DIR, Target
+from .build_files import makefile_text, readme_text
 from .compile import CompiledModel, compile_onnx
 
 APP = FIRMWARE_DIR / "apps" / "pqrnn_main.c"
@@ -150,6 +152,8 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
                           f"(weights {cm.const_bytes} B, arena {cm.arena_bytes} B)")
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (tmp / "report.txt").write_text(format_report(report))
+        (tmp / "Makefile").write_text(makefile_text(target, report["image"], report["verify_image"]))
+        (tmp / "README.md").write_text(readme_text(target, report))
     return report
 
 

@@ -31,6 +31,7 @@ class VerifyResult:
     mismatches: list[dict] = field(default_factory=list)
     insns_projection: list[int] = field(default_factory=list)
     insns_network: list[int] = field(default_factory=list)
+    device_frames: list[dict] = field(default_factory=list)   # the device's frame per utterance, in order
 
     @property
     def ok(self) -> bool:
@@ -96,7 +97,8 @@ def verify(model: onnx.ModelProto, qmodel: QuantizedModel | None, target: Target
         src_i, src_s = (ref.intent_logits[i], ref.slot_logits[i]) if ref is not None else (o_intent[i], o_slots[i])
         py = decode_one(text, p.tokens[i], src_i, src_s, meta.intent_labels, meta.slot_labels).to_dict(text)
         frame = {"intent": py["intent"], "slots": py["slots"]}
-        if frame == {"intent": dev["intent"], "slots": dev["slots"]}:
+        r.device_frames.append({"intent": dev["intent"], "slots": dev["slots"]})
+        if frame == r.device_frames[-1]:
             r.frames_equal += 1
         else:
             problems.append("frames differ")

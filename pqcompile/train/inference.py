@@ -88,6 +88,15 @@ class Predictor:
         self.intent_labels, self.slot_labels = list(cfg["intent_labels"]), list(cfg["slot_labels"])
         self.logits_fn = float_logits(model, self.spec)
 
+    @classmethod
+    def from_quantized(cls, qmodel: QuantizedModel) -> "Predictor":
+        """An integer model without its run folder (e.g. the bundled model), on the integer reference."""
+        self = cls.__new__(cls)
+        self.spec = qmodel.spec
+        self.intent_labels, self.slot_labels = list(qmodel.intent_labels), list(qmodel.slot_labels)
+        self.logits_fn = integer_logits(qmodel)
+        return self
+
     def encode(self, examples: list[Example]) -> EncodedSet:
         """Examples -> model inputs; a label the model does not know is a PqError."""
         return encode(examples, self.spec, self.intent_labels, self.slot_labels)
