@@ -54,12 +54,38 @@ def test_generated_c_equals_onnxruntime_and_reference(compiled):
     lengths = np.concatenate([lengths, p.lengths.astype(np.int32)])
     ref = run_integer(qm, feats, lengths)
     for i in range(len(lengths)):
-        c_intent, c_slots = host.run(feats[i], lengths[i])
+        n = lengths[i]
+        c_intent, c_slots = host.run(feats[i], n)
         o_intent, o_slots = sess.run(None, {"features": feats[i:i + 1], "length": lengths[i:i + 1]})
+        np.testing.assert_array_equal(o_intent[0], ref.intent_logits[i])
+        np.testing.assert_array_equal(o_slots[0], ref.slot_logits[i])      # all T rows
         np.testing.assert_array_equal(c_intent, ref.intent_logits[i])
-        np.testing.assert_array_equal(c_slots, ref.slot_logits[i])
-        np.testing.assert_array_equal(o_intent[0], c_intent)
-        np.testing.assert_array_equal(o_slots[0], c_slots)
+        np.testing.assert_array_equal(c_slots[:n], ref.slot_logits[i][:n])  # the valid rows (model_run's result)
+
+
+def test_network_stops_at_the_utterance_length(compiled):
+    """Bit-exact for every length 1..T, and the slot rows past length + halo are never written:
+    the kernels' token loops stop there (rows.py)."""
+    qm, _, cm, host = compiled
+    T = cm.max_tokens
+    assert cm.row_halo == max(l.kernel_width for l in qm.layers) - 1
+    rng = np.random.default_rng(5)
+    for n in range(1, T + 1):
+        x = rng.integers(-1, 2, (T, cm.feature_size)).astype(np.int8)
+        x[n:] = 0
+        ref = run_integer(qm, x[None], np.array([n], np.int32))
+        intent, slots = host.run(x, n, fill=-77)
+        np.testing.assert_array_equal(intent, ref.intent_logits[0])
+        np.testing.assert_array_equal(slots[:n], ref.slot_logits[0][:n])
+        rows = min(T, n + cm.row_halo)
+        assert (slots[rows:] == -77).all() and not (slots[:rows] == -77).all()
+    # lengths out of range are clamped to 1..T
+    x[:] = 0
+    for n, clamped in ((0, 1), (-5, 1), (T + 3, T)):
+        ref = run_integer(qm, x[None], np.array([clamped], np.int32))
+        intent, slots = host.run(x, n)
+        np.testing.assert_array_equal(intent, ref.intent_logits[0])
+        np.testing.assert_array_equal(slots[:clamped], ref.slot_logits[0][:clamped])
 
 
 def test_generated_c_is_runtime_free_and_static(compiled):
@@ -68,6 +94,8 @@ def test_generated_c_is_runtime_free_and_static(compiled):
     for forbidden in ("TVMFFI", "TVMBackend", "tvm/runtime", "malloc", "__tvm_ffi_main"):
         assert forbidden not in kernels and forbidden not in driver
     assert "void model_run(const int8_t *features, int32_t length, int8_t *intent, int8_t *slots)" in driver
+    # every matmul and recurrence kernel runs to the utterance's rows, with 32-bit loop counters
+    assert driver.count("rows)") >= 2 + 4 * len(qm.layers) and "int64_t" not in kernels
     # every recurrence direction is one fo-pool kernel call
     assert driver.count("fo_pool_fwd") - 1 == len(qm.layers) == driver.count("fo_pool_bwd") - 1
     # int8 weights stay int8 in flash (no int32/float copies of weight matrices)

@@ -8,8 +8,9 @@
  * exactly as Python's bytes.decode("utf-8", "replace"); only the first PQ_MAX_INPUT_BYTES bytes
  * of a line count, like the projection). Decoding is pqcompile.train.decode's rule: argmax with
  * the lowest index winning ties, tag tokens are O, an I-X that does not continue an X slot
- * starts one. Built with -DPQ_VERIFY it adds the token count, the raw int8 logits (all rows)
- * and, where the platform counts instructions, those of the projection and of the network.
+ * starts one. Built with -DPQ_VERIFY it adds the token count n, the raw int8 logits (the intent
+ * logits and the n valid rows of slot logits: model_run computes only the utterance's rows) and,
+ * where the platform counts instructions, those of the projection and of the network.
  *
  * Generated per model (in the build directory): projection.h/.c (the text projection),
  * pq_model.h/.c + pq_kernels.c (the TVM-generated network), pq_labels.h (label strings). */
@@ -222,7 +223,7 @@ int main(void)
             pq_write_str(",\"intent_logits\":");
             write_logits(intent, PQ_MODEL_N_INTENTS);
             pq_write_str(",\"slot_logits\":[");
-            for (t = 0; t < PQ_MODEL_MAX_TOKENS; t++) {
+            for (t = 0; t < n; t++) {   /* rows >= n are not part of the network's result */
                 if (t > 0) {
                     pq_write_str(",");
                 }

@@ -50,6 +50,7 @@ class CompiledModel:
     arena_bytes: int
     n_kernels: int
     n_calls: int
+    row_halo: int = 0
     const_bytes_by_layer: dict[str, int] = field(default_factory=dict)
     macs_by_layer: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -72,14 +73,15 @@ def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
     t2 = time.perf_counter()
     kernels: dict[str, Kernel] = {}
     prims = sorted(((gv.name_hint, f) for gv, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)))
+    T, F = imported.input_shapes["features"][1:]
     for i, (name, func) in enumerate(prims):
         short = "_".join(p for p in name.split("_") if p not in ("fused", "tir"))[:32].rstrip("_")
-        kernels[name] = to_pointer_kernel(schedule_kernel(func), f"pq_k{i}_{short}")
+        func = imported.row_kernels.get(name, func)
+        kernels[name] = to_pointer_kernel(schedule_kernel(func), f"pq_k{i}_{short}", max_tokens=T)
     t3 = time.perf_counter()
     kernel_c = KERNEL_PRELUDE.format(tvm=tvm.__version__) + kernels_to_c(list(kernels.values()))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
-    T, F = imported.input_shapes["features"][1:]
     n_intents = imported.output_shapes["intent_logits"][1]
     n_slots = imported.output_shapes["slot_logits"][2]
     by_layer: dict[str, int] = {}
@@ -89,9 +91,9 @@ def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
     for w, n in imported.macs.items():
         macs[layer_of(w)] = macs.get(layer_of(w), 0) + n
     return CompiledModel(
-        files={"pq_kernels.c": kernel_c, "pq_model.c": model_source(prog, kernels, T),
+        files={"pq_kernels.c": kernel_c, "pq_model.c": model_source(prog, kernels, T, imported.row_halo),
                "pq_model.h": model_header(T, F, n_intents, n_slots, prog.arena_bytes)},
         max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
-        n_kernels=len(kernels), n_calls=len(prog.calls), const_bytes_by_layer=by_layer, macs_by_layer=macs,
+        n_kernels=len(kernels), n_calls=len(prog.calls), row_halo=imported.row_halo, const_bytes_by_layer=by_layer, macs_by_layer=macs,
         seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
                  "total": time.perf_counter() - t0})

@@ -38,11 +38,13 @@ class HostModel:
         self._lib.model_run.restype = None
         self._lib.model_run.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p]
 
-    def run(self, features: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """features int8 [T, F], length -> (intent int8 [n_intents], slots int8 [T, n_slots])."""
+    def run(self, features: np.ndarray, length: int, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """features int8 [T, F], length -> (intent int8 [n_intents], slots int8 [T, n_slots]).
+        Slot rows >= length are not the network's result: they keep `fill` where model_run did
+        not write them."""
         T, F, n_i, n_s = self.shape
         x = np.ascontiguousarray(features, dtype=np.int8).reshape(T, F)
         intent = np.zeros(n_i, np.int8)
-        slots = np.zeros((T, n_s), np.int8)
+        slots = np.full((T, n_s), fill, np.int8)
         self._lib.model_run(x.ctypes.data, int(length), intent.ctypes.data, slots.ctypes.data)
         return intent, slots

@@ -16,7 +16,7 @@ from tvm import relax
 
 from ..errors import PqError
 from ..export.fo_pool import is_fo_pool_scan
-from .fo_pool_kernel import fo_pool_primfunc
+from .fo_pool_kernel import fo_pool_primfunc, static_rows
 
 DTYPES = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.INT32: "int32", onnx.TensorProto.FLOAT: "float32",
           onnx.TensorProto.BOOL: "bool", onnx.TensorProto.INT64: "int64"}
@@ -33,6 +33,8 @@ class Imported:
     output_shapes: dict[str, list[int]]
     const_names: dict[tuple, str] = field(default_factory=dict)  # const_key(array) -> initializer name
     macs: dict[str, int] = field(default_factory=dict)          # weight initializer -> MACs per utterance
+    row_halo: int = 0          # farthest a Slice along the token axis shifts rows (rows.py)
+    row_kernels: dict[str, object] = field(default_factory=dict)  # kernel name -> its PrimFunc with `rows`
 
 
 def const_key(arr: np.ndarray) -> tuple:
@@ -137,6 +139,12 @@ class _Importer:
             if len(ins) > 4 and ins[4] and np.any(self.array(ins[4], node) != 1):
                 raise PqError(f"Slice node {node.name!r} with steps is not supported")
             starts, ends, axes = (self.array(n, node).tolist() for n in ins[1:4])
+            shape = self.shape(self.tensor(ins[0]))
+            for start, end, axis in zip(starts, ends, axes):
+                if len(shape) == 3 and axis in (1, -2):   # the token axis: a window shifts rows
+                    dim = shape[1]
+                    start, end = (min(max(v + dim if v < 0 else v, 0), dim) for v in (start, end))
+                    self.result.row_halo = max(self.result.row_halo, start, dim - end)
             return R.strided_slice(self.tensor(ins[0]), axes, starts, ends)
         if op in ("ReduceMax", "ReduceSum"):
             axes = attrs.get("axes") if op == "ReduceMax" else self.array(ins[1], node).tolist()
@@ -159,7 +167,9 @@ class _Importer:
         key = (n_steps, hidden, backward)
         if key not in self.kernels:
             name = f"fo_pool_{'bwd' if backward else 'fwd'}_t{n_steps}_h{hidden}"
-            self.kernels[key] = self.bb.add_func(fo_pool_primfunc(n_steps, hidden, backward), name)
+            func = fo_pool_primfunc(n_steps, hidden, backward)
+            self.kernels[key] = self.bb.add_func(static_rows(func, n_steps), name)
+            self.result.row_kernels[name] = func
         self.result.const_names.setdefault(const_key(lut), "gate_lut")
         h = relax.call_tir(self.kernels[key], [pre, valid, relax.const(lut, "int8")],
                            relax.TensorType((1, n_steps, hidden), "int8"))

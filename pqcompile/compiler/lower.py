@@ -18,6 +18,7 @@ import tvm
 from tvm import s_tir, tirx
 
 from ..errors import PqError
+from .rows import limit_rows, rows_var
 
 C_TARGET = tvm.target.Target({"kind": "c"})
 CALLING_CONV_UNPACKED = 1   # anything but kDefault (0): MakePackedAPI skips the function
@@ -32,12 +33,14 @@ class KernelParam:
 
 @dataclass
 class Kernel:
-    """One C kernel: `args` match the call_tir arguments then outputs; `scratch` follow them."""
+    """One C kernel: `args` match the call_tir arguments then outputs; `scratch` follow them;
+    with `rows`, a trailing `int32_t rows` (rows.py: its token loops stop there)."""
 
     symbol: str
     args: list[KernelParam]
     scratch: list[KernelParam]
     func: tirx.PrimFunc
+    rows: bool = False
 
 
 def _buffer_param(buf) -> KernelParam:
@@ -54,14 +57,21 @@ _PLAN = tvm.ir.transform.Sequential([
 _LOWER = tvm.ir.transform.Sequential([
     s_tir.transform.ConvertBlocksToOpaque(), s_tir.transform.CompactBufferAllocation(),
     s_tir.transform.LowerMatchBuffer(), s_tir.transform.StmtSimplify(), s_tir.transform.LowerOpaqueBlock(),
-    tirx.transform.FlattenBuffer(), tirx.transform.NarrowDataType(32), tirx.transform.StorageRewrite(),
+    tirx.transform.FlattenBuffer(), tirx.transform.NarrowDataType(32), tirx.transform.ForceNarrowIndexToInt32(),
+    tirx.transform.StorageRewrite(),
     tirx.transform.StmtSimplify(), tirx.transform.RemoveNoOp(),
 ])
 
 
-def to_pointer_kernel(func: tirx.PrimFunc, symbol: str) -> Kernel:
-    """A PrimFunc with Buffer parameters -> one with pointer parameters (scratch lifted)."""
+def to_pointer_kernel(func: tirx.PrimFunc, symbol: str, max_tokens: int | None = None) -> Kernel:
+    """A PrimFunc with Buffer parameters -> one with pointer parameters (scratch lifted).
+    With max_tokens, its token loops run to a trailing `rows` parameter (rows.py); a PrimFunc
+    may also bring its own scalar int32 `rows` parameter (the fo-pool kernel)."""
     func = _PLAN(tvm.IRModule({symbol: func.with_attr("global_symbol", symbol)}))[symbol]
+    params = [p for p in func.params if not isinstance(p.ty, tvm.ir.PrimType)]
+    scalars = [p for p in func.params if isinstance(p.ty, tvm.ir.PrimType)]
+    if [(p.name, str(p.ty.dtype)) for p in scalars] not in ([], [("rows", "int32")]):
+        raise PqError(f"internal: kernel {symbol} has scalar parameters other than int32 rows")
     body, scratch = func.body, []
     if isinstance(body, s_tir.SBlockRealize) and len(body.block.alloc_buffers):
         blk = body.block
@@ -69,13 +79,18 @@ def to_pointer_kernel(func: tirx.PrimFunc, symbol: str) -> Kernel:
         blk = s_tir.SBlock(blk.iter_vars, blk.reads, blk.writes, blk.name_hint, blk.body, blk.init, [],
                            blk.match_buffers, blk.annotations)
         body = s_tir.SBlockRealize(body.iter_values, body.predicate, blk)
-    buffers = list(func.params) + scratch
+    if max_tokens is not None and not scalars:
+        rows = rows_var()
+        body, n_limited = limit_rows(body, max_tokens, rows)
+        scalars = [rows] if n_limited else []
+    buffers = params + scratch
     ptrs = [tirx.Var(f"{b.name}_ptr", tvm.ir.PointerType(tvm.ir.PrimType(str(b.ty.dtype)))) for b in buffers]
     for buf, ptr in zip(reversed(buffers), reversed(ptrs)):
         body = tirx.DeclBuffer(buf, body, data=ptr)
-    new = tirx.PrimFunc(ptrs, body, attrs=func.attrs)
+    new = tirx.PrimFunc(ptrs + scalars, body, attrs=func.attrs)
     new = new.with_attr("global_symbol", symbol).with_attr("calling_conv", CALLING_CONV_UNPACKED)
-    return Kernel(symbol, [_buffer_param(b) for b in func.params], [_buffer_param(b) for b in scratch], new)
+    return Kernel(symbol, [_buffer_param(b) for b in params], [_buffer_param(b) for b in scratch], new,
+                  rows=bool(scalars))
 
 
 # The only float immediates a pqcompile graph puts in kernels are 0.5 and clamp bounds; TVM's C

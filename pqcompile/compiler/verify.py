@@ -1,7 +1,9 @@
 """Three executors on the same utterances, compared bit for bit: the Python integer reference
 (when the model's QuantizedModel is at hand), onnxruntime on the exported graph, and the device
 program under QEMU (its verify image). Frames (intent + slot spans) are compared with the
-Python decoder's (pqcompile.train.decode) on the reference logits."""
+Python decoder's (pqcompile.train.decode) on the reference logits. Slot logits are compared on
+the valid rows t < L: the device computes and reports only those (rows t >= L are padding that
+no decoder reads); the reference and onnxruntime are compared on all T rows."""
 from __future__ import annotations
 
 import json
@@ -83,8 +85,9 @@ def verify(model: onnx.ModelProto, qmodel: QuantizedModel | None, target: Target
     for i, (line, dev) in enumerate(zip(lines, device)):
         problems = []
         d_intent = np.array(dev["intent_logits"], np.int8)
-        d_slots = np.array(dev["slot_logits"], np.int8)
-        if dev["n"] == lengths[i] and np.array_equal(d_intent, o_intent[i]) and np.array_equal(d_slots, o_slots[i]):
+        d_slots = np.array(dev["slot_logits"], np.int8).reshape(-1, o_slots.shape[2])
+        n = int(lengths[i])   # the device reports the valid rows only (model_run stops at the length)
+        if dev["n"] == n and np.array_equal(d_intent, o_intent[i]) and np.array_equal(d_slots, o_slots[i, :n]):
             r.device_vs_onnxruntime += 1
         else:
             problems.append("device logits != onnxruntime")

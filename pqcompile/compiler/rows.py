@@ -1,0 +1,95 @@
+"""Length-aware kernels: loops over the token axis run to a run-time `rows`, not to T.
+
+By the integer semantics (docs/integer-semantics.md) the outputs at t < L do not depend on T
+once T >= L: padding rows are zero, the backward state is reset at t >= L and attention pools
+only valid rows. So every kernel may stop its token loop at `rows = min(T, L + halo)`, where
+`halo` is the farthest any window (an ONNX Slice along the token axis) shifts rows: each
+tensor's rows below `rows` are then exactly what the static graph computes (the bwd window of
+row L-1 reads rows up to L + halo - 1, computed and zero), and rows >= `rows` are never read
+for a row below L. Rows >= `rows` of every buffer, the slot logits included, are not written.
+
+A token loop is found in the scheduled TIR (blocks still present) as a serial loop of extent T
+whose variable is bound to a block iterator that indexes axis 1 of a [1, T, C] buffer exactly:
+in a pqcompile graph every rank-3 tensor is [1, tokens, channels]. Its extent becomes the
+kernel's trailing `int32_t rows` parameter. Kernels without such a loop are left as they are
+(computing all T rows is always correct: only cheaper to skip)."""
+from __future__ import annotations
+
+import tvm
+from tvm import s_tir, tirx
+
+
+def _is_token_axis_access(region, var, T: int) -> bool:
+    shape = region.source.ty.shape
+    if len(shape) != 3 or not all(isinstance(s, tirx.IntImm) for s in shape):
+        return False
+    if int(shape[0]) != 1 or int(shape[1]) != T:
+        return False
+    rng = region.region[1]
+    return rng.min.same_as(var) and isinstance(rng.extent, tirx.IntImm) and int(rng.extent) == 1
+
+
+def _children(stmt) -> list:
+    if isinstance(stmt, tirx.For):
+        return [stmt.body]
+    if isinstance(stmt, tirx.SeqStmt):
+        return list(stmt.seq)
+    if isinstance(stmt, s_tir.SBlockRealize):
+        return [stmt.block.body]
+    if isinstance(stmt, tirx.IfThenElse):
+        return [stmt.then_case] + ([stmt.else_case] if stmt.else_case is not None else [])
+    return []
+
+
+def token_loops(body, T: int) -> list:
+    """Loop variables of the token loops in `body` (see the module docstring)."""
+    found: list = []
+
+    def visit(stmt):
+        if isinstance(stmt, s_tir.SBlockRealize):
+            blk = stmt.block
+            for iv, value in zip(blk.iter_vars, stmt.iter_values):
+                if isinstance(value, tirx.Var) and any(
+                        _is_token_axis_access(r, iv.var, T) for r in list(blk.reads) + list(blk.writes)):
+                    if not any(value.same_as(v) for v in found):
+                        found.append(value)
+        for child in _children(stmt):
+            visit(child)
+
+    visit(body)
+    return found
+
+
+def limit_rows(body, T: int, rows: tirx.Var):
+    """(body with every token loop's extent replaced by `rows`, number of loops replaced)."""
+    loops = token_loops(body, T)
+    count = 0
+
+    def rebuild(stmt):
+        nonlocal count
+        if isinstance(stmt, tirx.For):
+            extent = stmt.extent
+            if (any(stmt.loop_var.same_as(v) for v in loops) and isinstance(extent, tirx.IntImm)
+                    and int(extent) == T and stmt.kind == tirx.ForKind.SERIAL):
+                dtype = str(stmt.loop_var.ty.dtype)
+                extent = rows if dtype == "int32" else tirx.Cast(dtype, rows)
+                count += 1
+            return tirx.For(stmt.loop_var, stmt.min, extent, stmt.kind, rebuild(stmt.body),
+                            stmt.thread_binding, stmt.annotations)
+        if isinstance(stmt, tirx.SeqStmt):
+            return tirx.SeqStmt([rebuild(s) for s in stmt.seq])
+        if isinstance(stmt, tirx.IfThenElse):
+            other = rebuild(stmt.else_case) if stmt.else_case is not None else None
+            return tirx.IfThenElse(stmt.condition, rebuild(stmt.then_case), other)
+        if isinstance(stmt, s_tir.SBlockRealize):
+            b = stmt.block
+            blk = s_tir.SBlock(b.iter_vars, b.reads, b.writes, b.name_hint, rebuild(b.body), b.init,
+                               b.alloc_buffers, b.match_buffers, b.annotations)
+            return s_tir.SBlockRealize(stmt.iter_values, stmt.predicate, blk)
+        return stmt
+
+    return (rebuild(body), count) if loops else (body, 0)
+
+
+def rows_var() -> tirx.Var:
+    return tirx.Var("rows", tvm.ir.PrimType("int32"))
