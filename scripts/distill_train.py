@@ -8,7 +8,8 @@ The run folder is the same as `pqcompile train` makes (config.json, best/, int8/
 with config.json["train"]["distill"] recording the labels and the loss settings, so `pqcompile
 evaluate` and the rest of the flow read it unchanged. The training set is the labels folder's
 rows (gold texts with their gold frame, augmented texts with none); the loss is
-pqcompile.distill.targets.TeacherTargets.loss in place of the loop's cross-entropy.
+TeacherTargets.loss (from pqcompile.distill.student.distill_inputs) in place of the loop's
+cross-entropy.
 
 Stopgap until `pqcompile train --teacher-labels` exists: the loop (pqcompile/train/loop.py,
 another engineer's) has no loss hook yet, so this script swaps the loop's module-level
@@ -25,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pqcompile.datasets import load_sources  # noqa: E402
 from pqcompile.distill.loss import DistillSettings  # noqa: E402
 from pqcompile.distill.soft_labels import SoftLabels  # noqa: E402
-from pqcompile.distill.targets import TeacherTargets, distill_training_set, gold_examples  # noqa: E402
+from pqcompile.distill.student import distill_inputs, labels_spec  # noqa: E402
+from pqcompile.distill.targets import gold_examples  # noqa: E402
 from pqcompile.errors import PqError  # noqa: E402
 from pqcompile.model.registry import default_spec  # noqa: E402
-from pqcompile.projection import ProjectionSpec  # noqa: E402
 from pqcompile.quant.qmodel import QuantizedModel  # noqa: E402
 from pqcompile.train import loop  # noqa: E402
 from pqcompile.train.data import encode  # noqa: E402
@@ -63,19 +64,13 @@ def main() -> int:
                                       distortion=a.distortion)
         settings.check()
         distill = DistillSettings(a.alpha, a.temperature, a.teacher_scale)
-        distill.check()
-        # the teacher's tokenisation (the soft targets sit on its tokens), the config's feature size
-        spec = ProjectionSpec.from_dict(soft.index["spec"]).replace(
-            feature_size=default_spec("pqrnn", a.config, overrides).feature_size)
+        spec = labels_spec(a.labels, default_spec("pqrnn", a.config, overrides).feature_size)
         config = loop.new_run_config(gold_examples(soft), dev, spec, "pqrnn", a.config, overrides, settings,
                                      {"data": soft.index.get("data", []), "dev": a.dev})
-        config["train"]["distill"] = {"labels": a.labels, "alpha": a.alpha, "temperature": a.temperature,
-                                      "teacher_scale": a.teacher_scale}
-        train_set = distill_training_set(soft, spec, config["intent_labels"], config["slot_labels"])
+        train_set, loss_fn = distill_inputs(a.labels, config, distill)
         dev_set = encode(dev, spec, config["intent_labels"], config["slot_labels"]) if dev else None
-        targets = TeacherTargets(soft, config["intent_labels"], config["slot_labels"], distill)
         write_json(run.config_path, config)
-        loop.training_loss = targets.loss     # the stopgap described above
+        loop.training_loss = loss_fn     # the stopgap described above
         summary = loop.Trainer(run, config, train_set, dev_set, loop.Dist()).fit()
     except PqError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -191,3 +191,29 @@ def test_labels_from_another_tokenisation_are_refused(tmp_path):
 def test_a_half_written_labels_folder_is_not_readable(tmp_path):
     with pytest.raises(PqError, match="not a soft-labels folder"):
         SoftLabels(tmp_path)
+
+
+def test_distill_inputs_drive_a_real_student(tmp_path):
+    """Soft labels -> the loop's training set and loss -> a tiny pQRNN's forward and backward."""
+    from pqcompile.distill.student import distill_inputs, labels_spec
+    from pqcompile.train.data import make_batch
+    from pqcompile.train.loop import TrainSettings, new_run_config
+    from pqcompile.model.registry import model_from_config
+    rows = [{"text": "alpha beta", "lang": "en", "origin": "gold", "intent": "IN:A", "spans": [["SL:X", 6, 10]]},
+            {"text": "gamma delta", "lang": "en", "origin": "gold", "intent": "IN:B", "spans": [["SL:Y", 0, 5]]},
+            {"text": "beta alpha delta", "lang": "en", "origin": "chars", "intent": None, "spans": None}]
+    _write_labels(tmp_path / "labels", rows)
+    spec = labels_spec(str(tmp_path / "labels"), 64)
+    soft = SoftLabels(tmp_path / "labels")
+    from pqcompile.distill.targets import gold_examples
+    config = new_run_config(gold_examples(soft), [], spec, "pqrnn", "tiny", {"feature_size": 64},
+                            TrainSettings(), {})
+    train_set, loss_fn = distill_inputs(str(tmp_path / "labels"), config, DistillSettings(alpha=0.5))
+    assert config["train"]["distill"]["alpha"] == 0.5 and len(train_set) == 3
+    model = model_from_config(config["model"])
+    batch = make_batch(train_set, np.arange(3), spec)
+    intent, slots = model(batch.inputs)
+    loss, parts = loss_fn(intent, slots, batch)
+    loss.backward()
+    assert torch.isfinite(loss) and parts["kl_slot"] > 0
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

@@ -76,5 +76,5 @@ def distillation_loss(intent_logits: torch.Tensor, slot_logits: torch.Tensor,
     kl_intent = soft_kl(intent_logits, teacher_intent, t, s).mean()
     kl_slot = _mean_over_tokens(soft_kl(slot_logits[:, :width], teacher_slots[:, :width], t, s), token_mask)
     loss = a * (ce_intent + ce_slot) + (1 - a) * t * t * (kl_intent + kl_slot)
-    return loss, {"intent": float(ce_intent), "slot": float(ce_slot),
-                  "kl_intent": float(kl_intent), "kl_slot": float(kl_slot)}
+    parts = {"intent": ce_intent, "slot": ce_slot, "kl_intent": kl_intent, "kl_slot": kl_slot}
+    return loss, {k: float(v.detach()) for k, v in parts.items()}
