@@ -133,16 +133,13 @@ def _splitter(separators: str, char_ranges: tuple[tuple[int, int], ...]) -> re.P
     word character, as every other combining mark is)."""
     ws = "".join(re.escape(chr(cp)) for cp in whitespace_codepoints())
     seps = "".join(re.escape(c) for c in separators)
+    runs = char_token_runs(char_ranges)
+    chars = _class_ranges((lo, hi) for lo, hi, mark in runs if not mark)
+    marks = _class_ranges((lo, hi) for lo, hi, mark in runs if mark)
     alternatives = [f"[{seps}]"] if seps else []
-    if char_ranges:
-        runs = char_token_runs(char_ranges)
-        chars = _class_ranges((lo, hi) for lo, hi, mark in runs if not mark)
-        marks = _class_ranges((lo, hi) for lo, hi, mark in runs if mark)
-        if chars:  # ranges of marks alone leave their marks word characters
-            alternatives.append(f"[{chars}][{marks}]*" if marks else f"[{chars}]")
-        alternatives.append(f"[^{ws}{seps}{chars}]+")
-    else:
-        alternatives.append(f"[^{ws}{seps}]+")
+    if chars:  # (ranges of marks alone leave their marks word characters)
+        alternatives.append(f"[{chars}][{marks}]*" if marks else f"[{chars}]")
+    alternatives.append(f"[^{ws}{seps}{chars}]+")
     return re.compile("|".join(alternatives))
 
 
