@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -50,9 +51,12 @@ def sh(cmd: list[str], stdout_path: Path | None = None) -> None:
     if stdout_path is None:
         subprocess.run(cmd, cwd=ROOT, check=True)
         return
-    (ROOT / stdout_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(ROOT / stdout_path, "w") as f:
+    final = ROOT / stdout_path
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(final.name + ".partial")
+    with open(partial, "w") as f:
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=f)
+    os.replace(partial, final)     # a table printed meanwhile never reads half a file
 
 
 def train(name: str, model: str, config: str, data: list[str], dev: list[str], extra: list[str], epochs: int) -> Path:

@@ -121,16 +121,6 @@ def sync_ranges(model: torch.nn.Module, ctx: Dist) -> None:
             m.initialised.copy_(flag.bool())
 
 
-def broadcast_error(ctx: Dist, message: str | None) -> None:
-    """Raise the same PqError on every process if the main one found a problem."""
-    if ctx.world > 1:
-        box = [message]
-        dist.broadcast_object_list(box, src=0)
-        message = box[0]
-    if message:
-        raise PqError(message)
-
-
 # -- the run ------------------------------------------------------------------------------------
 
 def _set_quantize(model, epoch: int) -> None:
@@ -153,7 +143,8 @@ def _best_score(dev_metrics: dict | None, loss: float) -> list[float]:
 
 
 class Trainer:
-    """One training run into a run folder. Build with `start` (a new run) or `resume`."""
+    """One training run into a run folder: a fresh model from config.json, or (after
+    load_checkpoint) the run's last checkpoint; fit() trains up to settings.epochs."""
 
     def __init__(self, run: RunFolder, config: dict, train: EncodedSet, dev: EncodedSet | None,
                  ctx: Dist, show_progress: bool = True):
@@ -182,8 +173,6 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> dict:
         s, ctx = self.settings, self.ctx
-        if s.batch_size % ctx.world:
-            raise PqError(f"--batch-size {s.batch_size} is not divisible by the {ctx.world} processes")
         local_bs = s.batch_size // ctx.world
         torch.set_num_threads(s.threads)
         net = self.model if ctx.world == 1 else DistributedDataParallel(self.model, broadcast_buffers=False)

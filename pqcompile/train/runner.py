@@ -72,11 +72,13 @@ def train_command(out: str, data: list[str], dev: list[str], kind: str, config_n
                 raise PqError(f"{run.path} already exists (use --resume to continue it, or choose another --out)")
             config_for(kind, config_name, overrides)   # unknown kind/config/option -> PqError
             settings = TrainSettings(**{k: v for k, v in given.items() if v is not None})
-            settings.check()
             spec = spec or default_spec(kind, config_name, overrides)
             config = new_run_config(examples, dev_examples, spec, kind, config_name, overrides, settings,
                                     {"data": list(data), "dev": list(dev)})
-        TrainSettings(**config["train"]["settings"]).check()
+        settings = TrainSettings(**config["train"]["settings"])
+        settings.check()
+        if settings.batch_size % ctx.world:
+            raise PqError(f"--batch-size {settings.batch_size} is not divisible by the {ctx.world} processes")
         train_set, n_unrepresentable = encode_for_training(examples, config)
         run_spec = ProjectionSpec.from_dict(config["spec"])
         dev_set = encode(dev_examples, run_spec, config["intent_labels"], config["slot_labels"]) if dev else None
