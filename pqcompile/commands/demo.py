@@ -1,6 +1,6 @@
 """`pqcompile demo --target T [MODEL]`: the main job (ci/main.sh), end to end on an emulated target.
 
-1. the projection: sample sentences in eleven languages projected by the generated C on the
+1. the projection: one sample sentence per language of the projection corpus, projected by the generated C on the
    target and by the Python reference, compared bit for bit (pqcompile.projection.verify);
 2. the model (default: the bundled one) compiled for the target and run under QEMU on sample
    English utterances: each device frame is printed, and the device's int8 logits must equal
@@ -82,6 +82,7 @@ def run_demo(target_name: str, model: str | None, out_dir: str | None) -> dict:
             "ram_budget": report["budget"]["ram"], "arena": report["arena_bytes"],
             "weights": report["components"]["weights"], "macs": report["macs"]}
     return {"ok": proj.ok and result.ok, "target": target.name, "model": source, "build_dir": str(out),
+            "max_tokens": report["max_tokens"],
             "projection": projection, "model_check": {**result.to_dict(), "frames": utterances}, "size": size}
 
 
@@ -119,11 +120,12 @@ def format_demo(d: dict) -> str:
               f"weights {s['weights']:,} B",
               f"  RAM   {s['ram']:,} B of {s['ram_budget']:,} ({100 * s['ram'] / s['ram_budget']:.1f}%), "
               f"arena {s['arena']:,} B",
-              f"  {s['macs']:,} MACs per utterance"]
+              f"  {s['macs']:,} MACs for a full {d['max_tokens']}-token utterance (the network runs only the rows "
+              "an utterance needs)"]
     if "mean_instructions" in m:
         mi = m["mean_instructions"]
-        lines.append(f"  instructions per utterance (mean): projection {mi['projection']:,.0f}, network "
-                     f"{mi['network']:,.0f} ({mi['network'] / s['macs']:.2f} per MAC); QEMU -icount, a proxy for cycles")
+        lines.append(f"  instructions per utterance (mean of {m['utterances']}): projection {mi['projection']:,.0f}, "
+                     f"network {mi['network']:,.0f} (QEMU -icount: a proxy for cycles)")
     else:
         lines.append(f"  instructions: not counted on {d['target']} (QEMU Cortex-M boards only)")
     lines += ["", "ALL MATCHED" if d["ok"] else "FAILED: see the mismatches above", ""]
