@@ -1,5 +1,7 @@
 """The TVM-generated C (built for this machine) equals onnxruntime and the integer reference bit
 for bit; bad graphs fail with one clear PqError. TVM is imported and run once per model here."""
+import re
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -94,6 +96,11 @@ def test_generated_c_is_runtime_free_and_static(compiled):
     for forbidden in ("TVMFFI", "TVMBackend", "tvm/runtime", "malloc", "__tvm_ffi_main"):
         assert forbidden not in kernels and forbidden not in driver
     assert "void model_run(const int8_t *features, int32_t length, int8_t *intent, int8_t *slots)" in driver
+    # every matmul's reduction is one call of an int8 dot-product micro-kernel (dot_intrin.py)
+    matmul_kernels = re.findall(r"^TVM_DLL void pq_k\d+_NT_matmul\w*\(.*\{$", kernels, re.M)
+    calls = kernels.count("pq_dot_s8((&(") + kernels.count("pq_dot2_s8((&(")
+    assert len(matmul_kernels) >= 4 and calls == len(matmul_kernels) and "pq_dot2_s8((&(" in kernels
+    assert "__smlad" in kernels
     # every matmul and recurrence kernel runs to the utterance's rows, with 32-bit loop counters
     assert driver.count("rows)") >= 2 + 4 * len(qm.layers) and "int64_t" not in kernels
     # every recurrence direction is one fo-pool kernel call

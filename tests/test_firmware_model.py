@@ -4,6 +4,7 @@ t < L the device reports) and identical frames against onnxruntime and the integ
 build errors leave no build directory."""
 import dataclasses
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -70,6 +71,10 @@ def test_device_is_bit_exact(model, target_name, tmp_path):
         assert len(short) and len(full)
         assert 2 * max(short) < min(full)
         assert min(full) > qm.n_macs()        # at least one instruction per MAC
+    if target.cpu in ("cortex-m4", "cortex-m7"):   # the matmuls' dot products use the DSP extension
+        objdump = target.size_tool.replace("size", "objdump")
+        dis = subprocess.run([objdump, "-d", str(tmp_path / "b" / report["image"])], capture_output=True, text=True)
+        assert "smlad" in dis.stdout and "sxtb16" in dis.stdout
     sizes = report["sections"]
     assert 0 < sizes["flash"] <= target.flash_budget and report["arena_bytes"] > 0
     assert (tmp_path / "b" / "report.txt").read_text().startswith(f"pqcompile build for {target_name}")

@@ -9,6 +9,7 @@ import onnx
 import tvm
 from tvm import relax, tirx
 
+from .dot_intrin import MICRO_KERNEL_C
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
@@ -79,7 +80,7 @@ def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
         func = imported.row_kernels.get(name, func)
         kernels[name] = to_pointer_kernel(schedule_kernel(func), f"pq_k{i}_{short}", max_tokens=T)
     t3 = time.perf_counter()
-    kernel_c = KERNEL_PRELUDE.format(tvm=tvm.__version__) + kernels_to_c(list(kernels.values()))
+    kernel_c = KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + kernels_to_c(list(kernels.values()))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
     n_intents = imported.output_shapes["intent_logits"][1]

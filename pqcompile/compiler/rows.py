@@ -18,6 +18,8 @@ from __future__ import annotations
 import tvm
 from tvm import s_tir, tirx
 
+from .tir_rebuild import rebuild, walk
+
 
 def _is_token_axis_access(region, var, T: int) -> bool:
     shape = region.source.ty.shape
@@ -27,18 +29,6 @@ def _is_token_axis_access(region, var, T: int) -> bool:
         return False
     rng = region.region[1]
     return rng.min.same_as(var) and isinstance(rng.extent, tirx.IntImm) and int(rng.extent) == 1
-
-
-def _children(stmt) -> list:
-    if isinstance(stmt, tirx.For):
-        return [stmt.body]
-    if isinstance(stmt, tirx.SeqStmt):
-        return list(stmt.seq)
-    if isinstance(stmt, s_tir.SBlockRealize):
-        return [stmt.block.body]
-    if isinstance(stmt, tirx.IfThenElse):
-        return [stmt.then_case] + ([stmt.else_case] if stmt.else_case is not None else [])
-    return []
 
 
 def token_loops(body, T: int) -> list:
@@ -53,10 +43,8 @@ def token_loops(body, T: int) -> list:
                         _is_token_axis_access(r, iv.var, T) for r in list(blk.reads) + list(blk.writes)):
                     if not any(value.same_as(v) for v in found):
                         found.append(value)
-        for child in _children(stmt):
-            visit(child)
 
-    visit(body)
+    walk(body, visit)
     return found
 
 
@@ -65,30 +53,19 @@ def limit_rows(body, T: int, rows: tirx.Var):
     loops = token_loops(body, T)
     count = 0
 
-    def rebuild(stmt):
+    def limit(stmt):
         nonlocal count
-        if isinstance(stmt, tirx.For):
-            extent = stmt.extent
-            if (any(stmt.loop_var.same_as(v) for v in loops) and isinstance(extent, tirx.IntImm)
-                    and int(extent) == T and stmt.kind == tirx.ForKind.SERIAL):
-                dtype = str(stmt.loop_var.ty.dtype)
-                extent = rows if dtype == "int32" else tirx.Cast(dtype, rows)
-                count += 1
-            return tirx.For(stmt.loop_var, stmt.min, extent, stmt.kind, rebuild(stmt.body),
-                            stmt.thread_binding, stmt.annotations)
-        if isinstance(stmt, tirx.SeqStmt):
-            return tirx.SeqStmt([rebuild(s) for s in stmt.seq])
-        if isinstance(stmt, tirx.IfThenElse):
-            other = rebuild(stmt.else_case) if stmt.else_case is not None else None
-            return tirx.IfThenElse(stmt.condition, rebuild(stmt.then_case), other)
-        if isinstance(stmt, s_tir.SBlockRealize):
-            b = stmt.block
-            blk = s_tir.SBlock(b.iter_vars, b.reads, b.writes, b.name_hint, rebuild(b.body), b.init,
-                               b.alloc_buffers, b.match_buffers, b.annotations)
-            return s_tir.SBlockRealize(stmt.iter_values, stmt.predicate, blk)
+        if (isinstance(stmt, tirx.For) and any(stmt.loop_var.same_as(v) for v in loops)
+                and isinstance(stmt.extent, tirx.IntImm) and int(stmt.extent) == T
+                and stmt.kind == tirx.ForKind.SERIAL):
+            count += 1
+            dtype = str(stmt.loop_var.ty.dtype)
+            extent = rows if dtype == "int32" else tirx.Cast(dtype, rows)
+            return tirx.For(stmt.loop_var, stmt.min, extent, stmt.kind, stmt.body, stmt.thread_binding,
+                            stmt.annotations)
         return stmt
 
-    return (rebuild(body), count) if loops else (body, 0)
+    return (rebuild(body, limit), count) if loops else (body, 0)
 
 
 def rows_var() -> tirx.Var:

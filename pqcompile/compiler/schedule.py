@@ -4,17 +4,23 @@ For a microcontroller the win is memory traffic, not parallelism: every elementw
 inlined into its consumer, and each reduction (the int8 matmuls, the attention sums) gets its
 epilogue (bias, requantisation, masking) computed right after its reduction loop, so the int32
 accumulator shrinks to one element (a register) instead of a whole intermediate tensor, and the
-accumulator is zeroed once before the loop instead of tested on every step. Matmul reduction
-loops are unrolled by 4 (the loop test and branch then cost a quarter per multiply-accumulate)."""
+accumulator is zeroed once before the loop instead of tested on every step. A matmul's output
+channels are split in pairs (when even) and its reduction is blockized, to become one call of the
+dot-product micro-kernel (dot_intrin.py: SMLAD on cores with the DSP extension); a reduction the
+micro-kernel cannot take is unrolled by 4 instead (the loop test and branch then cost a quarter
+per multiply-accumulate)."""
 from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-MAX_BLOCKS = 64
-# Matmul reduction loops are unrolled by this much (when it divides them): less loop overhead per
-# MAC. Only matmuls: TVM 0.27's C printer reuses a loaded value across the unrolled steps of a
-# max-reduction (its ternary max is printed through a cached temporary), which is wrong.
-UNROLL = 4   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
+from .dot_intrin import mark_dot, use_dot_kernel
+
+MAX_BLOCKS = 64   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
+# Matmul reduction loops the dot micro-kernel cannot take are unrolled by this much (when it
+# divides them): less loop overhead per MAC. Only matmuls: TVM 0.27's C printer reuses a loaded
+# value across the unrolled steps of a max-reduction (its ternary max is printed through a cached
+# temporary), which is wrong.
+UNROLL = 4
 
 
 def _is_reduction(sch: s_tir.Schedule, block) -> bool:
@@ -44,21 +50,25 @@ def _accumulate_in_register(sch: s_tir.Schedule, root) -> None:
             continue
         n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
         loops = sch.get_loops(block)
+        is_mac = "matmul" in sch.get(block).name_hint and len(loops) == n_spatial + 1 and n_spatial > 0
+        paired = is_mac and int(sch.get(loops[n_spatial - 1]).extent) % 2 == 0
+        if paired:   # output channels in pairs: one pq_dot2_s8 call computes two (dot_intrin.py)
+            sch.split(loops[n_spatial - 1], [None, 2])
+            loops = sch.get_loops(block)
+        at = n_spatial - 1    # the epilogue goes under the last spatial loop (the pair's outer loop)
         consumers = sch.get_consumers(block)
         if len(consumers) == 1 and n_spatial > 0:
             try:
-                sch.reverse_compute_at(consumers[0], loops[n_spatial - 1])
+                sch.reverse_compute_at(consumers[0], loops[at])
             except s_tir.ScheduleError:
                 pass
-        if len(loops) > n_spatial:
+        if len(loops) > n_spatial + paired:
             inner = loops[-1]
             extent = sch.get(inner).extent
-            is_mac = "matmul" in sch.get(block).name_hint
-            if is_mac and len(loops) == n_spatial + 1 and int(extent) % UNROLL == 0 and int(extent) > UNROLL:
-                outer, inner = sch.split(inner, [None, UNROLL])
+            sch.decompose_reduction(block, loops[at + 1])
+            if is_mac and not mark_dot(sch, loops[at + 1]) and int(extent) % UNROLL == 0 and int(extent) > UNROLL:
+                _, inner = sch.split(inner, [None, UNROLL])
                 sch.unroll(inner)
-                loops = sch.get_loops(block)
-            sch.decompose_reduction(block, loops[n_spatial])
 
 
 def schedule_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc:
@@ -72,4 +82,4 @@ def schedule_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc:
         return func
     _inline_elementwise(sch, root)
     _accumulate_in_register(sch, root)
-    return sch.mod["main"]
+    return use_dot_kernel(sch.mod["main"])[0]
