@@ -62,8 +62,8 @@ def readme_text(target: Target, report: dict) -> str:
     out = [f"# pqcompile build for {target.name}", "", f"{target.description}", "",
            f"Model: {report['model']}; input [{report['max_tokens']} x {report['feature_size']}] -> "
            f"{report['intents']} intents, {report['slot_tags']} slot tags.",
-           f"Flash {s['flash']} B (budget {report['budget']['flash']} B), RAM {s['ram']} B "
-           f"(budget {report['budget']['ram']} B), arena {report['arena_bytes']} B; details in report.txt.", "",
+           f"Flash {s['flash']:,} B (budget {report['budget']['flash']:,} B), RAM {s['ram']:,} B "
+           f"(budget {report['budget']['ram']:,} B), arena {report['arena_bytes']:,} B; details in report.txt.", "",
            "| file | what |", "|---|---|",
            f"| `{image}` | the program: reads UTF-8 lines, prints one JSON frame (intent, slots) per line |",
            f"| `{report['verify_image']}` | the same, also printing the int8 logits (and instruction counts on QEMU boards) |",
@@ -76,8 +76,9 @@ def readme_text(target: Target, report: dict) -> str:
         out += ["## Run", "", "```", f"echo 'set an alarm for 7 am' | make run     # = {run}", "```", ""]
     flash = flash_command(target, image)
     if flash is not None:
-        out += ["## Flash the board", "", "Plug the board in (its ST-LINK USB port), then, in this directory:", "",
+        out += ["## Flash the board", "", "Connect the board's debug probe over USB, then, in this directory:", "",
                 "```", "make flash", f"# which runs: {flash}", "```", "",
-                f"The program then talks over the board's console ({target.description}): type a line, "
-                "read a JSON frame. docs/hardware.md has the details, OpenOCD instead of pyOCD included.", ""]
+                "The program then reads lines from, and writes JSON frames to, the board's console UART "
+                f"(targets/{target.name}.toml). docs/hardware.md has the details, OpenOCD instead of pyOCD "
+                "included.", ""]
     return "\n".join(out)
