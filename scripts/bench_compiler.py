@@ -5,7 +5,7 @@ given targets; per target flash, RAM, arena and the deterministic instruction co
 bit against onnxruntime and the integer reference; then host C latency vs onnxruntime, measured
 in one run as a ratio.
 
-    .venv/bin/python scripts/bench_compiler.py --out /tmp/bench [--targets cortex-m7,cortex-m4]
+    .venv/bin/python scripts/bench_compiler.py --out /tmp/bench [--targets cortex-m7,cortex-m4,cortex-m55] [--no-host]
 """
 from __future__ import annotations
 

@@ -1,17 +1,20 @@
-"""The int8 dot product as a C micro-kernel that the matmul kernels call: every matmul reduction
-loop becomes one `pq_dot_s8(a, b, n)` call (a tensorization, done in TVM's IR).
+"""The int8 dot product as C micro-kernels that the matmul kernels call: every matmul reduction
+becomes one call of `pq_dot_s8(a, w, n)` (one output channel) or `pq_dot{2,4}_s8(c, a, w, n)`
+(2 or 4 output channels, rows of w n apart, sharing each activation load): a tensorization,
+done in TVM's IR.
 
-On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) it reads 4
-int8 of each operand in one load, sign-extends them to two int16 pairs (SXTB16, and SXTB16 with
-ROR #8 for the odd bytes) and multiply-accumulates each pair with SMLAD: 2 products per
-instruction; elsewhere it is the plain C loop. Both compute the exact int32 sum (int8 x int8
+On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
+int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
+ROR #8 for the odd bytes) and multiply-accumulate each pair with SMLAD: 2 products per
+instruction; elsewhere they are plain C loops. Both compute the exact int32 sum (int8 x int8
 products of at most 2^14, far from overflowing), so every target stays bit-exact.
 
-How: the schedule blockizes the reduction loop (`mark_dot`) and, once scheduled, `use_dot_kernel`
-replaces each such block's body `for k: C[i] += int32(A[.., k]) * int32(W[.., k])` by
-`C[i] += pq_dot_s8(&A[.., 0], &W[.., 0], K)`. Not `Schedule.tensorize` with a TensorIntrin:
-in TVM 0.27 (apache-tvm 0.27.0.post1) tensorize segfaults, even with an intrinsic whose
-implementation is its own description."""
+How: the schedule blockizes the reduction loop, or the channel-group loop around it
+(`mark_dot`), and, once scheduled, `use_dot_kernel` replaces each such block's body
+`[for j:] for k: C[.., j] += int32(A[.., k]) * int32(W[j, k])` by the call on the addresses of
+its first elements. Not `Schedule.tensorize` with a TensorIntrin: in TVM 0.27 (apache-tvm
+0.27.0.post1) tensorize segfaults, even with an intrinsic whose implementation is its own
+description."""
 from __future__ import annotations
 
 from tvm import s_tir, tirx
@@ -21,6 +24,7 @@ from tvm.sym import Analyzer
 from .tir_rebuild import rebuild
 
 DOT_MARK = "pq_dot_s8"   # annotation on a blockized reduction for use_dot_kernel
+CHANNELS = (4, 2)         # output channels per micro-kernel call, first that divides the count
 
 MICRO_KERNEL_C = r"""
 #include <string.h>
@@ -86,6 +90,39 @@ static inline void pq_dot2_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     c[0] = acc0;
     c[1] = acc1;
 }
+
+/* the same for four output channels, j = 0..3 */
+static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
+{
+    int32_t acc0 = c[0], acc1 = c[1], acc2 = c[2], acc3 = c[3], i = 0;
+    const int8_t *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    for (; i + 4 <= n; i += 4) {
+        int32_t x, y, xe, xo;
+        memcpy(&x, a + i, 4);
+        xe = __sxtb16(x);
+        xo = pq_sxtb16_ror8(x);
+        memcpy(&y, w + i, 4);
+        acc0 = __smlad(xo, pq_sxtb16_ror8(y), __smlad(xe, __sxtb16(y), acc0));
+        memcpy(&y, w1 + i, 4);
+        acc1 = __smlad(xo, pq_sxtb16_ror8(y), __smlad(xe, __sxtb16(y), acc1));
+        memcpy(&y, w2 + i, 4);
+        acc2 = __smlad(xo, pq_sxtb16_ror8(y), __smlad(xe, __sxtb16(y), acc2));
+        memcpy(&y, w3 + i, 4);
+        acc3 = __smlad(xo, pq_sxtb16_ror8(y), __smlad(xe, __sxtb16(y), acc3));
+    }
+#endif
+    for (; i < n; i++) {
+        acc0 += (int32_t)a[i] * (int32_t)w[i];
+        acc1 += (int32_t)a[i] * (int32_t)w1[i];
+        acc2 += (int32_t)a[i] * (int32_t)w2[i];
+        acc3 += (int32_t)a[i] * (int32_t)w3[i];
+    }
+    c[0] = acc0;
+    c[1] = acc1;
+    c[2] = acc2;
+    c[3] = acc3;
+}
 """
 
 
@@ -101,8 +138,8 @@ def mark_dot(sch: s_tir.Schedule, loop) -> bool:
 
 
 def _dot_stmt(block):
-    """The pq_dot_s8 / pq_dot2_s8 statement for a marked block, or None when its body is not
-    `[for j < 2:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])`."""
+    """The pq_dot_s8 / pq_dot{2,4}_s8 statement for a marked block, or None when its body is not
+    `[for j < CHANNELS:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])`."""
     loops, stmt = [], block.body
     while isinstance(stmt, tirx.For):
         if not (isinstance(stmt.min, tirx.IntImm) and int(stmt.min) == 0 and isinstance(stmt.extent, tirx.IntImm)):
@@ -115,7 +152,7 @@ def _dot_stmt(block):
     if len(inner.iter_vars) != len(loops) or not all(v.same_as(l.loop_var) for v, l in zip(stmt.iter_values, loops)):
         return None
     K = int(loops[-1].extent)
-    if len(loops) == 2 and int(loops[0].extent) != 2:
+    if len(loops) == 2 and int(loops[0].extent) not in CHANNELS:
         return None
     ivars = [iv.var for iv in inner.iter_vars]
     if not (isinstance(store, tirx.BufferStore) and isinstance(store.value, tirx.Add)
@@ -154,7 +191,7 @@ def _dot_stmt(block):
     if (moves[0] != [0] * len(moves[0]) or moves[1] != [0] * (len(moves[1]) - 2) + [1, 0] or shape[-1] != K
             or step(store.indices)[-1] is None or [int(d) for d in step(store.indices)] != [0] * (len(store.indices) - 1) + [1]):
         return None
-    call = tirx.call_extern("void", "pq_dot2_s8", ptr(store.buffer, at(store.indices, 0)),
+    call = tirx.call_extern("void", f"pq_dot{int(loops[0].extent)}_s8", ptr(store.buffer, at(store.indices, 0)),
                             ptr(a.source, at(a.indices, 0)), ptr(w.source, at(w.indices, 0)), tirx.IntImm("int32", K))
     return tirx.Evaluate(call)
 

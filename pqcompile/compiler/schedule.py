@@ -5,15 +5,15 @@ inlined into its consumer, and each reduction (the int8 matmuls, the attention s
 epilogue (bias, requantisation, masking) computed right after its reduction loop, so the int32
 accumulator shrinks to one element (a register) instead of a whole intermediate tensor, and the
 accumulator is zeroed once before the loop instead of tested on every step. A matmul's output
-channels are split in pairs (when even) and its reduction is blockized, to become one call of the
-dot-product micro-kernel (dot_intrin.py: SMLAD on cores with the DSP extension); a reduction the
-micro-kernel cannot take is unrolled by 4 instead (the loop test and branch then cost a quarter
-per multiply-accumulate)."""
+channels are split in groups of 4 or 2 (the first that divides their count) and its reduction is
+blockized, to become one call of a dot-product micro-kernel (dot_intrin.py: SMLAD on cores with
+the DSP extension); a reduction the micro-kernel cannot take is unrolled by 4 instead (the loop
+test and branch then cost a quarter per multiply-accumulate)."""
 from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-from .dot_intrin import mark_dot, use_dot_kernel
+from .dot_intrin import CHANNELS, mark_dot, use_dot_kernel
 
 MAX_BLOCKS = 64   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
 # Matmul reduction loops the dot micro-kernel cannot take are unrolled by this much (when it
@@ -51,9 +51,10 @@ def _accumulate_in_register(sch: s_tir.Schedule, root) -> None:
         n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
         loops = sch.get_loops(block)
         is_mac = "matmul" in sch.get(block).name_hint and len(loops) == n_spatial + 1 and n_spatial > 0
-        paired = is_mac and int(sch.get(loops[n_spatial - 1]).extent) % 2 == 0
-        if paired:   # output channels in pairs: one pq_dot2_s8 call computes two (dot_intrin.py)
-            sch.split(loops[n_spatial - 1], [None, 2])
+        group = next((c for c in CHANNELS if int(sch.get(loops[n_spatial - 1]).extent) % c == 0), 0) if is_mac else 0
+        paired = group > 0
+        if paired:   # output channels in groups: one pq_dot{4,2}_s8 call computes them (dot_intrin.py)
+            sch.split(loops[n_spatial - 1], [None, group])
             loops = sch.get_loops(block)
         at = n_spatial - 1    # the epilogue goes under the last spatial loop (the pair's outer loop)
         consumers = sch.get_consumers(block)
