@@ -3,7 +3,8 @@
     python scripts/package_bundled_model.py RUN      (after scripts/train_bundled_model.sh RUN)
 
 Reads RUN/config.json, RUN/metrics.json and the RUN.eval-float.json / RUN.eval-int8.json that
-`pqcompile evaluate --json` wrote, builds the model for cortex-m7 for its flash/RAM, and writes
+`pqcompile evaluate --json` wrote, builds the model for cortex-m7 for its flash/RAM, verifies it on
+the whole MTOP-en eval split under QEMU (device == onnxruntime == integer reference), and writes
 qmodel.json, qmodel.npz, metrics.json and MODEL.md into the bundled model folder (atomically).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pqcompile.bundled import BUNDLED_MODEL_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 PQ = str(REPO / ".venv" / "bin" / "pqcompile")
+EVAL = "mtop:../shared/data/mtop/en/eval.txt"
 
 
 def _metrics(path: Path) -> dict:
@@ -41,6 +43,8 @@ def main(run: str) -> None:
         build = json.loads(subprocess.run([PQ, "build", "--target", "cortex-m7", str(run_dir), "-o",
                                            f"{tmp}/m7", "--json"], check=True, capture_output=True,
                                           text=True).stdout)
+        verify = json.loads(subprocess.run([PQ, "verify", "--target", "cortex-m7", str(run_dir), "-o", f"{tmp}/m7",
+                                            "--data", EVAL, "--json"], capture_output=True, text=True).stdout)
     best = train_metrics["best"]
     best_quantized = next(e["quantized"] for e in train_metrics["epochs"] if e["epoch"] == best["epoch"])
     s = cfg["train"]["settings"]
@@ -52,7 +56,10 @@ def main(run: str) -> None:
         "mtop_en_eval": {"data": "mtop:../shared/data/mtop/en/eval.txt", "float": float_m, "int8": int8_m},
         "cortex_m7": {"flash": build["sections"]["flash"], "ram": build["sections"]["ram"],
                       "arena": build["arena_bytes"], "macs": build["macs"],
-                      "weights": build["components"]["weights"]},
+                      "weights": build["components"]["weights"],
+                      "verify_mtop_en_eval": {k: verify[k] for k in ("ok", "utterances", "device_vs_onnxruntime",
+                                                                     "reference_vs_onnxruntime", "frames_equal",
+                                                                     "mean_instructions")}},
     }
     mc = cfg["model"]["config"]
     equal_note = ("The rows are equal: the best epoch was quantisation-aware, so its PyTorch forward pass already\n"
@@ -95,8 +102,10 @@ python scripts/package_bundled_model.py {run}                                # t
 |---|---|---|---|
 {rows}
 
-The int8 row is what the device computes: the generated C is bit-exact with the integer
-reference (`pqcompile verify --target cortex-m7 --data mtop:../shared/data/mtop/en/eval.txt`).
+The int8 row is what the device computes: on all {verify['utterances']} eval utterances the cortex-m7 program's int8
+logits equal onnxruntime's on {verify['device_vs_onnxruntime']}, the integer reference's on
+{verify['reference_vs_onnxruntime']}, and its frames equal the Python decoder's on {verify['frames_equal']}
+(`pqcompile verify --target cortex-m7 --data {EVAL}`).
 {equal_note}
 
 ## On cortex-m7 (`pqcompile build --target cortex-m7`)
