@@ -100,7 +100,6 @@ def _train(setup, out, **kw):
     return train_teacher(setup["model"], setup["examples"], out, settings, DEFAULT_SPEC)
 
 
-@pytest.mark.slow
 def test_train_then_evaluate_from_the_cli(setup, capsys):
     out = setup["root"] / "teachers" / "t"
     main(["teacher", "train", "--model", str(setup["model"]), "--data", setup["data"], "--out", str(out),
