@@ -63,7 +63,7 @@ def labels_for(p: dict, a) -> Path:
     name = "labels-" + ("-".join(x.replace("=", "") for x in p["augment"]) or "noaug")
     out = a.out / name
     if not (ROOT / out / "index.json").is_file():
-        cmd = [*PQ, "teacher", "label", str(a.teacher), "--data", TRAIN, "--out", str(out), "--json"]
+        cmd = [*PQ, "teacher", "label", str(a.teacher), "--data", a.train, "--out", str(out), "--json"]
         for x in p["augment"]:
             cmd += ["--augment", x]
         sh(cmd, a.dry_run)
@@ -77,14 +77,14 @@ def run_point(p: dict, a) -> dict | None:
     if not (ROOT / result).is_file():
         labels = labels_for(p, a)
         if not (ROOT / run / "int8" / "qmodel.json").is_file():
-            cmd = [PY, "scripts/distill_train.py", "--labels", str(labels), "--dev", DEV, "--out", str(run),
+            cmd = [PY, "scripts/distill_train.py", "--labels", str(labels), "--dev", a.dev, "--out", str(run),
                    "--config", p["config"], "--epochs", str(a.epochs), "--lr", "0.002", "--set", "float_epochs=2",
                    "--alpha", str(p["alpha"]), "--temperature", str(p["temperature"]),
                    "--teacher-scale", str(p["scale"])]
             for k, v in p["sets"].items():
                 cmd += ["--set", f"{k}={v}"]
             sh(cmd, a.dry_run)
-        sh([*PQ, "evaluate", str(run), "--data", EVAL, "--int8", "--json"], a.dry_run, result)
+        sh([*PQ, "evaluate", str(run), "--data", a.eval, "--int8", "--json"], a.dry_run, result)
     if a.dry_run:
         return None
     m = json.loads((ROOT / result).read_text())["overall"]
@@ -111,7 +111,7 @@ def write_outputs(rows: list[dict], out: Path) -> None:
         ax.scatter([r["int8_bytes"] for r in pts], [r["exact_match"] for r in pts], label=sweep)
     ax.set_xscale("log")
     ax.set_xlabel("int8 model bytes")
-    ax.set_ylabel("exact match (MTOP-en eval)")
+    ax.set_ylabel("exact match (eval)")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -124,6 +124,9 @@ def main() -> int:
     ap.add_argument("--teacher", type=Path, required=True, help="Teacher folder (pqcompile teacher train).")
     ap.add_argument("--sweep", default="size,augment,distill", help=f"Comma-separated: {', '.join(SWEEPS)}.")
     ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--train", default=TRAIN, help="Data the teacher labels (FORMAT:PATH).")
+    ap.add_argument("--dev", default=DEV, help="Dev data choosing each student's best epoch.")
+    ap.add_argument("--eval", default=EVAL, help="Data every point is evaluated on.")
     ap.add_argument("--out", type=Path, default=Path("runs/ablate"))
     ap.add_argument("--dry-run", action="store_true", help="Only print the commands.")
     a = ap.parse_args()
