@@ -11,6 +11,8 @@ Benchmarks:
   mtop-en-<model>   train on mtop/en/train.json (best epoch by the English part of the aligned
                     MTOP dev set), evaluate on mtop/en/eval.txt (float, and --int8 for pqrnn)
   mtod              one pqrnn small on MTOD en+es+th train, evaluated on each language's dev
+  mtod-multilingual-spec  the same with specs/multilingual.json (Thai/CJK character tokens,
+                    512 features, max_tokens 64): Thai is written without spaces
   mtop6-dev         the MTOP-en pqrnn small run evaluated on the aligned 6-language MTOP dev set
                     (trained on English only: the other five languages are zero-shot)
 Run folders go to runs/bench/<name>, evaluation JSON to runs/bench/<name>/eval-*.json.
@@ -43,7 +45,7 @@ MTOP_MODELS = {
     "mtop-en-bilstm": ("bilstm", "small", ["--lr", "0.002"]),
     "mtop-en-transformer": ("transformer", "small", ["--lr", "0.0005"]),
 }
-BENCHES = [*MTOP_MODELS, "mtod", "mtop6-dev"]
+BENCHES = [*MTOP_MODELS, "mtod", "mtod-multilingual-spec", "mtop6-dev"]
 
 
 def sh(cmd: list[str], stdout_path: Path | None = None) -> None:
@@ -87,11 +89,12 @@ def bench(name: str, epochs: int) -> None:
         evaluate(run, [MTOP_EVAL], "mtop-en-eval")
         if model == "pqrnn":
             evaluate(run, [MTOP_EVAL], "mtop-en-eval", int8=True)
-    elif name == "mtod":
+    elif name in ("mtod", "mtod-multilingual-spec"):
         langs = ("en", "es", "th")
+        spec = ["--spec", "specs/multilingual.json"] if name == "mtod-multilingual-spec" else []
         run = train(name, "pqrnn", "small", [f"mtod:{DATA}/mtod/{l}/train.conllu" for l in langs],
-                    [f"mtod:{DATA}/mtod/{l}/dev.conllu" for l in langs], ["--set", "float_epochs=2", "--lr", "0.002"],
-                    epochs)
+                    [f"mtod:{DATA}/mtod/{l}/dev.conllu" for l in langs],
+                    ["--set", "float_epochs=2", "--lr", "0.002", *spec], epochs)
         evaluate(run, [f"mtod:{DATA}/mtod/{l}/dev.conllu" for l in langs], "mtod-dev")
         evaluate(run, [f"mtod:{DATA}/mtod/{l}/dev.conllu" for l in langs], "mtod-dev", int8=True)
     elif name == "mtop6-dev":
@@ -113,7 +116,7 @@ def table() -> str:
     """Markdown tables of whatever finished."""
     rows = ["| benchmark | model | params | int8 bytes | epochs | min/epoch | data | intent acc | slot F1 | exact match |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name in [*MTOP_MODELS, "mtod"]:
+    for name in [*MTOP_MODELS, "mtod", "mtod-multilingual-spec"]:
         run = OUT / name
         metrics, cfg = _load(run / "metrics.json"), _load(run / "config.json")
         if not metrics or not cfg:

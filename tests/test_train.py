@@ -116,7 +116,7 @@ def trained(fixtures, tmp_path_factory):
     """One pqrnn run trained through the CLI (6 epochs: 3 float, then QAT), shared by several tests."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
     p = run_cli("train", "--data", fixtures["en_train"], "--data", fixtures["es_train"],
-                "--dev", fixtures["en_dev"], "--dev", fixtures["es_dev"], *TINY, "--set", "float_epochs=3",
+                "--dev", fixtures["en_dev"], "--dev", fixtures["es_dev"], "--config", "tiny", "--set", "float_epochs=3",
                 "--epochs", 6, "--batch-size", 8, "--lr", 0.02, "--out", out, "--json")
     return out, json.loads(p.stdout), p.stderr
 
@@ -134,7 +134,7 @@ def test_train_writes_a_complete_run_folder(trained):
         assert (out / name).is_file(), name
     assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["spec"]["feature_size"] == 64 and cfg["model"]["kind"] == "pqrnn"
+    assert cfg["spec"]["feature_size"] == 128 and cfg["model"]["kind"] == "pqrnn"
     assert "IN:PLAY_MUSIC" in cfg["intent_labels"] and "B-SL:LOCATION" in cfg["slot_labels"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["quantized"] for r in metrics["epochs"]] == [False] * 3 + [True] * 3
@@ -150,7 +150,7 @@ def test_train_writes_a_complete_run_folder(trained):
 def test_model_learns_the_fixture(trained):
     out, summary, _ = trained
     dev = summary["best"]["dev"]["overall"]
-    assert dev["intent_accuracy"] >= 0.8 and dev["slot_f1"] >= 0.4
+    assert dev["intent_accuracy"] >= 0.8 and dev["slot_f1"] >= 0.6
 
 
 def test_evaluate_float_and_int8_agree_with_training(trained, fixtures):
