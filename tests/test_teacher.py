@@ -115,29 +115,33 @@ def test_train_then_evaluate_from_the_cli(setup, capsys):
     assert set(m["per_lang"]) == {"en"}
 
 
-def test_resume_after_an_interruption_matches_an_uninterrupted_run(setup, monkeypatch):
-    whole = setup["root"] / "whole"
-    _train(setup, whole)
-    out = setup["root"] / "resumed"
+@pytest.mark.parametrize("every", [100, 2])   # resume from an epoch's end / from inside an epoch
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(setup, monkeypatch, every):
+    whole = setup["root"] / f"whole{every}"
+    if not whole.exists():
+        _train(setup, whole)
+    out = setup["root"] / f"resumed{every}"
     calls = {"n": 0}
     real = train_mod.joint_loss
 
     def interrupt_in_epoch_two(*args):
         calls["n"] += 1
-        if calls["n"] == 5:          # 3 steps per epoch: epoch 1 is checkpointed, epoch 2 is not
+        if calls["n"] == 5:   # 3 steps per epoch; checkpoints after step 3 (every=100) or step 4 (every=2)
             raise KeyboardInterrupt
         return real(*args)
 
     monkeypatch.setattr(train_mod, "joint_loss", interrupt_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
-        _train(setup, out)
+        _train(setup, out, checkpoint_every=every)
     monkeypatch.setattr(train_mod, "joint_loss", real)
-    assert not out.exists() and (setup["root"] / ".resumed.ckpt" / "state.pt").is_file()
+    ckpt = setup["root"] / f".resumed{every}.ckpt" / "state.pt"
+    assert not out.exists() and torch.load(ckpt, weights_only=False)["step"] == (3 if every == 100 else 4)
     with pytest.raises(PqError, match="other data or settings"):
         train_teacher(setup["model"], setup["examples"], out,
                       TrainSettings(epochs=3, lr=1e-3, batch_size=4, seed=1), DEFAULT_SPEC, resume=True)
     rec = train_teacher(setup["model"], setup["examples"], out,
-                        TrainSettings(epochs=3, lr=3e-3, batch_size=4, seed=1), DEFAULT_SPEC, resume=True)
+                        TrainSettings(epochs=3, lr=3e-3, batch_size=4, seed=1, checkpoint_every=every),
+                        DEFAULT_SPEC, resume=True)
     assert rec["steps"] == 9 and rec["epochs"] == 3
     a, b = load_teacher(whole).model.state_dict(), load_teacher(out).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -44,13 +44,15 @@ def teacher_group():
               help="Keep the word-embedding table fixed (much less optimizer work).")
 @click.option("--train-layers", type=click.IntRange(0),
               help="Fine-tune only the top N transformer layers (default: all); the rest stay fixed.")
+@click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(1),
+              help="Also checkpoint every N updates (besides each epoch's end).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint an interrupted run left.")
 @spec_option
 @json_option
 def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_length, pooling,
-              freeze_embeddings, train_layers, seed, resume, spec_path, as_json):
-    """Fine-tune an encoder into a joint intent + slot teacher (checkpoint every epoch)."""
+              freeze_embeddings, train_layers, checkpoint_every, seed, resume, spec_path, as_json):
+    """Fine-tune an encoder into a joint intent + slot teacher (checkpoints for --resume)."""
     from ..teacher.encoder import check_model_folder, default_model_folder
     from ..teacher.train import TrainSettings, train_teacher
     base = check_model_folder(model_dir) if model_dir else default_model_folder()
@@ -59,7 +61,8 @@ def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_
     dev_examples = load_sources(dev) if dev else None
     settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps,
                              max_length=max_length, pooling=pooling, seed=seed,
-                             freeze_embeddings=freeze_embeddings, train_layers=train_layers)
+                             freeze_embeddings=freeze_embeddings, train_layers=train_layers,
+                             checkpoint_every=checkpoint_every)
     record = train_teacher(base, train, Path(out), settings, spec, dev_examples, resume, list(data),
                            progress=not as_json)
     if as_json:

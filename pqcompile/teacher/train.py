@@ -3,7 +3,7 @@
 The loss is CE(intent) + CE(slot tag per projection token); an example whose gold frame cannot
 be put on the projection's tokens (slot_tags is None) still teaches its intent. While training,
 a checkpoint (weights, optimizer, schedule, position, data fingerprint) lives beside the output
-in `.NAME.ckpt/` and is rewritten after every epoch; `resume=True` continues from it. The teacher
+in `.NAME.ckpt/` and is rewritten after every epoch and every `checkpoint_every` updates; `resume=True` continues from it. The teacher
 folder itself appears atomically when training ends, and the checkpoint is then removed.
 """
 from __future__ import annotations
@@ -43,6 +43,7 @@ class TrainSettings:
     freeze_embeddings: bool = True   # the word-embedding table is half of a small encoder's
                                      # weights; freezing it halves the optimizer's work
     train_layers: int | None = None  # fine-tune only the top N transformer layers (None: all)
+    checkpoint_every: int = 100      # also checkpoint every N updates inside an epoch
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -55,6 +56,7 @@ def fingerprint(examples: list[Example], spec: ProjectionSpec, base: Path, setti
     s = asdict(settings)
     s.pop("max_steps")   # raising the step limit on resume is allowed
     s.pop("epochs")      # so is training for more epochs
+    s.pop("checkpoint_every")
     h.update(json.dumps([s, spec.to_dict(), str(base.resolve())], sort_keys=True).encode())
     for ex in examples:
         h.update(json.dumps([ex.text, ex.intent, ex.spans]).encode())
@@ -116,7 +118,10 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
     if resume:
         if not (ckpt / "state.pt").is_file():
             raise PqError(f"nothing to resume: no checkpoint in {ckpt}")
-        state = torch.load(ckpt / "state.pt", weights_only=False)
+        try:
+            state = torch.load(ckpt / "state.pt", weights_only=False)
+        except Exception as e:   # a truncated or foreign file: torch raises many kinds
+            raise PqError(f"cannot read the checkpoint {ckpt / 'state.pt'}: {e}") from None
         if state["fingerprint"] != fp:
             raise PqError(f"the checkpoint in {ckpt} was made from other data or settings; "
                           "run without --resume to start over")
@@ -126,7 +131,8 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
         labels = LabelSet.from_examples(list(train) + list(dev or []))
     torch.manual_seed(settings.seed)
     tokenizer = load_tokenizer(base)
-    model = TeacherModel(load_pretrained_encoder(base), len(labels.intents), len(labels.slot_tags), settings.pooling)
+    model = TeacherModel(load_pretrained_encoder(base), len(labels.intents), len(labels.slot_tags),
+                         settings.pooling)
     steps_per_epoch = (len(train) + settings.batch_size - 1) // settings.batch_size
     total = steps_per_epoch * settings.epochs
     if settings.max_steps is not None:
@@ -176,6 +182,8 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
             last_loss = loss.item()
             bar.update(1)
             bar.set_postfix(loss=f"{last_loss:.3f}")
+            if step % settings.checkpoint_every == 0:
+                save_checkpoint()
         else:
             epoch += 1
         save_checkpoint()
