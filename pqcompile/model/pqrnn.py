@@ -151,7 +151,7 @@ class PQRNN(nn.Module):
         x, mv = features[:, :Tv].float(), mask[:, :Tv]
         one = torch.ones((), device=x.device)
         q7 = torch.full((), 1.0 / Q7, device=x.device)   # the fixed scale of QRNN outputs
-        y = self.bottleneck(x, one) * mv[..., None]
+        y = self.bottleneck(x, one, mv) * mv[..., None]
         scale = self.bottleneck.out_scale()
         for layer in self.layers:
             y = layer(y, scale, mv)
@@ -166,7 +166,7 @@ class PQRNN(nn.Module):
         pooled = P / Z
         if q:
             pooled = torch.clamp(round_half_up(pooled), -127, 127)
-        return {"intent": self.intent(pooled, q7), "slot": self.slot(E, q7), "encoder": E, "pooled": pooled}
+        return {"intent": self.intent(pooled, q7), "slot": self.slot(E, q7, mask), "encoder": E, "pooled": pooled}
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(intent logits [B, n_intents], slot logits [B, T, n_slot_tags]), real-valued."""

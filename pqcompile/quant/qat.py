@@ -13,6 +13,7 @@ than ReLU: the layer then computes the ordinary float network, written in units 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from .tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7, EXP_ONE, exp_q15, sigmoid_q7, tanh_q7
@@ -70,7 +71,11 @@ class EmaRange(nn.Module):
 
     @torch.no_grad()
     def observe(self, x_real: torch.Tensor) -> None:
-        amax = x_real.detach().abs().max().float()
+        amax = (x_real.detach().abs().max() if x_real.numel() else x_real.new_zeros(())).float()
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # Data-parallel training: every process sees part of the global batch; the max over
+            # the parts is the max over the whole, so each update equals the single-process one.
+            dist.all_reduce(amax, op=dist.ReduceOp.MAX)
         if not bool(self.initialised):
             self.range.copy_(amax)
             self.initialised.fill_(True)
@@ -120,7 +125,10 @@ class QATLinear(nn.Module):
             b = round_half_even(b)
         return w, b, s_w
 
-    def forward(self, x_int: torch.Tensor, in_scale: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_int: torch.Tensor, in_scale: torch.Tensor,
+                valid: torch.Tensor | None = None) -> torch.Tensor:
+        """`valid` (bool, x_int's shape less its last dim) limits the range observation to the rows
+        the integer model keeps (padding rows are zeroed or never read there)."""
         w, b, s_w = self._int_weights(in_scale)
         if self.quantize and not self.training:
             # Exact integer accumulation (float64 is exact here), rounded once to float32 like
@@ -132,6 +140,8 @@ class QATLinear(nn.Module):
             # The range tracks the real-valued output before rounding and clamping; it is
             # updated before use, so this batch's output and out_scale() agree.
             real = acc.detach() * (in_scale.detach() * s_w)
+            if valid is not None:
+                real = real[valid]
             self.range.observe(real.clamp(min=0) if self.lo == 0 else real)
         s = requant_scale(in_scale, s_w, self.out_scale())
         return requant(acc, s, self.lo, self.hi, self.quantize)
