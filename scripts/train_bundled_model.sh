@@ -23,7 +23,7 @@ for name, part in (("train.json", items[:-1000]), ("dev.json", items[-1000:])):
 EOF
 
 nice $PQ train --data "mtop:$SPLIT/train.json" --dev "mtop:$SPLIT/dev.json" \
-    --model pqrnn --config small --set float_epochs=2 --epochs 8 --batch-size 32 --lr 0.002 --seed 0 \
+    --model pqrnn --config small --set float_epochs=2 --epochs 20 --batch-size 32 --lr 0.002 --seed 0 \
     --out "$RUN" --quiet --json > "$RUN.train.json"
 
 nice $PQ evaluate "$RUN" --data "mtop:$MTOP/eval.txt" --json > "$RUN.eval-float.json"
