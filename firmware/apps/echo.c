@@ -16,20 +16,6 @@
 
 static uint8_t line[PQ_ECHO_CAP];
 
-static void write_u32(uint32_t v)
-{
-    char digits[10];
-    int n = 0;
-
-    do {
-        digits[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    while (n > 0) {
-        pq_write(&digits[--n], 1);
-    }
-}
-
 /* The decimal number after a prefix of `plen` bytes, if the rest of the line is one. */
 static int parse_command(const uint8_t *buf, size_t len, const char *prefix, size_t plen,
                          uint32_t *value)
@@ -85,25 +71,25 @@ int main(void)
             (void)work(value);
             insns = pq_counter_read() - before;
             pq_write_str("work ");
-            write_u32(value);
+            pq_write_uint(value);
             pq_write_str(" insns ");
-            write_u32(insns);
+            pq_write_uint(insns);
             pq_write_str(" avail ");
-            write_u32((uint32_t)pq_counter_available());
+            pq_write_uint((uint32_t)pq_counter_available());
             pq_write_str("\n");
             continue;
         }
-        write_u32((uint32_t)len);
+        pq_write_uint((uint32_t)len);
         pq_write_str(" ");
-        write_u32((uint32_t)dropped);
+        pq_write_uint((uint32_t)dropped);
         pq_write_str(":");
         pq_write(line, len);
         pq_write_str("\n");
     }
     pq_write_str("eof ");
-    write_u32(lines);
+    pq_write_uint(lines);
     pq_write_str(" insns ");
-    write_u32(pq_counter_read());
+    pq_write_uint(pq_counter_read());
     pq_write_str("\n");
     return 0;
 }

@@ -32,20 +32,6 @@ static pq_token_t tokens[PQ_MAX_TOKENS];
 static int8_t intent[PQ_MODEL_N_INTENTS];
 static int8_t slots[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
 
-static void write_u32(uint32_t v)
-{
-    char digits[10];
-    int n = 0;
-
-    do {
-        digits[n++] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v != 0u);
-    while (n > 0) {
-        pq_write(&digits[--n], 1);
-    }
-}
-
 /* Index of the largest value; the lowest index wins ties. */
 static int argmax(const int8_t *v, int n)
 {
@@ -137,9 +123,9 @@ static void write_slot(int type, int first, int last, int written)
     pq_write_str("{\"label\":");
     pq_write_str(pq_slot_type_json[type]);
     pq_write_str(",\"start\":");
-    write_u32(tokens[first].char_start);
+    pq_write_uint(tokens[first].char_start);
     pq_write_str(",\"end\":");
-    write_u32(tokens[last].char_end);
+    pq_write_uint(tokens[last].char_end);
     pq_write_str(",\"text\":\"");
     write_json_text(line + tokens[first].byte_start,
                     (size_t)(tokens[last].byte_end - tokens[first].byte_start));
@@ -177,9 +163,9 @@ static void write_i32(int32_t v)
 {
     if (v < 0) {
         pq_write_str("-");
-        write_u32((uint32_t)0u - (uint32_t)v);
+        pq_write_uint((uint32_t)0u - (uint32_t)v);
     } else {
-        write_u32((uint32_t)v);
+        pq_write_uint((uint32_t)v);
     }
 }
 
@@ -219,7 +205,7 @@ int main(void)
             int t;
 
             pq_write_str(",\"n\":");
-            write_u32((uint32_t)n);
+            pq_write_uint((uint32_t)n);
             pq_write_str(",\"intent_logits\":");
             write_logits(intent, PQ_MODEL_N_INTENTS);
             pq_write_str(",\"slot_logits\":[");
@@ -232,9 +218,9 @@ int main(void)
             pq_write_str("]");
             if (pq_counter_available()) {
                 pq_write_str(",\"insns\":{\"projection\":");
-                write_u32(insns_projection);
+                pq_write_uint(insns_projection);
                 pq_write_str(",\"network\":");
-                write_u32(insns_network);
+                pq_write_uint(insns_network);
                 pq_write_str("}");
             }
         }

@@ -24,20 +24,6 @@ static uint8_t line[PQ_MAX_INPUT_BYTES];
 static int8_t features[PQ_MAX_TOKENS][PQ_FEATURE_SIZE];
 static pq_token_t tokens[PQ_MAX_TOKENS];
 
-static void write_u64(uint64_t v)
-{
-    char digits[20];
-    int n = 0;
-
-    do {
-        digits[n++] = (char)('0' + (int)(v % 10u));
-        v /= 10u;
-    } while (v != 0u);
-    while (n > 0) {
-        pq_write(&digits[--n], 1);
-    }
-}
-
 static void write_hex64(uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";
@@ -86,13 +72,13 @@ static void write_tokens(int n)
 
     for (t = 0; t < n; t++) {
         pq_write_str(" ");
-        write_u64(tokens[t].byte_start);
+        pq_write_uint(tokens[t].byte_start);
         pq_write_str(":");
-        write_u64(tokens[t].byte_end);
+        pq_write_uint(tokens[t].byte_end);
         pq_write_str(":");
-        write_u64(tokens[t].char_start);
+        pq_write_uint(tokens[t].char_start);
         pq_write_str(":");
-        write_u64(tokens[t].char_end);
+        pq_write_uint(tokens[t].char_end);
         pq_write_str(tokens[t].is_tag ? ":1" : ":0");
     }
 }
@@ -132,9 +118,9 @@ int main(void)
 #endif
         lines++;
         total_tokens += (uint64_t)n;
-        write_u64((uint64_t)len + (uint64_t)dropped);
+        pq_write_uint((uint64_t)len + (uint64_t)dropped);
         pq_write_str(" ");
-        write_u64((uint64_t)n);
+        pq_write_uint((uint64_t)n);
         write_tokens(n);
         pq_write_str(" ");
         write_hex64(digest((const uint8_t *)features, sizeof features));
@@ -145,13 +131,13 @@ int main(void)
     }
 #ifdef PQ_VERIFY_COUNT
     pq_write_str("# instructions ");
-    write_u64(total_insns);
+    pq_write_uint(total_insns);
     pq_write_str(" tokens ");
-    write_u64(total_tokens);
+    pq_write_uint(total_tokens);
     pq_write_str(" lines ");
-    write_u64(lines);
+    pq_write_uint(lines);
     pq_write_str(" available ");
-    write_u64((uint64_t)pq_counter_available());
+    pq_write_uint((uint64_t)pq_counter_available());
     pq_write_str("\n");
 #else
     (void)total_insns;

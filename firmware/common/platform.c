@@ -115,3 +115,17 @@ void pq_exit(int code)
     pq_flush_output();
     pq_port_exit(code & 0xFF);
 }
+
+void pq_write_uint(uint64_t v)
+{
+    char digits[20];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0u);
+    while (n > 0) {
+        pq_write(&digits[--n], 1);
+    }
+}

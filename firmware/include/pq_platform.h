@@ -30,6 +30,8 @@ void pq_write(const void *data, size_t n);
 
 /* Write a NUL-terminated string (without its NUL). */
 void pq_write_str(const char *s);
+/* Writes v in decimal (no sign, no padding). */
+void pq_write_uint(uint64_t v);
 
 /* Flush the output and end the program with this status (0..255 on every target). Never returns. */
 void pq_exit(int code);
