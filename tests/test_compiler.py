@@ -158,3 +158,15 @@ def test_corrupt_and_missing_onnx_files(tmp_path):
                               [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
     with pytest.raises(PqError, match="graph input 'x'|unexpected graph input"):
         compiler.compile_onnx(helper.make_model(graph))
+
+
+def test_arena_by_layer_accounts_every_layer(compiled):
+    qm, _, cm, _ = compiled
+    layers = {"bottleneck", "attention", "intent", "slot"}
+    layers |= {f"qrnn{i}.{d}" for i in range(len(qm.layers)) for d in ("fwd", "bwd")}
+    assert layers <= set(cm.arena_by_layer)
+    # each layer's live bytes fit in the planned arena, and the widest layer needs a real share of it
+    assert all(0 < v <= cm.arena_bytes for k, v in cm.arena_by_layer.items() if k in layers)
+    assert max(cm.arena_by_layer.values()) >= cm.arena_bytes // 4
+    # the bottleneck's own output (int8 [T, B]) is live while it runs
+    assert cm.arena_by_layer["bottleneck"] >= qm.max_tokens * qm.bottleneck.n_out

@@ -13,7 +13,7 @@ from .dot_intrin import MICRO_KERNEL_C
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
-from .plan import build_program
+from .plan import build_program, live_bytes_by_call
 from .schedule import schedule_kernel
 
 # No FoldConstant after legalisation: it would turn int8 weights into int32/float32 copies.
@@ -54,6 +54,7 @@ class CompiledModel:
     row_halo: int = 0
     const_bytes_by_layer: dict[str, int] = field(default_factory=dict)
     macs_by_layer: dict[str, int] = field(default_factory=dict)
+    arena_by_layer: dict[str, int] = field(default_factory=dict)   # peak live arena bytes per layer
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -63,6 +64,25 @@ class CompiledModel:
     @property
     def const_bytes(self) -> int:
         return sum(self.const_bytes_by_layer.values())
+
+
+def arena_by_layer(prog) -> dict[str, int]:
+    """Peak live arena bytes while each layer's kernels run. A call belongs to the layer of the first
+    weight it reads; calls that read none (window copies, pooling) belong to the layer before them,
+    or, before the first weight, to the first layer."""
+    out: dict[str, int] = {}
+    layer, pending = None, []
+    for call, live in zip(prog.calls, live_bytes_by_call(prog)):
+        srcs = [prog.const_sources[a.key] for a in call.args if a.kind == "const" and prog.const_sources[a.key]]
+        weights = [s for s in srcs if layer_of(s) not in ("other", "qrnn (gate tables)")]
+        if weights:
+            layer = layer_of(weights[0])
+        if layer is None:
+            pending.append(live)
+            continue
+        out[layer] = max([out.get(layer, 0), live, *pending])
+        pending = []
+    return out
 
 
 def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
@@ -88,6 +108,7 @@ def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
     by_layer: dict[str, int] = {}
     for (_, arr), src in zip(prog.consts, prog.const_sources):
         by_layer[layer_of(src)] = by_layer.get(layer_of(src), 0) + arr.nbytes
+    arena = arena_by_layer(prog)
     macs = {}
     for w, n in imported.macs.items():
         macs[layer_of(w)] = macs.get(layer_of(w), 0) + n
@@ -96,5 +117,6 @@ def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
                "pq_model.h": model_header(T, F, n_intents, n_slots, prog.arena_bytes)},
         max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
         n_kernels=len(kernels), n_calls=len(prog.calls), row_halo=imported.row_halo, const_bytes_by_layer=by_layer, macs_by_layer=macs,
+        arena_by_layer=arena,
         seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
                  "total": time.perf_counter() - t0})

@@ -142,6 +142,7 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
             "sections": sizes, "components": _symbol_sizes(target, exe),
             "budget": {"flash": target.flash_budget, "ram": target.ram_budget},
             "arena_bytes": cm.arena_bytes, "weights_by_layer": cm.const_bytes_by_layer,
+            "arena_by_layer": cm.arena_by_layer,
             "macs": cm.macs, "macs_by_layer": cm.macs_by_layer, "kernels": cm.n_kernels, "kernel_calls": cm.n_calls,
             "compile_seconds": {k: round(v, 3) for k, v in cm.seconds.items()},
         }
@@ -171,9 +172,11 @@ def format_report(r: dict) -> str:
              f"  {'component':<22}{'bytes':>10}",
              *[f"  {k:<22}{v:>10}" for k, v in c.items()],
              "",
-             f"  {'layer':<22}{'weights B':>10}{'MACs':>12}"]
-    layers = list(dict.fromkeys(list(r["weights_by_layer"]) + list(r["macs_by_layer"])))
-    lines += [f"  {k:<22}{r['weights_by_layer'].get(k, 0):>10}{r['macs_by_layer'].get(k, 0):>12}" for k in layers]
-    lines += [f"  {'total':<22}{sum(r['weights_by_layer'].values()):>10}{r['macs']:>12}",
+             f"  {'layer':<22}{'weights B':>10}{'MACs':>12}{'arena B':>10}"]
+    arena = r.get("arena_by_layer", {})
+    layers = list(dict.fromkeys(list(r["weights_by_layer"]) + list(r["macs_by_layer"]) + list(arena)))
+    lines += [f"  {k:<22}{r['weights_by_layer'].get(k, 0):>10}{r['macs_by_layer'].get(k, 0):>12}{arena.get(k, 0):>10}"
+              for k in layers]
+    lines += [f"  {'total':<22}{sum(r['weights_by_layer'].values()):>10}{r['macs']:>12}{r['arena_bytes']:>10}",
               "", f"  arena {r['arena_bytes']} B; compile {r['compile_seconds']['total']} s (TVM import not included)", ""]
     return "\n".join(lines)

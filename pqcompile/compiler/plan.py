@@ -143,3 +143,9 @@ def _plan_arena(prog: Program) -> None:
         t.offset = off
         placed.append(t)
         prog.arena_bytes = max(prog.arena_bytes, off + size)
+
+
+def live_bytes_by_call(prog: Program) -> list[int]:
+    """For each call, the bytes of the arena tensors live while it runs (written before or by it and
+    read by it or later)."""
+    return [sum(t.nbytes for t in prog.tensors if t.first <= i <= t.last) for i in range(len(prog.calls))]
