@@ -21,6 +21,11 @@ def atomic_dir(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    replace_dir(tmp, final)
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Put the finished directory tmp at final (a sibling), replacing what was there."""
     old = None
     if final.exists():
         old = final.parent / f".{final.name}.old-{os.getpid()}"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
+from ..atomic import atomic_file, replace_dir
 from ..errors import PqError
 
 FORMAT = "pqcompile-soft-labels"
@@ -102,13 +102,7 @@ def write_soft_labels(out: Path, rows: list[dict], header: dict, label_batch, sh
     with atomic_file(tmp / "index.json", "w") as f:
         json.dump(index, f, ensure_ascii=False)
     os.unlink(plan_file)
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, out)
     return index
 
 
