@@ -1,32 +1,15 @@
 """The bundled model as every command's default, and `pqcompile demo` (the main job) on cortex-m7."""
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import onnx
 import pytest
+from cli_runner import run_cli as cli
 
 from pqcompile.bundled import BUNDLED_MODEL_DIR, QMODEL, RUN, resolve_model
-from pqcompile.cli import main as cli_main
 from pqcompile.errors import PqError
 from pqcompile.export import read_metadata
 from pqcompile.targets import load_target
-
-
-def cli(*args, ok=True) -> tuple[int, str, str]:
-    """`pqcompile ARGS` in this process; real exit code, stdout and stderr."""
-    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    err, code = io.StringIO(), 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            cli_main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-    out.flush()
-    if ok:
-        assert code == 0, err.getvalue()
-    return code, out.buffer.getvalue().decode("utf-8"), err.getvalue()
 
 
 @pytest.fixture(scope="module")

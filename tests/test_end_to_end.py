@@ -3,8 +3,6 @@ build for cortex-m7 (qemu-system-arm) and cortex-a53 (qemu-aarch64) -> run under
 bit-exact against the Python integer reference and onnxruntime; the device's frames equal
 `pqcompile predict --int8`'s; the build directory's Makefile runs the same program; a real
 board's build directory flashes with the documented command (`make -n flash`)."""
-import contextlib
-import io
 import json
 import random
 import subprocess
@@ -12,8 +10,8 @@ from pathlib import Path
 
 import onnx
 import pytest
+from cli_runner import run_cli as cli
 
-from pqcompile.cli import main as cli_main
 from pqcompile.export import read_metadata
 from pqcompile.targets import load_target
 
@@ -42,21 +40,6 @@ def write_mtop_tsv(path: Path, repeat: int, seed: int) -> None:
                 rows.append(f"{intent}\t{start}:{start + len(v)}:{label}\t{text}")
     random.Random(seed).shuffle(rows)
     path.write_text("".join(f"{i}\t{r}\tdomain\ten_XX\t[]\t{{}}\n" for i, r in enumerate(rows)), encoding="utf-8")
-
-
-def cli(*args, ok=True) -> tuple[int, str, str]:
-    """`pqcompile ARGS` in this process (torch and TVM are imported once); real exit code and output."""
-    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")    # `run` writes bytes to stdout.buffer
-    err, code = io.StringIO(), 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            cli_main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-    out.flush()
-    if ok:
-        assert code == 0, (err.getvalue(), out.buffer.getvalue()[:3000])
-    return code, out.buffer.getvalue().decode("utf-8"), err.getvalue()
 
 
 @pytest.fixture(scope="module")

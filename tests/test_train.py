@@ -1,19 +1,16 @@
 """pqcompile train / evaluate / predict end to end on tiny fixtures written here (2 languages,
 2 formats), plus determinism, resume, atomic checkpoints and the one-line errors."""
-import contextlib
-import io
 import json
 import random
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from safetensors.numpy import load_file
 
-from pqcompile.cli import main as cli_main
 from pqcompile.datasets import load_sources
 from pqcompile.projection import DEFAULT_SPEC, tokenize
 from pqcompile.train.augment import distort_tokens, distort_word, example_rng
@@ -73,28 +70,6 @@ def write_fixtures(d: Path, n_repeat: int = 2) -> dict[str, str]:
         out[f"en_{split}"] = f"mtop:{d / f'en_{split}.tsv'}"
         out[f"es_{split}"] = f"mtod:{d / f'es_{split}.conllu'},lang=es"
     return out
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*args, expect_ok=True) -> Result:
-    """Run `pqcompile ARGS` through the CLI's entry function in this process (a subprocess would
-    pay torch's import each time); exit codes, stdout and stderr are the real ones."""
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            cli_main([str(a) for a in args])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-    r = Result(code, out.getvalue(), err.getvalue())
-    if expect_ok:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 def run_subprocess(*args) -> subprocess.CompletedProcess:
@@ -212,7 +187,7 @@ def test_baselines_train_and_evaluate(kind, fixtures, tmp_path):
     assert s["model"] == kind and s["parameters"] > 0 and not (out / "int8").exists()
     r = json.loads(run_cli("evaluate", out, "--data", fixtures["en_dev"], "--json").stdout)
     assert r["overall"] == s["best"]["dev"]["overall"]
-    p = run_cli("evaluate", out, "--data", fixtures["en_dev"], "--int8", expect_ok=False)
+    p = run_cli("evaluate", out, "--data", fixtures["en_dev"], "--int8", ok=False)
     assert p.returncode != 0 and "no integer model" in p.stderr
 
 
@@ -231,26 +206,26 @@ def test_bad_input_gives_one_line_errors(fixtures, tmp_path, trained):
     # through a real process: exit status and stderr as a user sees them
     assert "unknown pqrnn config 'huge'" in _one_line_error(run_subprocess(*base, "--config", "huge"))
     assert "not found" in _one_line_error(run_cli("train", "--data", f"mtop:{tmp_path}/nope.tsv", "--out", out,
-                                                  expect_ok=False))
+                                                  ok=False))
     (tmp_path / "empty.tsv").write_text("")
     assert "no examples" in _one_line_error(run_cli("train", "--data", f"mtop:{tmp_path}/empty.tsv",
-                                                    "--out", out, expect_ok=False))
-    assert "unknown pqrnn config option" in _one_line_error(run_cli(*base, "--set", "colour=3", expect_ok=False))
+                                                    "--out", out, ok=False))
+    assert "unknown pqrnn config option" in _one_line_error(run_cli(*base, "--set", "colour=3", ok=False))
     assert not out.exists()          # nothing written for bad input
     # a label the model does not know
     (tmp_path / "new.tsv").write_text("0\tIN:ORDER_PIZZA\t\tone pizza please\td\ten_XX\t[]\t{}\n")
     run_dir, _, _ = trained
-    msg = _one_line_error(run_cli("evaluate", run_dir, "--data", f"mtop:{tmp_path}/new.tsv", expect_ok=False))
+    msg = _one_line_error(run_cli("evaluate", run_dir, "--data", f"mtop:{tmp_path}/new.tsv", ok=False))
     assert "IN:ORDER_PIZZA" in msg
     # not a run folder
     assert "not a run folder" in _one_line_error(run_cli("evaluate", tmp_path, "--data", fixtures["en_dev"],
-                                                         expect_ok=False))
-    assert "does not exist" in _one_line_error(run_cli("predict", tmp_path / "nothing", "hi", expect_ok=False))
+                                                         ok=False))
+    assert "does not exist" in _one_line_error(run_cli("predict", tmp_path / "nothing", "hi", ok=False))
     # an existing run is not overwritten; resume refuses changed settings
     assert "already exists" in _one_line_error(run_cli("train", "--data", fixtures["en_train"],
-                                                       "--out", run_dir, expect_ok=False))
+                                                       "--out", run_dir, ok=False))
     assert "cannot resume" in _one_line_error(run_cli("train", "--data", fixtures["en_train"], "--out", run_dir,
-                                                      "--resume", "--lr", 0.5, expect_ok=False))
+                                                      "--resume", "--lr", 0.5, ok=False))
 
 
 def test_distortion_edits_one_character_and_is_reproducible():
