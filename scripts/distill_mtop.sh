@@ -8,7 +8,10 @@
 #   STEP=students scripts/distill_mtop.sh     # from one step on: teacher, eval, label, students, latency
 #
 # Knobs (environment): OUT, TEACHER_STEPS (updates of batch 32; 490 = one epoch), TRAIN_LAYERS,
-# EPOCHS (student epochs), CONFIG (student size), AUGMENT (e.g. "--augment slotsub=0.5"), ALPHA, TEMP.
+# EPOCHS (student epochs), CONFIG (student size), SETS (e.g. "bottleneck=48"), AUGMENT (text the
+# teacher labels, e.g. "--augment slotsub=2"), AUGMENTED (what the student trains on, e.g.
+# "--augmented slotsub=1"; default every labelled text), ALPHA, TEMP, DEV (FORMAT:PATH choosing the
+# students' best epoch; default the aligned English MTOP dev, which is a subset of eval.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -20,14 +23,17 @@ TRAIN_LAYERS=${TRAIN_LAYERS:-3}
 EPOCHS=${EPOCHS:-6}
 CONFIG=${CONFIG:-small}
 AUGMENT=${AUGMENT:-}
+AUGMENTED=${AUGMENTED:-}
+SETS=${SETS:-}
 ALPHA=${ALPHA:-0.5}
 TEMP=${TEMP:-2}
 STEP=${STEP:-teacher}
 PQ=(.venv/bin/python -m pqcompile.cli)
 TRAIN="mtop:$D/mtop/en/train.json"
 EVAL="mtop:$D/mtop/en/eval.txt"
-DEV="mtop6:$D/mtop/aligned6/dev.json,langs=en"
+DEV=${DEV:-"mtop6:$D/mtop/aligned6/dev.json,langs=en"}
 STUDENT_OPTS=(--config "$CONFIG" --set float_epochs=2 --lr 0.002 --batch-size 32 --seed 0 --epochs "$EPOCHS")
+for kv in $SETS; do STUDENT_OPTS+=(--set "$kv"); done
 mkdir -p "$OUT"
 
 run() { echo "+ $*" >&2; "$@"; }
@@ -48,9 +54,10 @@ students)
   [ -f "$OUT/student-plain/int8/qmodel.json" ] || \
     run "${PQ[@]}" train --data "$TRAIN" --dev "$DEV" --model pqrnn "${STUDENT_OPTS[@]}" --out "$OUT/student-plain" \
         --quiet --json > "$OUT/student-plain.train.json"
-  run .venv/bin/python scripts/distill_train.py --labels "$OUT/labels" --dev "$DEV" --out "$OUT/student-distill" \
-      --config "$CONFIG" --set float_epochs=2 --lr 0.002 --batch-size 32 --seed 0 --epochs "$EPOCHS" \
-      --alpha "$ALPHA" --temperature "$TEMP"
+  # shellcheck disable=SC2086
+  run "${PQ[@]}" train --teacher-labels "$OUT/labels" $AUGMENTED --alpha "$ALPHA" --temperature "$TEMP" \
+      --dev "$DEV" --model pqrnn "${STUDENT_OPTS[@]}" --out "$OUT/student-distill" \
+      --quiet --json > "$OUT/student-distill.train.json"
   for r in student-plain student-distill; do
     run "${PQ[@]}" evaluate "$OUT/$r" --data "$EVAL" --json > "$OUT/$r.eval.json"
     run "${PQ[@]}" evaluate "$OUT/$r" --data "$EVAL" --int8 --json > "$OUT/$r.eval-int8.json"

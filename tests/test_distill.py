@@ -217,3 +217,25 @@ def test_distill_inputs_drive_a_real_student(tmp_path):
     loss.backward()
     assert torch.isfinite(loss) and parts["kl_slot"] > 0
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_select_rows_picks_gold_and_the_kinds_asked_for(tmp_path):
+    from pqcompile.distill.targets import select_rows
+    gold = [{"text": t, "lang": "en", "origin": "gold", "intent": "IN:A", "spans": []} for t in ("a b", "c d")]
+    aug = [{"text": f"{k} {n} {src}", "lang": "en", "origin": k, "source": src, "intent": None, "spans": None}
+           for k in ("swap", "chars") for src in (0, 1) for n in range(2)]
+    _write_labels(tmp_path / "labels", gold + aug)
+    soft = SoftLabels(tmp_path / "labels")
+    assert select_rows(soft).tolist() == list(range(10))
+    assert select_rows(soft, ["none"]).tolist() == [0, 1]
+    assert [soft.rows[i]["origin"] for i in select_rows(soft, ["swap"])] == ["gold"] * 2 + ["swap"] * 4
+    one_each = select_rows(soft, ["swap=1", "chars"])
+    assert [soft.rows[i]["text"] for i in one_each if soft.rows[i]["origin"] == "swap"] == ["swap 0 0", "swap 0 1"]
+    assert len(one_each) == 2 + 2 + 4
+    with pytest.raises(PqError, match="no slotsub text"):
+        select_rows(soft, ["slotsub"])
+    enc = distill_training_set(soft, DEFAULT_SPEC, ["IN:A"], ["O"], one_each)
+    assert [ex.text for ex in enc.examples] == [soft.rows[i]["text"] for i in one_each]
+    targets = TeacherTargets(soft, ["IN:A"], ["O"], DistillSettings(), one_each)
+    intent, _, _ = targets.batch([2], 4)
+    assert intent[0, 0].item() == pytest.approx(float(soft.logits(int(one_each[2]))[0][1]), abs=1e-3)

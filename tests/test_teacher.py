@@ -208,3 +208,66 @@ def test_label_writes_memory_mapped_shards_and_resumes(setup, monkeypatch):
         assert got_slots.shape == (len(toks[0]), len(teacher.labels.slot_tags))
         np.testing.assert_allclose(got_intent, intent[0], atol=2e-2, rtol=1e-2)
         np.testing.assert_allclose(got_slots, slots[0], atol=2e-2, rtol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def cli_labels(setup):
+    """A teacher's soft labels of the fixture plus one swapped and one word-dropped text per example,
+    made through the CLI."""
+    from cli_runner import run_cli
+    teacher_dir = setup["root"] / "cli-teacher"
+    _train(setup, teacher_dir, epochs=1)
+    labels = setup["root"] / "cli-labels"
+    run_cli("teacher", "label", teacher_dir, "--data", setup["data"], "--out", labels, "--augment", "swap=1",
+            "--augment", "dropout=1", "--json")
+    return labels
+
+
+def test_teacher_label_then_distilled_student_from_the_cli(setup, cli_labels):
+    """The whole distillation flow on the fixture: teacher train -> teacher label (with augmented
+    text) -> `pqcompile train --teacher-labels` -> evaluate the int8 student; then resume it."""
+    from cli_runner import run_cli
+    labels = cli_labels
+    student = setup["root"] / "cli-student"
+    common = ["--teacher-labels", labels, "--alpha", "0.3", "--temperature", "3", "--augmented", "swap",
+              "--model", "pqrnn", "--config", "tiny", "--set", "feature_size=64", "--set", "float_epochs=1",
+              "--out", student, "--quiet", "--json"]
+    summary = json.loads(run_cli("train", *common, "--epochs", "1").stdout)
+    # 12 gold texts + one swapped text each (dropout rows left out by --augmented swap)
+    assert summary["distilled"] and summary["data"]["train"] == 12 and summary["data"]["train_used"] == 24
+    config = json.loads((student / "config.json").read_text())
+    assert config["train"]["distill"] == {"labels": str(labels), "alpha": 0.3, "temperature": 3.0,
+                                          "teacher_scale": 1.0, "augmented": ["swap"]}
+    assert config["train"]["teacher_labels"] == str(labels)
+    # the student tokenises as the teacher's labels did, with its own feature size
+    assert config["spec"] == SoftLabels(labels).index["spec"] | {"feature_size": 64}
+
+    refused = run_cli("train", *common, "--epochs", "2", "--resume", "--alpha", "0.5", ok=False)
+    assert refused.returncode != 0 and "alpha" in refused.stderr and "Traceback" not in refused.stderr
+    resumed = json.loads(run_cli("train", "--out", student, "--epochs", "2", "--resume", "--quiet", "--json").stdout)
+    assert resumed["distilled"] and [e["epoch"] for e in resumed["epochs"]] == [1, 2]
+    assert (student / "int8" / "qmodel.json").is_file()
+    metrics = json.loads(run_cli("evaluate", student, "--data", setup["data"], "--int8", "--json").stdout)
+    assert 0 <= metrics["overall"]["exact_match"] <= 1 and metrics["overall"]["n"] == 12
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "DATA"], "exclude each other"),
+    (["--augmented", "paraphrase"], "no paraphrase text"),
+    (["--augmented", "swap=x"], "KIND or KIND=N"),
+    (["--alpha", "1.5"], "--alpha must be in [0, 1]"),
+])
+def test_bad_distillation_options_are_one_line_errors(setup, cli_labels, tmp_path, args, message):
+    from cli_runner import run_cli
+    args = [setup["data"] if a == "DATA" else a for a in args]
+    r = run_cli("train", "--teacher-labels", cli_labels, *args, "--config", "tiny", "--out", tmp_path / "run",
+                "--quiet", ok=False)
+    assert r.returncode != 0 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_distillation_options_need_teacher_labels(setup, tmp_path):
+    from cli_runner import run_cli
+    r = run_cli("train", "--data", setup["data"], "--alpha", "0.5", "--config", "tiny", "--out", tmp_path / "r",
+                ok=False)
+    assert r.returncode != 0 and "need --teacher-labels" in r.stderr and not (tmp_path / "r").exists()

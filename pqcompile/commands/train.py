@@ -3,14 +3,24 @@ from __future__ import annotations
 
 import click
 
+from ..errors import PqError
 from ..model.registry import CONFIGS, KINDS
-from ..train.runner import parse_overrides, train_command
+from ..train.runner import DistillRequest, parse_overrides, train_command
 from .common import emit_json, json_option, load_spec
 
 
 @click.command("train")
-@click.option("--data", "data", multiple=True, required=True, metavar="FORMAT:PATH",
+@click.option("--data", "data", multiple=True, metavar="FORMAT:PATH",
               help="Training data source (repeatable; formats: mtop, mtop6, mtod, matis, snips).")
+@click.option("--teacher-labels", type=click.Path(file_okay=False), metavar="LABELS",
+              help="Distil: train on a `pqcompile teacher label` folder's texts and soft targets (instead of --data).")
+@click.option("--alpha", type=float, help="Distillation: weight of the gold cross-entropy (default 0.5; 1 = gold only).")
+@click.option("--temperature", type=float, help="Distillation: softmax temperature T of the KL term (default 2).")
+@click.option("--teacher-scale", type=float,
+              help="Distillation: multiply the teacher's logits by this before the softmax (default 1 = off).")
+@click.option("--augmented", multiple=True, metavar="KIND[=N]",
+              help="Distillation: train on these augmented kinds of the labels only, at most N texts per "
+                   "example (repeatable; 'none' = gold texts only; default: every labelled text).")
 @click.option("--dev", "dev", multiple=True, metavar="FORMAT:PATH",
               help="Dev data source (repeatable); the best epoch is chosen by dev exact match.")
 @click.option("--model", "kind", default="pqrnn", show_default=True, type=click.Choice(list(KINDS)),
@@ -31,29 +41,41 @@ from .common import emit_json, json_option, load_spec
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def train_cmd(data, dev, kind, config_name, sets, spec_path, out, epochs, batch_size, lr, seed, distortion,
-              threads, resume, quiet, as_json):
+def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented, dev, kind, config_name, sets,
+              spec_path, out, epochs, batch_size, lr, seed, distortion, threads, resume, quiet, as_json):
     """Train a model on FORMAT:PATH sources into a run folder.
 
     The folder gets config.json (projection spec, model config, labels), a checkpoint each epoch,
     the best epoch by dev exact match (best/, and int8/ for pQRNN), metrics.json and
     learning_curve.png. Under `torchrun --nproc_per_node N` the same command trains with DDP (gloo).
+
+    With --teacher-labels the student is distilled: loss = alpha * CE(gold) + (1 - alpha) * T^2 *
+    KL(teacher || student) on both heads, over the labels' gold and augmented texts.
     """
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
              "threads": threads}
     spec = load_spec(spec_path) if spec_path else None
+    distill = None
+    if teacher_labels:
+        distill = DistillRequest(teacher_labels, alpha, temperature, teacher_scale, list(augmented) or None)
+    elif alpha is not None or temperature is not None or teacher_scale is not None or augmented:
+        raise PqError("--alpha, --temperature, --teacher-scale and --augmented need --teacher-labels")
     summary = train_command(out, list(data), list(dev), kind, config_name, parse_overrides(list(sets)), spec,
-                            given, resume, show_progress=not quiet)
+                            given, resume, show_progress=not quiet, distill=distill)
     if not summary.pop("main_process"):
         return
     if as_json:
         emit_json(summary)
         return
     d = summary["data"]
-    click.echo(f"{summary['model']} {summary['config']}: {summary['parameters']:,} parameters; "
-               f"{d['train_used']} training examples used of {d['train']} "
-               f"({d['not_representable']} not representable on projection tokens, "
-               f"{d['left_out_by_reader']} left out by the readers)")
+    if summary.get("distilled"):
+        click.echo(f"{summary['model']} {summary['config']}: {summary['parameters']:,} parameters; distilled on "
+                   f"{d['train_used']} labelled texts ({d['train']} with a gold frame)")
+    else:
+        click.echo(f"{summary['model']} {summary['config']}: {summary['parameters']:,} parameters; "
+                   f"{d['train_used']} training examples used of {d['train']} "
+                   f"({d['not_representable']} not representable on projection tokens, "
+                   f"{d['left_out_by_reader']} left out by the readers)")
     best = summary["best"]
     if best and best.get("dev"):
         o = best["dev"]["overall"]

@@ -1,32 +1,63 @@
-"""What the students' training needs from a soft-labels folder, in two calls:
+"""What the students' training needs from a soft-labels folder (`pqcompile train --teacher-labels`):
 
     spec = labels_spec(labels, feature_size)            # before the run config is made
-    train_set, loss_fn = distill_inputs(labels, config, settings)
+    train_set, loss_fn = distill_inputs(labels, config, settings, augmented)
+    train_set, loss_fn = distill_inputs_from_config(config)     # a resumed run
 
 The student must cut text into the teacher's tokens (the soft slot targets sit on them), so its
 projection spec is the labels' spec with only the feature size its config asks for. The training
-set is the labels' rows; loss_fn replaces the loop's cross-entropy and has its signature.
+set is the labels' rows (gold, plus the augmented kinds asked for); loss_fn replaces the loop's
+cross-entropy and has its signature. The settings are recorded in config["train"]["distill"].
 """
 from __future__ import annotations
 
+from ..errors import PqError
 from ..projection import ProjectionSpec
 from ..train.data import EncodedSet
 from .loss import DistillSettings
 from .soft_labels import SoftLabels
-from .targets import TeacherTargets, distill_training_set
+from .targets import TeacherTargets, distill_training_set, select_rows
+
+# projection settings that decide the tokens (everything but the feature size and the hash seed)
+_FEATURE_ONLY = ("feature_size",)
 
 
 def labels_spec(labels: str, feature_size: int) -> ProjectionSpec:
     return ProjectionSpec.from_dict(SoftLabels(labels).index["spec"]).replace(feature_size=feature_size)
 
 
-def distill_inputs(labels: str, config: dict, settings: DistillSettings) -> tuple[EncodedSet, object]:
+def check_spec_matches(labels: str, spec: ProjectionSpec) -> None:
+    """A student spec given with --spec must cut text into the labels' tokens."""
+    theirs = dict(SoftLabels(labels).index["spec"])
+    ours = spec.to_dict()
+    differ = sorted(k for k in set(theirs) | set(ours)
+                    if k not in _FEATURE_ONLY and theirs.get(k) != ours.get(k))
+    if differ:
+        raise PqError(f"--spec differs from the teacher labels' projection in {', '.join(differ)}: the student "
+                      "must tokenise text as the teacher's labels did (only feature_size may change)")
+
+
+def distill_inputs(labels: str, config: dict, settings: DistillSettings,
+                   augmented: list[str] | None = None) -> tuple[EncodedSet, object]:
     """(training set, loss function) for a run config; records the settings in config["train"]."""
     settings.check()
     soft = SoftLabels(labels)
     spec = ProjectionSpec.from_dict(config["spec"])
-    train_set = distill_training_set(soft, spec, config["intent_labels"], config["slot_labels"])
-    targets = TeacherTargets(soft, config["intent_labels"], config["slot_labels"], settings)
+    rows = select_rows(soft, augmented)
+    train_set = distill_training_set(soft, spec, config["intent_labels"], config["slot_labels"], rows)
+    targets = TeacherTargets(soft, config["intent_labels"], config["slot_labels"], settings, rows)
     config["train"]["distill"] = {"labels": str(labels), "alpha": settings.alpha,
-                                  "temperature": settings.temperature, "teacher_scale": settings.teacher_scale}
+                                  "temperature": settings.temperature, "teacher_scale": settings.teacher_scale,
+                                  "augmented": augmented}
     return train_set, targets.loss
+
+
+def settings_from_config(config: dict) -> DistillSettings | None:
+    d = config["train"].get("distill")
+    return None if d is None else DistillSettings(d["alpha"], d["temperature"], d["teacher_scale"])
+
+
+def distill_inputs_from_config(config: dict) -> tuple[EncodedSet, object]:
+    """The same inputs again for a run whose config.json records distillation (--resume)."""
+    d = config["train"]["distill"]
+    return distill_inputs(d["labels"], config, settings_from_config(config), d.get("augmented"))

@@ -78,7 +78,8 @@ def training_loss(intent_logits: torch.Tensor, slot_logits: torch.Tensor,
     """The student's loss on one batch: cross-entropy of the intent plus, per example, the mean
     cross-entropy of its slot tags over its tokens; both averaged over the batch's examples (a
     plain mean over examples, so averaging gradients over DDP processes is exact).
-    Returns (loss, {part: value}) for logging. Distillation adds its soft-label terms here."""
+    Returns (loss, {part: value}) for logging. Distillation passes the Trainer its own loss
+    (pqcompile.distill.targets.TeacherTargets.loss) with this signature."""
     intent_ce = F.cross_entropy(intent_logits, batch.intents)
     token_ce = F.cross_entropy(slot_logits.transpose(1, 2), batch.tags, ignore_index=IGNORE, reduction="none")
     n_tok = (batch.tags != IGNORE).sum(dim=1).clamp(min=1)
@@ -144,11 +145,13 @@ def _best_score(dev_metrics: dict | None, loss: float) -> list[float]:
 
 class Trainer:
     """One training run into a run folder: a fresh model from config.json, or (after
-    load_checkpoint) the run's last checkpoint; fit() trains up to settings.epochs."""
+    load_checkpoint) the run's last checkpoint; fit() trains up to settings.epochs.
+    loss_fn has training_loss's signature (distillation passes its own)."""
 
     def __init__(self, run: RunFolder, config: dict, train: EncodedSet, dev: EncodedSet | None,
-                 ctx: Dist, show_progress: bool = True):
+                 ctx: Dist, show_progress: bool = True, loss_fn=training_loss):
         self.run, self.config, self.train_set, self.dev, self.ctx = run, config, train, dev, ctx
+        self.loss_fn = loss_fn
         self.settings = TrainSettings(**config["train"]["settings"])
         self.spec = ProjectionSpec.from_dict(config["spec"])
         self.intent_labels, self.slot_labels = config["intent_labels"], config["slot_labels"]
@@ -203,7 +206,7 @@ class Trainer:
             batch = make_batch(self.train_set, order[b * local_bs:(b + 1) * local_bs], self.spec,
                                s.distortion, s.seed, epoch)
             intent_logits, slot_logits = net(batch.inputs)
-            loss, _ = training_loss(intent_logits, slot_logits, batch)
+            loss, _ = self.loss_fn(intent_logits, slot_logits, batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if s.clip_norm > 0:
