@@ -240,6 +240,25 @@ def test_lang_option_overrides(data):
     assert {e.lang for e in load_source(f"snips:{data['snips_latin1']},lang=de")} == {"de"}
 
 
+def test_limit_and_offset_take_disjoint_seeded_samples(data):
+    src = f"mtop:{data['mtop_json']}"
+    full = load_source(src)
+    first = load_source(f"{src},limit=3")
+    rest = load_source(f"{src},offset=3")
+    assert len(first) == 3 and len(rest) == len(full) - 3
+    assert {e.text for e in first} | {e.text for e in rest} == {e.text for e in full}
+    assert not {e.text for e in first} & {e.text for e in rest}
+    assert [e.line for e in first] == sorted(e.line for e in first)            # file order kept
+    assert [e.text for e in load_source(f"{src},limit=3")] == [e.text for e in first]   # same seed
+    assert first.skipped == full.skipped
+    texts = lambda opts: {e.text for e in load_source(f"{src},{opts}")}   # noqa: E731
+    assert texts("offset=1,limit=2") == texts("limit=3") - texts("limit=1")
+    with pytest.raises(PqError, match="no examples left"):
+        load_source(f"{src},offset=99")
+    with pytest.raises(PqError, match="not a whole number"):
+        load_source(f"{src},limit=-1")
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("source, message", [
