@@ -11,16 +11,8 @@ MTOP=${MTOP:-../shared/data/mtop/en}
 SPLIT=${RUN}-data/en            # the folder name tells the reader the language
 PQ=".venv/bin/pqcompile"
 
-mkdir -p "$SPLIT"
 # Seeded shuffle of train.json; the last 1,000 items become dev.
-.venv/bin/python - "$MTOP/train.json" "$SPLIT" <<'EOF'
-import json, random, sys
-items = json.load(open(sys.argv[1], encoding="utf-8"))
-random.Random(0).shuffle(items)
-for name, part in (("train.json", items[:-1000]), ("dev.json", items[-1000:])):
-    with open(f"{sys.argv[2]}/{name}", "w", encoding="utf-8") as f:
-        json.dump(part, f, ensure_ascii=False, indent=0)
-EOF
+.venv/bin/python scripts/split_mtop_dev.py "$MTOP/train.json" "$SPLIT" --dev 1000 --seed 0
 
 nice $PQ train --data "mtop:$SPLIT/train.json" --dev "mtop:$SPLIT/dev.json" \
     --model pqrnn --config small --set float_epochs=2 --epochs 20 --batch-size 32 --lr 0.002 --seed 0 \
