@@ -3,7 +3,7 @@
 augmentation kinds and amounts, and the distillation settings; write a table and a plot of exact
 match against int8 model bytes.
 
-    .venv/bin/python scripts/ablate.py --labels LABELS [--sweep size,augment,distill] [--epochs 3]
+    .venv/bin/python scripts/ablate.py --labels LABELS [--sweep size,augment,distill] [--epochs 2]
         [--lane 0/2] [--out runs/ablate] [--dry-run]
     .venv/bin/python scripts/ablate.py --labels LABELS --report      # only (re)write the table
 
@@ -136,7 +136,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--labels", type=Path, required=True, help="Soft-labels folder (pqcompile teacher label).")
     ap.add_argument("--sweep", default="size,augment,distill", help=f"Comma-separated: {', '.join(SWEEPS)}.")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2,
+                    help="Epochs per point (2: one float, one QAT; a quick relative comparison, not converged).")
     ap.add_argument("--dev", help="Dev data choosing each student's best epoch (default: none, so the epoch "
                     "with the lowest training loss; never a subset of the eval data).")
     ap.add_argument("--eval", default=EVAL, help="Data every point is evaluated on.")
