@@ -142,6 +142,24 @@ def test_evaluate_float_and_int8_agree_with_training(trained, fixtures):
     assert "overall" in text and "en" in text
 
 
+def test_evaluate_counts_labels_the_model_never_saw_as_errors(trained, fixtures, tmp_path):
+    """Data with an intent and a slot label outside the model's inventory is scored, not refused."""
+    out, _, _ = trained
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("0\tIN:BOOK_TAXI\t\tget me a taxi\tdomain\ten_XX\t[]\t{}\n"
+                     "1\tIN:GET_WEATHER\t23:28:SL:WHEN\twhat is the weather in paris\tdomain\ten_XX\t[]\t{}\n",
+                     encoding="utf-8")
+    both = json.loads(run_cli("evaluate", out, "--data", fixtures["en_dev"], "--data", f"mtop:{extra}",
+                              "--json").stdout)
+    known = json.loads(run_cli("evaluate", out, "--data", fixtures["en_dev"], "--json").stdout)["overall"]
+    n = known["n"]
+    assert both["unknown_labels"] == 2 and both["overall"]["n"] == n + 2
+    # neither extra example can be exactly right; the known ones score as before
+    assert both["overall"]["exact_match"] == pytest.approx(known["exact_match"] * n / (n + 2))
+    text = run_cli("evaluate", out, "--data", f"mtop:{extra}").stdout
+    assert "2 example(s) carry a label the model does not know" in text
+
+
 def test_predict_decodes_slots_to_text(trained):
     out, _, _ = trained
     p = run_cli("predict", out, "set an alarm for 7 am", "what is the weather in paris", "--json")

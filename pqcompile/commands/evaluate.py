@@ -30,7 +30,8 @@ def evaluate_cmd(run_path, data, int8, as_json):
     decoded = predictor.decode(predictor.encode(examples))
     result = score(examples, decoded)
     result.update({"run": name, "model": "int8" if int8 else "float", "data": list(data),
-                   "left_out_by_reader": len(examples.skipped)})
+                   "left_out_by_reader": len(examples.skipped),
+                   "unknown_labels": predictor.unknown_labels(examples)})
     if as_json:
         emit_json(result)
         return
@@ -39,6 +40,9 @@ def evaluate_cmd(run_path, data, int8, as_json):
     for lang, m in result["per_lang"].items():
         click.echo(_row(lang, m))
     click.echo(_row("overall", result["overall"]))
+    if result["unknown_labels"]:
+        click.echo(f"note: {result['unknown_labels']} example(s) carry a label the model does not know "
+                   "(counted as errors)")
 
 
 COMMANDS = [evaluate_cmd]

@@ -45,22 +45,25 @@ class EncodedSet:
 
 
 def encode(examples: list[Example], spec: ProjectionSpec, intent_labels: list[str],
-           slot_labels: list[str]) -> EncodedSet:
-    """Tokenise and map labels to ids; a label the inventory lacks is an error naming it."""
+           slot_labels: list[str], strict: bool = True) -> EncodedSet:
+    """Tokenise and map labels to ids. A label the inventory lacks is an error naming it; with
+    strict=False (evaluation: the model simply cannot get that example right) its intent id is
+    IGNORE and its tags None."""
     intent_index = {l: i for i, l in enumerate(intent_labels)}
     tag_index = {l: i for i, l in enumerate(slot_labels)}
     tokens, intents, tags = [], [], []
     for ex in examples:
-        if ex.intent not in intent_index:
+        known_slots = all(f"B-{label}" in tag_index for label, _, _ in ex.spans)
+        if strict and ex.intent not in intent_index:
             raise PqError(f"{ex.where}: intent {ex.intent!r} is not one the model knows "
                           f"({len(intent_labels)} intents)")
-        for label, _, _ in ex.spans:
-            if f"B-{label}" not in tag_index:
-                raise PqError(f"{ex.where}: slot label {label!r} is not one the model knows")
+        if strict and not known_slots:
+            label = next(l for l, _, _ in ex.spans if f"B-{l}" not in tag_index)
+            raise PqError(f"{ex.where}: slot label {label!r} is not one the model knows")
         toks = tokenize(ex.text, spec)
-        bio = slot_tags(ex, spec, toks)
+        bio = slot_tags(ex, spec, toks) if known_slots else None
         tokens.append(toks)
-        intents.append(intent_index[ex.intent])
+        intents.append(intent_index.get(ex.intent, IGNORE))
         tags.append(None if bio is None else np.array([tag_index[t] for t in bio], dtype=np.int64))
     return EncodedSet(list(examples), tokens, np.array(intents, dtype=np.int64), tags)
 

@@ -98,8 +98,15 @@ class Predictor:
         return self
 
     def encode(self, examples: list[Example]) -> EncodedSet:
-        """Examples -> model inputs; a label the model does not know is a PqError."""
-        return encode(examples, self.spec, self.intent_labels, self.slot_labels)
+        """Examples -> model inputs. An example whose gold frame has a label the model does not know
+        stays in (it is scored, and can only be wrong): see unknown_labels()."""
+        return encode(examples, self.spec, self.intent_labels, self.slot_labels, strict=False)
+
+    def unknown_labels(self, examples: list[Example]) -> int:
+        """How many examples carry an intent or slot label the model does not know."""
+        intents, tags = set(self.intent_labels), set(self.slot_labels)
+        return sum(ex.intent not in intents or any(f"B-{l}" not in tags for l, _, _ in ex.spans)
+                   for ex in examples)
 
     def decode(self, data: EncodedSet) -> list[Decoded]:
         return decode_set(self.logits_fn, data, self.intent_labels, self.slot_labels)
