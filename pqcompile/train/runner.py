@@ -14,10 +14,10 @@ import torch.distributed as dist
 
 from ..datasets import load_sources
 from ..distill.loss import DistillSettings
-from ..errors import PqError
 from ..distill.soft_labels import SoftLabels
 from ..distill.student import check_spec_matches, distill_inputs, distill_inputs_from_config, labels_spec
 from ..distill.targets import gold_examples
+from ..errors import PqError
 from ..model.registry import config_for, default_spec
 from ..projection import ProjectionSpec
 from ..quant.qmodel import QuantizedModel
