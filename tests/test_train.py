@@ -230,10 +230,11 @@ def test_bad_input_gives_one_line_errors(fixtures, tmp_path, trained):
                                                     "--out", out, ok=False))
     assert "unknown pqrnn config option" in _one_line_error(run_cli(*base, "--set", "colour=3", ok=False))
     assert not out.exists()          # nothing written for bad input
-    # a label the model does not know
+    # a dev label the resumed model does not know (evaluate scores such examples as errors instead)
     (tmp_path / "new.tsv").write_text("0\tIN:ORDER_PIZZA\t\tone pizza please\td\ten_XX\t[]\t{}\n")
     run_dir, _, _ = trained
-    msg = _one_line_error(run_cli("evaluate", run_dir, "--data", f"mtop:{tmp_path}/new.tsv", ok=False))
+    msg = _one_line_error(run_cli("train", "--data", fixtures["en_train"], "--dev", f"mtop:{tmp_path}/new.tsv",
+                                  "--out", run_dir, "--resume", "--epochs", 7, ok=False))
     assert "IN:ORDER_PIZZA" in msg
     # not a run folder
     assert "not a run folder" in _one_line_error(run_cli("evaluate", tmp_path, "--data", fixtures["en_dev"],
