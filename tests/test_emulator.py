@@ -142,13 +142,18 @@ int main(void)
 """
 
 
+def _build_source(tmp_path, name: str, source: str):
+    """(target, executable) of one C source file built for target `name`."""
+    target = load_target(name)
+    src = tmp_path / "program.c"
+    src.write_text(source)
+    return target, build_program(target, [src], tmp_path / "program.elf")
+
+
 @pytest.mark.qemu
 @pytest.mark.parametrize("name", COUNTING)
 def test_cortex_m_fpu_is_on_at_reset_and_faults_end_the_program(tmp_path, name):
-    target = load_target(name)
-    src = tmp_path / "fpu.c"
-    src.write_text(FPU_AND_FAULT)
-    exe = build_program(target, [src], tmp_path / "fpu.elf")
+    target, exe = _build_source(tmp_path, name, FPU_AND_FAULT)
     ok = run_program(target, exe, input=b"no\n")
     assert (ok.returncode, ok.stdout) == (3, b"fpu ok\n")
     fault = run_program(target, exe, input=b"fault\n")
@@ -185,10 +190,7 @@ int main(void)
 @pytest.mark.qemu
 @pytest.mark.parametrize("name", COUNTING)
 def test_cortex_m_stack_overflow_faults_instead_of_corrupting(tmp_path, name):
-    target = load_target(name)
-    src = tmp_path / "deep.c"
-    src.write_text(STACK_OVERFLOW)
-    exe = build_program(target, [src], tmp_path / "deep.elf")
+    target, exe = _build_source(tmp_path, name, STACK_OVERFLOW)
     shallow = run_program(target, exe, input=b"10\n")
     assert (shallow.returncode, shallow.stdout) == (0, b"sum ok\n")
     deep = run_program(target, exe, input=b"100000\n")   # ~7 MB of stack frames

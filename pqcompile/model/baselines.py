@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import PqError
 from .batch import Batch
+from .checks import check_positive_ints
 from .heads import Heads
 
 PAD, UNK = "<pad>", "<unk>"
@@ -30,13 +31,6 @@ def build_vocab(token_lists: Iterable[list[str]], min_count: int = 1, max_size: 
     return [PAD, UNK] + words[:max_size]
 
 
-def _check_positive(kind: str, cfg, names: tuple[str, ...]) -> None:
-    for name in names:
-        v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise PqError(f"{kind} config: {name} must be a positive integer, got {v!r}")
-
-
 @dataclass
 class BiLSTMConfig:
     embedding: int = 128
@@ -46,7 +40,7 @@ class BiLSTMConfig:
     vocab: list[str] = field(default_factory=list)   # filled from the training data
 
     def __post_init__(self) -> None:
-        _check_positive("bilstm", self, ("embedding", "hidden", "layers"))
+        check_positive_ints("bilstm", self, ("embedding", "hidden", "layers"))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,7 +89,7 @@ class TransformerConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_positive("transformer", self, ("feature_size", "d_model", "heads", "ff", "layers", "max_tokens"))
+        check_positive_ints("transformer", self, ("feature_size", "d_model", "heads", "ff", "layers", "max_tokens"))
         if self.d_model % self.heads:
             raise PqError(f"transformer config: d_model {self.d_model} is not a multiple of heads {self.heads}")
 

@@ -19,6 +19,7 @@ from ..errors import PqError
 from ..quant.qat import QATLinear, q_exp, q_sigmoid, q_tanh, round_half_up, set_quantize
 from ..quant.tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7, STATE_OFFSET
 from .batch import Batch
+from .checks import check_positive_ints
 
 Q15 = STATE_OFFSET   # the state c is held as C = c * 2^15 (the semantics' U minus its offset)
 
@@ -38,10 +39,7 @@ class PQRNNConfig:
     float_epochs: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("feature_size", "bottleneck", "hidden", "layers", "kernel_width"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise PqError(f"pqrnn config: {name} must be a positive integer, got {v!r}")
+        check_positive_ints("pqrnn", self, ("feature_size", "bottleneck", "hidden", "layers", "kernel_width"))
         if not 0.0 <= float(self.zoneout) < 1.0:
             raise PqError(f"pqrnn config: zoneout must be in [0, 1), got {self.zoneout!r}")
         if not isinstance(self.float_epochs, int) or self.float_epochs < 0:
