@@ -14,6 +14,7 @@ from safetensors.numpy import load_file
 from pqcompile.datasets import load_sources
 from pqcompile.projection import DEFAULT_SPEC, tokenize
 from pqcompile.train.augment import distort_tokens, distort_word, example_rng
+from pqcompile.train.loop import TrainSettings, lr_factor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -162,16 +163,16 @@ def test_evaluate_counts_labels_the_model_never_saw_as_errors(trained, fixtures,
 
 def test_predict_decodes_slots_to_text(trained):
     out, _, _ = trained
-    p = run_cli("predict", out, "set an alarm for 7 am", "what is the weather in paris", "--json")
+    p = run_cli("predict", "-m", out, "set an alarm for 7 am", "what is the weather in paris", "--json")
     r = json.loads(p.stdout)["predictions"]
     assert r[0]["intent"] == "IN:CREATE_ALARM" and r[1]["intent"] == "IN:GET_WEATHER"
     for pred in r:
         for s in pred["slots"]:
             assert pred["text"][s["start"]:s["end"]] == s["text"]
     assert {"label": "SL:LOCATION", "start": 23, "end": 28, "text": "paris"} in r[1]["slots"]
-    i8 = json.loads(run_cli("predict", out, "--int8", "set an alarm for 7 am", "--json").stdout)
+    i8 = json.loads(run_cli("predict", "-m", out, "--int8", "set an alarm for 7 am", "--json").stdout)
     assert i8["predictions"][0]["intent"] == "IN:CREATE_ALARM"
-    assert "intent:" in run_cli("predict", out, "play some jazz please").stdout
+    assert "intent:" in run_cli("predict", "-m", out, "play some jazz please").stdout
 
 
 def test_same_seed_same_weights_and_resume_continues_exactly(fixtures, tmp_path):
@@ -230,21 +231,49 @@ def test_bad_input_gives_one_line_errors(fixtures, tmp_path, trained):
                                                     "--out", out, ok=False))
     assert "unknown pqrnn config option" in _one_line_error(run_cli(*base, "--set", "colour=3", ok=False))
     assert not out.exists()          # nothing written for bad input
-    # a dev label the resumed model does not know (evaluate scores such examples as errors instead)
+    # a resumed run keeps the dev set its best epoch was chosen on
     (tmp_path / "new.tsv").write_text("0\tIN:ORDER_PIZZA\t\tone pizza please\td\ten_XX\t[]\t{}\n")
     run_dir, _, _ = trained
     msg = _one_line_error(run_cli("train", "--data", fixtures["en_train"], "--dev", f"mtop:{tmp_path}/new.tsv",
                                   "--out", run_dir, "--resume", "--epochs", 7, ok=False))
-    assert "IN:ORDER_PIZZA" in msg
+    assert "cannot resume with --dev" in msg and "new.tsv" in msg
+    assert "--schedule" in _one_line_error(run_cli(*base, "--schedule", "step", ok=False))
+    assert "--warmup" in _one_line_error(run_cli(*base, "--warmup", 1.5, ok=False))
     # not a run folder
     assert "not a run folder" in _one_line_error(run_cli("evaluate", tmp_path, "--data", fixtures["en_dev"],
                                                          ok=False))
-    assert "does not exist" in _one_line_error(run_cli("predict", tmp_path / "nothing", "hi", ok=False))
+    assert "does not exist" in _one_line_error(run_cli("predict", "-m", tmp_path / "nothing", "hi", ok=False))
     # an existing run is not overwritten; resume refuses changed settings
     assert "already exists" in _one_line_error(run_cli("train", "--data", fixtures["en_train"],
                                                        "--out", run_dir, ok=False))
     assert "cannot resume" in _one_line_error(run_cli("train", "--data", fixtures["en_train"], "--out", run_dir,
                                                       "--resume", "--lr", 0.5, ok=False))
+
+
+def test_resume_without_dev_keeps_the_runs_dev_set(fixtures, tmp_path):
+    """--resume without --dev evaluates every later epoch on the dev set the run started with
+    (it used to drop it and then compare training loss against dev exact match)."""
+    common = ["--data", fixtures["en_train"], *TINY, "--batch-size", 8, "--quiet", "--out", tmp_path / "r"]
+    run_cli("train", *common, "--dev", fixtures["en_dev"], "--epochs", 1)
+    run_cli("train", *common, "--epochs", 2, "--resume")
+    m = json.loads((tmp_path / "r/metrics.json").read_text())
+    assert [r["epoch"] for r in m["epochs"]] == [1, 2]
+    assert all(r["dev"] is not None for r in m["epochs"]) and len(m["best"]["score"]) == 3
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_learning_rate_schedule(schedule):
+    s = TrainSettings(schedule=schedule, warmup=0.1)
+    f = [lr_factor(s, i, 100) for i in range(100)]
+    assert f[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])     # linear warm-up to the peak
+    assert f[10] == pytest.approx(1.0)
+    if schedule == "constant":
+        assert f[10:] == pytest.approx([1.0] * 90)
+    else:
+        assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] < 0.03   # decays to ~0 at the end
+        mid = f[55]                                                           # halfway through the decay
+        assert mid == pytest.approx(0.5, abs=0.02)
+    assert lr_factor(TrainSettings(), 0, 100) == 1.0                          # the default: constant, no warm-up
 
 
 def test_distortion_edits_one_character_and_is_reproducible():
@@ -288,3 +317,30 @@ def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(fixtures, tmp_
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     run_cli("train", *common, "--epochs", 2, "--out", out, "--resume")
     assert json.loads((out / "checkpoint/state.json").read_text())["epoch"] == 2
+
+
+def test_a_run_killed_mid_schedule_resumes_exactly(fixtures, tmp_path, monkeypatch):
+    """A decaying schedule with warm-up and weight decay: the rate is a function of the update
+    number alone, so a run that dies in epoch 2 and is resumed equals an uninterrupted one."""
+    import pqcompile.train.run as run_mod
+    common = ["--data", fixtures["en_train"], *TINY, "--schedule", "cosine", "--warmup", 0.2,
+              "--weight-decay", 0.01, "--batch-size", 8, "--seed", 2, "--epochs", 2, "--quiet"]
+    run_cli("train", *common, "--out", tmp_path / "straight")
+    real_write_json = run_mod.write_json
+
+    def dies_in_epoch_2(path, obj):
+        if Path(path).name == "state.json" and obj.get("epoch") == 2:
+            raise OSError("killed")
+        real_write_json(path, obj)
+
+    monkeypatch.setattr(run_mod, "write_json", dies_in_epoch_2)
+    try:                                  # the CLI may report the error itself or let it through
+        assert run_cli("train", *common, "--out", tmp_path / "killed", ok=False).returncode != 0
+    except OSError:
+        pass
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "killed/checkpoint/state.json").read_text())["epoch"] == 1
+    run_cli("train", *common, "--out", tmp_path / "killed", "--resume")
+    a = load_file(str(tmp_path / "straight/checkpoint/model.safetensors"))
+    b = load_file(str(tmp_path / "killed/checkpoint/model.safetensors"))
+    assert all(np.array_equal(a[k], b[k]) for k in a)

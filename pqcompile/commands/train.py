@@ -34,15 +34,21 @@ from .common import emit_json, json_option, load_spec
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to create (runs/NAME).")
 @click.option("--epochs", type=int, help="Epochs in total (default 10; with --resume: train up to this many).")
 @click.option("--batch-size", type=int, help="Examples per optimisation step, over all processes (default 32).")
-@click.option("--lr", type=float, help="Adam learning rate (default 0.001).")
+@click.option("--lr", type=float, help="Peak learning rate (default 0.001).")
 @click.option("--seed", type=int, help="Random seed: same seed, same weights (default 0).")
 @click.option("--distortion", type=float, help="Probability that a training word is distorted (default 0.25).")
 @click.option("--threads", type=int, help="torch CPU threads per process (default 1).")
+@click.option("--schedule", metavar="constant|linear|cosine",
+              help="Learning rate over the run after the warm-up: constant, or a linear or cosine decay to 0 "
+                   "at the last update (default constant).")
+@click.option("--warmup", type=float, help="Fraction of all updates with a linear warm-up of the rate (default 0).")
+@click.option("--weight-decay", type=float, help="Decoupled weight decay, AdamW (default 0 = Adam).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented, dev, kind, config_name, sets,
-              spec_path, out, epochs, batch_size, lr, seed, distortion, threads, resume, quiet, as_json):
+              spec_path, out, epochs, batch_size, lr, seed, distortion, threads, schedule, warmup, weight_decay,
+              resume, quiet, as_json):
     """Train a model on FORMAT:PATH sources into a run folder.
 
     The folder gets config.json (projection spec, model config, labels), a checkpoint each epoch,
@@ -53,7 +59,7 @@ def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented
     KL(teacher || student) on both heads, over the labels' gold and augmented texts.
     """
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
-             "threads": threads}
+             "threads": threads, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay}
     spec = load_spec(spec_path) if spec_path else None
     distill = None
     if teacher_labels:

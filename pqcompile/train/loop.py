@@ -57,6 +57,9 @@ class TrainSettings:
     distortion: float = 0.25     # probability that a training word is distorted (PRADO: 0.25)
     clip_norm: float = 1.0       # gradient norm clipping (0 = off)
     threads: int = 1             # torch CPU threads per process (small ops: 1 is fastest on a busy machine)
+    schedule: str = "constant"   # learning rate over the run: constant, linear or cosine (after warm-up)
+    warmup: float = 0.0          # fraction of all updates with a linear warm-up from 0 to lr
+    weight_decay: float = 0.0    # decoupled weight decay (AdamW); 0 = plain Adam
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -69,6 +72,31 @@ class TrainSettings:
             raise PqError(f"--threads must be >= 1, got {self.threads}")
         if not 0 <= self.distortion <= 1:
             raise PqError(f"distortion must be in [0, 1], got {self.distortion}")
+        if self.schedule not in SCHEDULES:
+            raise PqError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not 0 <= self.warmup < 1:
+            raise PqError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if not self.weight_decay >= 0:
+            raise PqError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+
+
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+def lr_factor(settings: TrainSettings, step: int, total: int) -> float:
+    """The learning rate of update `step` (0-based) of `total`, as a fraction of settings.lr: a
+    linear warm-up over the first warmup * total updates, then constant, linear decay to 0 or a
+    cosine decay to 0 at the last update. A function of the step alone, so a resumed run gets
+    exactly the rates an uninterrupted one would."""
+    warm = int(settings.warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    if settings.schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    if settings.schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 # -- the loss ---------------------------------------------------------------------------------
@@ -158,7 +186,8 @@ class Trainer:
         self.show_progress = show_progress and ctx.main
         torch.manual_seed(self.settings.seed)
         self.model = model_from_config(config["model"])
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.settings.lr)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.settings.lr,
+                                           weight_decay=self.settings.weight_decay)
         self.history: list[dict] = []
         self.best: dict | None = None
         self.next_epoch = 0
@@ -203,6 +232,9 @@ class Trainer:
                    disable=not self.show_progress, leave=False, dynamic_ncols=True)
         total, seen, start = 0.0, 0, time.perf_counter()
         for b in range(n_batches):
+            rate_now = s.lr * lr_factor(s, epoch * n_batches + b, s.epochs * n_batches)
+            for group in self.optimizer.param_groups:
+                group["lr"] = rate_now
             batch = make_batch(self.train_set, order[b * local_bs:(b + 1) * local_bs], self.spec,
                                s.distortion, s.seed, epoch)
             intent_logits, slot_logits = net(batch.inputs)

@@ -61,6 +61,16 @@ def _resume_config(run: RunFolder, given: dict) -> dict:
     return config
 
 
+def _resume_dev(config: dict, dev: list[str]) -> list[str]:
+    """The dev sources of a resumed run: the ones it was started with (the best epoch so far was
+    chosen on them); naming other ones is an error."""
+    stored = list(config["train"].get("dev", []))
+    if dev and list(dev) != stored:
+        raise PqError(f"cannot resume with --dev {' '.join(dev)}: the run was started with "
+                      f"{' '.join(stored) if stored else 'no dev set'} (its best epoch was chosen on that)")
+    return stored
+
+
 @dataclass
 class DistillRequest:
     """`--teacher-labels` and its loss settings (None where not given on the command line)."""
@@ -119,14 +129,15 @@ def train_command(out: str, data: list[str], dev: list[str], kind: str, config_n
         raise PqError("no training data: give --data FORMAT:PATH (or --teacher-labels labels/NAME)")
     ctx = init_distributed()
     try:
-        dev_examples = load_sources(dev) if dev else []
         run = RunFolder(out)
         if resume:
             config = _resume_config(run, given)
             _check_distill_resume(config, distill)
             data = data or config["train"].get("data", [])
+            dev = _resume_dev(config, dev)
         elif run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
             raise PqError(f"{run.path} already exists (use --resume to continue it, or choose another --out)")
+        dev_examples = load_sources(dev) if dev else []
         labels = distill.labels if distill is not None else None
         if resume and config["train"].get("distill"):
             labels = config["train"]["distill"]["labels"]
