@@ -18,7 +18,7 @@ from pathlib import Path
 
 import onnx
 
-from ..atomic import atomic_dir
+from ..atomic import atomic_dir, check_replaceable
 from ..emulator import build_program, require_tool, section_sizes
 from ..errors import PqError
 from ..export import read_metadata
@@ -29,6 +29,7 @@ from .compile import CompiledModel, compile_onnx
 
 APP = FIRMWARE_DIR / "apps" / "pqrnn_main.c"
 REPORT_VERSION = 1
+BUILD_MARKER = "report.json"   # what makes a folder a build folder that a new build may replace
 
 
 def _c_string(s: str) -> str:
@@ -126,8 +127,9 @@ def image_name(target: Target, verify: bool = False) -> str:
 def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: str = "") -> dict:
     """Compile `model` for `target` into out_dir (atomically); returns the report dict.
     A program over the target's flash or RAM budget fails the build (PqError with the numbers)."""
+    check_replaceable(out_dir, BUILD_MARKER)   # refuse a folder of the user's before compiling
     cm = compile_onnx(model)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, BUILD_MARKER) as tmp:
         require_tool(target.compiler, target.compiler_packages, target)
         sources = write_sources(cm, model, tmp / "gen") + libm(target)
         (tmp / "model.onnx").write_bytes(model.SerializeToString())
