@@ -7,13 +7,15 @@ scales float32 per output channel; docs/integer-semantics.md defines what they m
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PqError
-from ..projection import ProjectionSpec
+from ..projection import ProjectionSpec, SpecError
 
 SEMANTICS_VERSION = 1
 
@@ -30,8 +32,8 @@ class QLinear:
         self.weight = np.ascontiguousarray(self.weight, dtype=np.int8)
         self.bias = np.ascontiguousarray(self.bias, dtype=np.int32)
         self.scale = np.ascontiguousarray(self.scale, dtype=np.float32)
-        n_out = self.weight.shape[1]
-        if self.weight.ndim != 2 or self.bias.shape != (n_out,) or self.scale.shape != (n_out,):
+        n_out = self.weight.shape[1] if self.weight.ndim == 2 else -1
+        if n_out < 0 or self.bias.shape != (n_out,) or self.scale.shape != (n_out,):
             raise PqError(f"inconsistent quantized layer shapes: weight {self.weight.shape}, "
                           f"bias {self.bias.shape}, scale {self.scale.shape}")
 
@@ -123,33 +125,99 @@ class QuantizedModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> "QuantizedModel":
+        """The model in directory; a one-line PqError naming the file when either file is
+        missing, unreadable, truncated or does not describe a consistent model."""
         d = Path(directory)
+        cfg_path, npz_path = d / "qmodel.json", d / "qmodel.npz"
+        for f in (cfg_path, npz_path):
+            if not f.is_file():
+                raise PqError(f"no quantized model in {d} ({f.name} missing)")
         try:
-            cfg = json.loads((d / "qmodel.json").read_text())
-            arrays = dict(np.load(d / "qmodel.npz"))
-        except FileNotFoundError as e:
-            raise PqError(f"no quantized model in {d} ({Path(e.filename).name} missing)") from None
-        except (ValueError, OSError) as e:
-            raise PqError(f"cannot read quantized model in {d}: {e}") from None
-        return cls.from_parts(cfg, arrays)
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise PqError(f"{cfg_path}: not a readable quantized model config ({e})") from None
+        if not isinstance(cfg, dict):
+            raise PqError(f"{cfg_path}: expected a JSON object")
+        arrays = _read_tensors(npz_path)
+        try:
+            check_tensor_dtypes(arrays)
+            return cls.from_parts(cfg, arrays)
+        except PqError as e:   # its message starts with the file's name
+            raise PqError(f"{d / str(e)}") from None
 
     @classmethod
     def from_parts(cls, cfg: dict, arrays: dict[str, np.ndarray]) -> "QuantizedModel":
+        """A model from qmodel.json's content and the named tensors; PqError when they do not make
+        a consistent model (missing fields or tensors, shapes that do not chain)."""
         if cfg.get("semantics_version") != SEMANTICS_VERSION:
-            raise PqError(f"quantized model uses integer semantics v{cfg.get('semantics_version')}, "
+            raise PqError(f"qmodel.json: the model uses integer semantics v{cfg.get('semantics_version')}, "
                           f"this pqcompile implements v{SEMANTICS_VERSION}")
 
         def get(prefix: str) -> QLinear:
             try:
                 return QLinear(arrays[f"{prefix}.weight"], arrays[f"{prefix}.bias"], arrays[f"{prefix}.scale"])
             except KeyError as e:
-                raise PqError(f"quantized model lacks tensor {e.args[0]}") from None
+                raise PqError(f"qmodel.npz: the model lacks tensor {e.args[0]}") from None
+            except PqError as e:
+                raise PqError(f"qmodel.npz: {prefix}: {e}") from None
 
-        layers = [QRNNLayerQ(get(f"qrnn{i}.fwd"), get(f"qrnn{i}.bwd"), int(l["kernel_width"]), int(l["hidden"]))
-                  for i, l in enumerate(cfg["layers"])]
-        return cls(ProjectionSpec.from_dict(cfg["spec"]), get("bottleneck"), layers, get("attention"),
-                   get("intent"), get("slot"), list(cfg["intent_labels"]), list(cfg["slot_labels"]),
-                   dict(cfg.get("meta", {})))
+        try:
+            spec = ProjectionSpec.from_dict(cfg["spec"])
+            layer_cfg = [(int(l["kernel_width"]), int(l["hidden"])) for l in cfg["layers"]]
+            labels = list(cfg["intent_labels"]), list(cfg["slot_labels"])
+            meta = dict(cfg.get("meta", {}))
+        except KeyError as e:
+            raise PqError(f"qmodel.json: no {e.args[0]!r}") from None
+        except (SpecError, TypeError, ValueError) as e:
+            raise PqError(f"qmodel.json: malformed ({e})") from None
+        if not all(isinstance(x, str) for x in labels[0] + labels[1]):
+            raise PqError("qmodel.json: labels must be strings")
+        layers = [QRNNLayerQ(get(f"qrnn{i}.fwd"), get(f"qrnn{i}.bwd"), k, h) for i, (k, h) in enumerate(layer_cfg)]
+        model = cls(spec, get("bottleneck"), layers, get("attention"), get("intent"), get("slot"), *labels, meta)
+        model.check_shapes()
+        return model
+
+    def check_shapes(self) -> None:
+        """PqError unless every layer's input width is the previous output's (the network chains)."""
+        want = [("bottleneck", self.bottleneck, self.feature_size, None)]
+        width = self.bottleneck.n_out
+        for i, layer in enumerate(self.layers):
+            if layer.kernel_width < 1 or layer.hidden < 1:
+                raise PqError(f"qmodel.json: layer {i}: kernel_width and hidden must be >= 1")
+            for side, q in (("fwd", layer.fwd), ("bwd", layer.bwd)):
+                want.append((f"qrnn{i}.{side}", q, layer.kernel_width * width, 3 * layer.hidden))
+            width = 2 * layer.hidden
+        want += [("attention", self.attention, width, 1), ("intent", self.intent, width, len(self.intent_labels)),
+                 ("slot", self.slot, width, len(self.slot_labels))]
+        for name, q, n_in, n_out in want:
+            expected = (n_in, q.n_out if n_out is None else n_out)
+            if q.weight.shape != expected:
+                raise PqError(f"qmodel.npz: tensor {name}.weight has shape {tuple(q.weight.shape)}, "
+                              f"the model needs {expected}")
+
+
+TENSOR_DTYPES = {"weight": np.int8, "bias": np.int32, "scale": np.float32}
+
+
+def check_tensor_dtypes(arrays: dict[str, np.ndarray]) -> None:
+    """PqError for a stored tensor of another type than QLinear's (a cast would silently wrap)."""
+    for name, a in arrays.items():
+        want = TENSOR_DTYPES.get(name.rsplit(".", 1)[-1])
+        if want is not None and a.dtype != want:
+            raise PqError(f"qmodel.npz: tensor {name} is {a.dtype}, expected {np.dtype(want)}")
+
+
+def _read_tensors(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a .npz file; PqError naming it when it is truncated, empty or not an archive."""
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise PqError(f"{path}: not a .npz archive of tensors")
+        with z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise PqError(f"{path}: cannot read the tensors ({type(e).__name__}: {e}); the file is truncated "
+                      "or corrupt") from None
 
 
 def random_quantized_model(spec: ProjectionSpec, bottleneck: int = 16, hidden: int = 8, n_layers: int = 2,
