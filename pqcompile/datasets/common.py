@@ -109,6 +109,32 @@ def folder_file(path: Path, split: str, patterns: tuple[str, ...]) -> Path:
     raise PqError(f"no {split} file in {path} (looked for {', '.join(p.format(split=split) for p in patterns)})")
 
 
+def byte_spans_to_chars(text: str, spans: list[tuple[str, int, int]], where: str) -> list[tuple[str, int, int]]:
+    """Spans given as UTF-8 byte offsets into text (MTOP's TSV: slots and tokenSpans) -> the same
+    spans as character offsets. A span past the end or cutting a multi-byte character is an error."""
+    n_bytes = len(text.encode("utf-8"))
+    if n_bytes == len(text):            # ASCII: bytes are characters
+        char_at = None
+    else:
+        char_at, pos = {}, 0
+        for i, ch in enumerate(text):
+            char_at[pos] = i
+            pos += len(ch.encode("utf-8"))
+        char_at[pos] = len(text)
+    out = []
+    for label, s, e in spans:
+        if e > n_bytes or s > n_bytes:
+            raise PqError(f"{where}: slot {label} span {s}:{e} lies outside the text ({n_bytes} UTF-8 bytes)")
+        if char_at is None:
+            out.append((label, s, e))
+        elif s in char_at and e in char_at:
+            out.append((label, char_at[s], char_at[e]))
+        else:
+            raise PqError(f"{where}: slot {label} span {s}:{e} cuts a multi-byte character "
+                          "(spans are UTF-8 byte offsets)")
+    return out
+
+
 def parse_span_list(value: str, where: str) -> list[tuple[str, int, int]]:
     """`start:end:LABEL,...` (MTOP's TSV slot column, MTOD's `# slots:`) -> [(label, start, end)];
     a label may itself contain ':' (SL:DATE_TIME)."""

@@ -1,16 +1,18 @@
 """MTOP readers: the original 8-column TSV, the parse-only JSON list, and the 6-language aligned JSON.
 
 All give the flat frame (top-level intent + top-level slot spans; see mtop_parse). The TSV has
-gold character spans; the JSON forms have only a parse, aligned to the sentence by mtop_parse,
-and utterances whose parse cannot be aligned are left out and counted in `skipped`.
+gold slot spans as UTF-8 *byte* offsets into the utterance (like its tokenSpans; the official
+non-English files and some English rows hold multi-byte characters), converted here to the
+character offsets every Example uses; the JSON forms have only a parse, aligned to the sentence by
+mtop_parse, and utterances whose parse cannot be aligned are left out and counted in `skipped`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import PqError
-from .common import (ExampleList, check_file, finish, folder_file, json_item_lines, lang_from_path,
-                     parse_json, parse_span_list, pick_lang, read_text)
+from .common import (ExampleList, byte_spans_to_chars, check_file, finish, folder_file, json_item_lines,
+                     lang_from_path, parse_json, parse_span_list, pick_lang, read_text)
 from .example import Example, normalize_spans
 from .mtop_parse import ParseError, align_slots, flat_frame
 
@@ -42,7 +44,7 @@ def _read_tsv(path: Path, text: str, opts: dict) -> ExampleList:
         intent, slots, utterance = cols[1], cols[2], cols[3]
         if not intent:
             raise PqError(f"{where}: empty intent")
-        spans = parse_span_list(slots, where)
+        spans = byte_spans_to_chars(utterance, parse_span_list(slots, where), where)
         locale = cols[5].split("_")[0].lower() if len(cols) > 5 else ""
         lang = pick_lang(opts, locale or lang_from_path(path))
         examples.append(Example(utterance, intent, normalize_spans(utterance, spans, where), lang, str(path), n))
