@@ -1,7 +1,8 @@
 """The `pqcompile` command line: thin click commands, one module per stage in pqcompile/commands/.
 
 Every command prints a readable report by default and one JSON object on stdout with --json.
-Errors the user can fix (PqError) are one line on stderr and a non-zero exit, never a traceback.
+Errors the user can fix (PqError) are one line on stderr and a non-zero exit, never a traceback;
+so are operating-system errors (OSError) and Ctrl-C ("interrupted", exit 130), even during start-up.
 """
 from __future__ import annotations
 
@@ -39,9 +40,21 @@ def cli() -> None:
     """
 
 
-for _name in COMMAND_MODULES:
-    for _cmd in importlib.import_module(_name).COMMANDS:
-        cli.add_command(_cmd)
+def _interrupted() -> None:
+    click.echo("interrupted", err=True)
+    sys.exit(130)
+
+
+def _register_commands() -> None:
+    for name in COMMAND_MODULES:
+        for cmd in importlib.import_module(name).COMMANDS:
+            cli.add_command(cmd)
+
+
+try:      # the command modules import torch and TVM: seconds in which Ctrl-C may come
+    _register_commands()
+except KeyboardInterrupt:
+    _interrupted()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,17 +63,30 @@ def main(argv: list[str] | None = None) -> None:
     except PqError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as e:   # click turns KeyboardInterrupt and EOFError into Abort
+        if isinstance(e.__cause__, EOFError):
+            click.echo(f"error: unexpected end of file{_detail(e.__cause__)}", err=True)
+            sys.exit(1)
+        _interrupted()
+    except click.UsageError as e:     # one line too, not click's usage block
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        click.echo(f"error: {e.format_message()}{hint}", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"error: {e.format_message()}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:   # the environment, not pqcompile: a full disk, a permission, a vanished file
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"error: {e.strerror or e}{where}", err=True)
+        sys.exit(1)
+
+
+def _detail(e: BaseException) -> str:
+    return f" ({e})" if str(e) else ""
 
 
 if __name__ == "__main__":
