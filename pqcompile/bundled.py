@@ -62,18 +62,28 @@ def resolve_model(model: str | Path | None, allow_onnx: bool = True) -> ModelRef
             raise PqError(f"no model given and the bundled model is missing ({BUNDLED_MODEL_DIR}); "
                           "name a run folder, an integer model folder or an .onnx file")
         return ModelRef(BUNDLED_MODEL_DIR, QMODEL, bundled=True)
+    if str(model) == "":
+        raise PqError("empty model path: name a run folder, an integer model folder or an .onnx file")
     path = Path(model)
+    try:
+        return ModelRef(path, _kind(path, allow_onnx))
+    except (OSError, ValueError) as e:   # a name too long, a NUL byte, no permission
+        raise PqError(f"model {str(model)[:200]!r}: cannot use this path ({getattr(e, 'strerror', None) or e})") \
+            from None
+
+
+def _kind(path: Path, allow_onnx: bool) -> str:
     accepted = "a run folder, an integer model folder (qmodel.json)" + (" or an .onnx file" if allow_onnx else "")
     if not path.exists():
-        raise PqError(f"model {model} not found: the path does not exist (expected {accepted})")
+        raise PqError(f"model {path} not found: the path does not exist (expected {accepted})")
     if path.is_dir():
         if (path / "config.json").is_file():
-            return ModelRef(path, RUN)
+            return RUN
         if (path / "qmodel.json").is_file():
-            return ModelRef(path, QMODEL)
-        raise PqError(f"{model} is not a run folder (no config.json) nor an integer model folder "
+            return QMODEL
+        raise PqError(f"{path} is not a run folder (no config.json) nor an integer model folder "
                       "(no qmodel.json)")
     if allow_onnx and path.suffix == ".onnx":
-        return ModelRef(path, ONNX)
-    raise PqError(f"model {model} is not {accepted}")
+        return ONNX
+    raise PqError(f"model {path} is not {accepted}")
 

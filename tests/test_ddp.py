@@ -57,7 +57,7 @@ def _compare(tmp_path, model_args):
         np.testing.assert_allclose(b[k], a[k], atol=0.05, err_msg=k)
     preds = []
     for run in ("one", "ddp"):
-        r = run_cli("predict", tmp_path / run, "set an alarm for 7 am", "qué tiempo hace en quito",
+        r = run_cli("predict", "-m", tmp_path / run, "set an alarm for 7 am", "qué tiempo hace en quito",
                     "play some rock please", "--json")
         preds.append(json.loads(r.stdout)["predictions"])
     assert preds[0] == preds[1]

@@ -100,9 +100,9 @@ def test_train_export_build_run_verify(run_dir, texts_file, target, tmp_path):
 
     # run: the device's frames are exactly what `pqcompile predict --int8` says for the same texts
     texts = UTTERANCES[:6]
-    _, out, _ = cli("run", "--target", target, "-o", build, run_dir, *texts)
+    _, out, _ = cli("run", "--target", target, "-o", build, "-m", run_dir, *texts)
     device = [json.loads(line) for line in out.splitlines()]
-    _, out, _ = cli("predict", run_dir, "--int8", *texts, "--json")
+    _, out, _ = cli("predict", "-m", run_dir, "--int8", *texts, "--json")
     python = [{"intent": p["intent"], "slots": p["slots"]} for p in json.loads(out)["predictions"]]
     assert device == python
     assert device[0]["intent"] == "IN:CREATE_ALARM"   # the tiny model learned its fixtures

@@ -89,7 +89,7 @@ def test_cli_build_run_verify_on_cortex_m7(model, tmp_path, capsys):
     main(["build", "--target", "cortex-m7", str(tmp_path / "run"), "-o", str(out), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert report["target"] == "cortex-m7" and report["macs"] > 0 and (out / "pqrnn.elf").is_file()
-    main(["run", "--target", "cortex-m7", "-o", str(out), str(tmp_path / "run"), "set an alarm", "Straße 5"])
+    main(["run", "--target", "cortex-m7", "-o", str(out), "-m", str(tmp_path / "run"), "set an alarm", "Straße 5"])
     frames = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert len(frames) == 2 and all(f["intent"] in qm.intent_labels for f in frames)
     texts = tmp_path / "texts.txt"

@@ -1,8 +1,12 @@
-"""`pqcompile build | run | verify --target T [MODEL]`: compile a model into a device program,
+"""`pqcompile build | run | verify --target T [-m MODEL]`: compile a model into a device program,
 run it under QEMU, and check it bit for bit against onnxruntime and the integer reference.
 
-MODEL is a run folder, an integer model folder (qmodel.json + qmodel.npz) or an exported .onnx
-file; without one, the bundled model (pqcompile/bundled.py)."""
+MODEL (-m/--model) is a run folder, an integer model folder (qmodel.json + qmodel.npz) or an
+exported .onnx file; without one, the bundled model (pqcompile/bundled.py). build and verify also
+take it as their argument; run's arguments are all TEXTs.
+
+The build folder (-o, default build/<target>) is replaced whole by a new build, so it must be new,
+empty, or a build folder (one holding report.json): a folder of the user's is refused."""
 from __future__ import annotations
 
 import json
@@ -15,7 +19,7 @@ from .. import bundled
 from ..errors import PqError
 from ..export import build_onnx
 from ..targets import load_target
-from .common import emit_json, json_option
+from .common import check_texts, emit_json, input_bytes, json_option, model_option, pick_model
 
 
 def resolve_model(model: str | None):
@@ -32,11 +36,20 @@ def default_dir(target: str) -> Path:
     return Path("build") / target
 
 
+def build_dir(out_dir: str | None, target) -> Path:
+    """The build folder for -o (default build/<target>); PqError for a folder a build may not replace."""
+    from ..atomic import check_replaceable
+    from ..compiler.firmware import BUILD_MARKER
+    out = Path(out_dir) if out_dir else default_dir(target.name)
+    check_replaceable(out, BUILD_MARKER)
+    return out
+
+
 def ensure_built(model, target, out_dir: Path, source: str) -> dict:
     """The build report of out_dir, rebuilding when it was made from another model, target,
     pqcompile version or device program."""
-    from ..compiler.firmware import build, build_key
-    report_path = out_dir / "report.json"
+    from ..compiler.firmware import BUILD_MARKER, build, build_key
+    report_path = out_dir / BUILD_MARKER
     if report_path.is_file():
         try:
             report = json.loads(report_path.read_text())
@@ -59,16 +72,19 @@ def out_option(f):
 
 @click.command("build")
 @target_option
+@model_option(onnx=True)
 @click.argument("model", required=False)
 @out_option
 @json_option
-def build_cmd(target_name, model, out_dir, as_json):
-    """Compile MODEL (default: the bundled model) for --target: generated C, the program image, a
-    Makefile and a size report, written atomically."""
+def build_cmd(target_name, model_opt, model, out_dir, as_json):
+    """Compile MODEL (-m MODEL or the argument; default: the bundled model) for --target: generated
+    C, the program image, a Makefile and a size report, written atomically into a new or empty
+    folder or over an earlier build."""
     from ..compiler.firmware import build, format_report
+    model = pick_model(model_opt, model)
     target = load_target(target_name)
+    out = build_dir(out_dir, target)
     onnx_model, _, source = resolve_model(model)
-    out = Path(out_dir) if out_dir else default_dir(target.name)
     report = build(onnx_model, target, out, source)
     if as_json:
         emit_json({"build_dir": str(out), **report})
@@ -79,22 +95,23 @@ def build_cmd(target_name, model, out_dir, as_json):
 
 @click.command("run")
 @target_option
+@model_option(onnx=True)
 @out_option
-@click.argument("args", nargs=-1, metavar="[MODEL] [TEXT]...")
-def run_cmd(target_name, out_dir, args):
+@click.argument("texts", nargs=-1, metavar="[TEXT]...")
+def run_cmd(target_name, model_opt, out_dir, texts):
     """Run TEXT... (or the lines on stdin) through the device program under QEMU; one JSON frame per line.
 
-    MODEL (a run folder, an integer model folder or an .onnx file) is recognised as the first
-    argument when it exists; without one, the bundled model."""
+    Every argument is a TEXT; name the model with -m/--model (a run folder, an integer model
+    folder or an .onnx file), or leave it out for the bundled model."""
     from ..emulator import run_program
     from ..compiler.firmware import image_name
+    model = pick_model(model_opt)
+    check_texts(texts, model)
     target = load_target(target_name)
-    is_model = bool(args) and (Path(args[0]).is_dir() or (args[0].endswith(".onnx") and Path(args[0]).is_file()))
-    model, texts = (args[0], args[1:]) if is_model else (None, args)
+    out = build_dir(out_dir, target)
     onnx_model, _, source = resolve_model(model)
-    out = Path(out_dir) if out_dir else default_dir(target.name)
     ensure_built(onnx_model, target, out, source)
-    data = b"".join(t.encode("utf-8", "surrogateescape") + b"\n" for t in texts) if texts else sys.stdin.buffer.read()
+    data = b"".join(input_bytes(t) + b"\n" for t in texts) if texts else sys.stdin.buffer.read()
     res = run_program(target, out / image_name(target), input=data, timeout=60 + len(data) / 100)
     sys.stdout.buffer.write(res.stdout)
     sys.stdout.flush()
@@ -125,22 +142,24 @@ def _read_lines(data: str | None, texts: str | None, limit: int | None) -> list[
 
 @click.command("verify")
 @target_option
+@model_option(onnx=True)
 @click.argument("model", required=False)
 @click.option("--data", help="Utterances from a data set, FORMAT:PATH (e.g. mtop:path/eval.txt).")
 @click.option("--texts", type=click.Path(dir_okay=False), help="Utterances from a file, one per line (any bytes).")
 @click.option("--limit", type=click.IntRange(min=1), help="Verify at most N utterances.")
 @out_option
 @json_option
-def verify_cmd(target_name, model, data, texts, limit, out_dir, as_json):
+def verify_cmd(target_name, model_opt, model, data, texts, limit, out_dir, as_json):
     """Integer reference vs onnxruntime vs the device under QEMU: bit-exact int8 logits, identical frames.
 
-    MODEL is a run folder or an integer model folder (both also enable the Python integer
-    reference) or an .onnx file; without one, the bundled model."""
+    MODEL (-m MODEL or the argument) is a run folder or an integer model folder (both also enable
+    the Python integer reference) or an .onnx file; without one, the bundled model."""
     from ..compiler.verify import verify
+    model = pick_model(model_opt, model)
     target = load_target(target_name)
+    out = build_dir(out_dir, target)
     lines = _read_lines(data, texts, limit)
     onnx_model, qmodel, source = resolve_model(model)
-    out = Path(out_dir) if out_dir else default_dir(target.name)
     report = ensure_built(onnx_model, target, out, source)
     result = verify(onnx_model, qmodel, target, out, report, lines)
     if as_json:

@@ -1,4 +1,4 @@
-"""`pqcompile demo --target T [MODEL]`: the main job (ci/main.sh), end to end on an emulated target.
+"""`pqcompile demo --target T [-m MODEL]`: the main job (ci/main.sh), end to end on an emulated target.
 
 1. the projection: one sample sentence per language of the projection corpus, projected by the generated C on the
    target and by the Python reference, compared bit for bit (pqcompile.projection.verify);
@@ -13,7 +13,6 @@ when everything matched.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -22,8 +21,8 @@ from ..projection import tokenize
 from ..projection.corpus import sentences
 from ..projection.verify import verify_projection
 from ..targets import load_target
-from .build import default_dir, ensure_built, out_option, resolve_model
-from .common import emit_json, json_option
+from .build import build_dir, ensure_built, out_option, resolve_model
+from .common import emit_json, json_option, model_option, pick_model
 
 # English requests like MTOP's; the third has exactly 10 tokens (the instruction-count yardstick).
 UTTERANCES = [
@@ -55,6 +54,7 @@ def run_demo(target_name: str, model: str | None, out_dir: str | None) -> dict:
     if not target.runnable:
         raise PqError(f"target {target.name} is hardware-only; the demo needs an emulated target "
                       f"(build it with `pqcompile build --target {target.name}` and flash it)")
+    out = build_dir(out_dir, target)
     _progress("[demo] loading the model (and TVM)")
     onnx_model, qmodel, source = resolve_model(model)
     from ..export import read_metadata
@@ -66,7 +66,6 @@ def run_demo(target_name: str, model: str | None, out_dir: str | None) -> dict:
     projection = {**proj.to_dict(), "sentences": [
         {"lang": lang, "text": text, "tokens": [t.text for t in tokenize(text, spec)]} for lang, text in langs_texts]}
 
-    out = Path(out_dir) if out_dir else default_dir(target.name)
     _progress(f"[demo] building {source} for {target.name} into {out}/")
     report = ensure_built(onnx_model, target, out, source)
     _progress(f"[demo] running {len(UTTERANCES)} utterances on {target.name}")
@@ -135,14 +134,15 @@ def format_demo(d: dict) -> str:
 @click.command("demo")
 @click.option("--target", "-t", "target_name", default="cortex-m7", show_default=True,
               help="An emulated target (see `pqcompile targets`).")
+@model_option(onnx=True)
 @click.argument("model", required=False)
 @out_option
 @json_option
-def demo_cmd(target_name, model, out_dir, as_json):
+def demo_cmd(target_name, model_opt, model, out_dir, as_json):
     """The main job: projection C vs Python, then MODEL (default: the bundled model) built for
     --target and run under QEMU on sample utterances, bit-exact with onnxruntime and the integer
     reference; sizes and instruction counts. Exit 0 only when everything matched."""
-    d = run_demo(target_name, model, out_dir)
+    d = run_demo(target_name, pick_model(model_opt, model), out_dir)
     if as_json:
         emit_json(d)
     else:

@@ -5,7 +5,7 @@ import click
 
 from ..datasets import load_sources
 from ..train.inference import score
-from .common import emit_json, json_option, load_predictor
+from .common import emit_json, json_option, load_predictor, model_option, pick_model
 
 
 def _row(name: str, m: dict) -> str:
@@ -14,6 +14,7 @@ def _row(name: str, m: dict) -> str:
 
 
 @click.command("evaluate")
+@model_option(onnx=False)
 @click.argument("run_path", metavar="[MODEL]", required=False)
 @click.option("--data", "data", multiple=True, required=True, metavar="FORMAT:PATH",
               help="Evaluation data source (repeatable).")
@@ -21,11 +22,12 @@ def _row(name: str, m: dict) -> str:
               help="Evaluate the integer model (RUN/int8 on the integer reference) instead of the float model "
                    "(implied for integer model folders and the bundled model).")
 @json_option
-def evaluate_cmd(run_path, data, int8, as_json):
+def evaluate_cmd(model_opt, run_path, data, int8, as_json):
     """Intent accuracy, slot micro-F1 (conlleval) and exact match of MODEL, overall and per language.
 
-    MODEL is a run folder or an integer model folder; without one, the bundled model."""
-    predictor, int8, name = load_predictor(run_path, int8)
+    MODEL (-m MODEL or the argument) is a run folder or an integer model folder; without one, the
+    bundled model."""
+    predictor, int8, name = load_predictor(pick_model(model_opt, run_path), int8)
     examples = load_sources(data)
     decoded = predictor.decode(predictor.encode(examples))
     result = score(examples, decoded)

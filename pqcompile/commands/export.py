@@ -8,7 +8,7 @@ import click
 from ..bundled import resolve_model
 from ..export import export_onnx
 from ..quant.qmodel import QuantizedModel
-from .common import emit_json, json_option
+from .common import emit_json, json_option, model_option, pick_model
 
 
 def load_run(run: str | None) -> QuantizedModel:
@@ -17,15 +17,17 @@ def load_run(run: str | None) -> QuantizedModel:
 
 
 @click.command("export")
-@click.argument("run", required=False, type=click.Path())
+@model_option(onnx=False)
+@click.argument("run", metavar="[MODEL]", required=False, type=click.Path())
 @click.option("-o", "--output", default="model.onnx", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the ONNX model.")
 @json_option
-def export_cmd(run, output, as_json):
-    """Export RUN's integer network to ONNX (static shapes, integer math, Scan recurrence).
+def export_cmd(model_opt, run, output, as_json):
+    """Export MODEL's integer network to ONNX (static shapes, integer math, Scan recurrence).
 
-    RUN is a run folder or an integer model folder (qmodel.json); without one, the bundled model."""
-    qmodel = load_run(run)
+    MODEL (-m MODEL or the argument) is a run folder or an integer model folder (qmodel.json);
+    without one, the bundled model."""
+    qmodel = load_run(pick_model(model_opt, run))
     model = export_onnx(qmodel, output)
     info = {"onnx": str(output), "nodes": len(model.graph.node), "bytes": Path(output).stat().st_size,
             "max_tokens": qmodel.max_tokens, "feature_size": qmodel.feature_size,

@@ -5,7 +5,7 @@ import click
 import numpy as np
 
 from ..projection import project
-from .common import emit_json, json_option, load_spec, spec_option
+from .common import emit_json, input_bytes, json_option, load_spec, shown_text, spec_option
 
 
 @click.command("project")
@@ -15,9 +15,14 @@ from .common import emit_json, json_option, load_spec, spec_option
               help="How many leading features per token to print (text mode).")
 @click.argument("texts", nargs=-1, required=True)
 def project_cmd(spec_path, as_json, n_show, texts):
-    """Project TEXT... and print each token with its ternary features."""
+    """Project TEXT... and print each token with its ternary features.
+
+    Each TEXT is projected as the bytes given (invalid UTF-8 included, as the device reads it) and
+    shown decoded as the projection decodes it (U+FFFD for invalid bytes)."""
     spec = load_spec(spec_path)
-    p = project(list(texts), spec)
+    lines = [input_bytes(t) for t in texts]
+    p = project(lines, spec)
+    texts = [shown_text(line) for line in lines]
     if as_json:
         emit_json({
             "spec": spec.to_dict(),

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..errors import PqError
 from ..projection.corpus import builtin_corpus
 from ..projection.verify import count_instructions, projection_size, read_corpus, verify_projection
 from ..targets import load_target
@@ -27,6 +28,8 @@ def verify_projection_cmd(target_name, spec_path, corpus_path, count, as_json):
     spec = load_spec(spec_path)
     target = load_target(target_name)
     lines = read_corpus(corpus_path) if corpus_path else builtin_corpus(spec)
+    if not lines:
+        raise PqError(f"corpus {corpus_path} is empty: no strings to compare")
     result = verify_projection(spec, target, lines)
     report = result.to_dict()
     report["corpus"] = corpus_path or "built-in"
