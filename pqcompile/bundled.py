@@ -1,7 +1,8 @@
 """The MODEL argument every command shares, and the bundled default model.
 
 A model can be named three ways, and every command that takes one (evaluate, predict, export,
-build, run, verify, demo) resolves it here, so they all accept the same things:
+build, run, verify, demo; always as -m/--model MODEL) resolves it here, so they all accept the
+same things:
 
 - a training run folder (`pqcompile train --out RUN`): config.json + best/ weights, and for
   pQRNN runs the integer model in RUN/int8/;
