@@ -51,7 +51,7 @@ def _register_commands() -> None:
             cli.add_command(cmd)
 
 
-try:      # the command modules import torch and TVM: seconds in which Ctrl-C may come
+try:      # cheap: the command modules import torch, TVM and onnx only inside the commands that use them
     _register_commands()
 except KeyboardInterrupt:
     _interrupted()

@@ -17,7 +17,6 @@ import click
 
 from .. import bundled
 from ..errors import PqError
-from ..export import build_onnx
 from ..targets import load_target
 from .common import check_texts, emit_json, input_bytes, json_option, model_option, pick_model
 
@@ -25,6 +24,7 @@ from .common import check_texts, emit_json, input_bytes, json_option, model_opti
 def resolve_model(model: str | None):
     """(onnx.ModelProto, QuantizedModel or None, description) for MODEL (default: the bundled model)."""
     from ..compiler import load_onnx
+    from ..export import build_onnx
     ref = bundled.resolve_model(model)
     if ref.kind == bundled.ONNX:
         return load_onnx(ref.path), None, ref.name

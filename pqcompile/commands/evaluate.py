@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from ..datasets import load_sources
-from ..train.inference import score
 from .common import emit_json, json_option, load_predictor, model_option, pick_model
 
 
@@ -27,6 +26,7 @@ def evaluate_cmd(model_opt, run_path, data, int8, as_json):
 
     MODEL (-m MODEL or the argument) is a run folder or an integer model folder; without one, the
     bundled model."""
+    from ..train.inference import score
     predictor, int8, name = load_predictor(pick_model(model_opt, run_path), int8)
     examples = load_sources(data)
     decoded = predictor.decode(predictor.encode(examples))

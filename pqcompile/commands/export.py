@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..bundled import resolve_model
-from ..export import export_onnx
-from ..quant.qmodel import QuantizedModel
 from .common import emit_json, json_option, model_option, pick_model
+
+if TYPE_CHECKING:
+    from ..quant.qmodel import QuantizedModel
 
 
 def load_run(run: str | None) -> QuantizedModel:
@@ -27,6 +29,7 @@ def export_cmd(model_opt, run, output, as_json):
 
     MODEL (-m MODEL or the argument) is a run folder or an integer model folder (qmodel.json);
     without one, the bundled model."""
+    from ..export import export_onnx
     qmodel = load_run(pick_model(model_opt, run))
     model = export_onnx(qmodel, output)
     info = {"onnx": str(output), "nodes": len(model.graph.node), "bytes": Path(output).stat().st_size,

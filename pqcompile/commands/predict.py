@@ -6,22 +6,58 @@ from those bytes, and texts and slots are shown decoded as the device decodes th
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from .common import check_texts, emit_json, input_bytes, json_option, load_predictor, model_option, pick_model, \
     shown_text
 
+BATCH = 256   # utterances per integer-reference call
 
-def predict_lines(predictor, lines: list[bytes]) -> list[dict]:
-    """The decoded frame of each input line, as the device program would print it."""
+
+def load_model(model: str | None, int8: bool):
+    """(model, int8 used, description): a QuantizedModel for the bundled model, an integer model
+    folder or RUN/int8 (run on the integer reference, no torch needed), else the run's float
+    Predictor (which imports torch)."""
+    from ..bundled import RUN, resolve_model
+    ref = resolve_model(model, allow_onnx=False)
+    if ref.kind == RUN and not int8:
+        return load_predictor(model, int8=False)
+    return ref.load_qmodel(), True, ref.name
+
+
+def _integer_decoded(qmodel, seen: list[str], tokens: list) -> list:
+    from ..projection import project
+    from ..quant.integer_reference import run_integer
+    from ..train.decode import decode_one
+    out = []
+    for start in range(0, len(tokens), BATCH):
+        toks = tokens[start:start + BATCH]
+        p = project(None, qmodel.spec, tokens=toks)
+        logits = run_integer(qmodel, p.features, p.lengths)
+        out += [decode_one(seen[start + i], t, logits.intent_logits[i], logits.slot_logits[i],
+                           list(qmodel.intent_labels), list(qmodel.slot_labels)) for i, t in enumerate(toks)]
+    return out
+
+
+def _float_decoded(predictor, seen: list[str], tokens: list) -> list:
+    import numpy as np
+
     from ..datasets import Example
-    from ..projection import tokenize
     from ..train.data import EncodedSet
-    spec = predictor.spec
+    data = EncodedSet([Example(t, "", (), "und") for t in seen], tokens, np.zeros(len(seen), dtype=np.int64),
+                      [None] * len(seen))
+    return predictor.decode(data)
+
+
+def predict_lines(model, lines: list[bytes]) -> list[dict]:
+    """The decoded frame of each input line, as the device program would print it; model is a
+    QuantizedModel or a float Predictor (load_model)."""
+    from ..projection import tokenize
+    from ..quant.qmodel import QuantizedModel
+    spec = model.spec
     seen = [shown_text(line[: spec.max_input_bytes]) for line in lines]   # what the spans index
-    data = EncodedSet([Example(t, "", (), "und") for t in seen], [tokenize(line, spec) for line in lines],
-                      np.zeros(len(lines), dtype=np.int64), [None] * len(lines))
-    return [{**d.to_dict(t), "text": shown_text(line)} for t, d, line in zip(seen, predictor.decode(data), lines)]
+    tokens = [tokenize(line, spec) for line in lines]
+    decode = _integer_decoded if isinstance(model, QuantizedModel) else _float_decoded
+    return [{**d.to_dict(t), "text": shown_text(line)} for t, d, line in zip(seen, decode(model, seen, tokens), lines)]
 
 
 @click.command("predict")
@@ -37,8 +73,8 @@ def predict_cmd(model_opt, texts, int8, as_json):
     folder), or leave it out for the bundled model."""
     model = pick_model(model_opt)
     check_texts(texts, model)
-    predictor, int8, name = load_predictor(model, int8)
-    results = predict_lines(predictor, [input_bytes(t) for t in texts])
+    loaded, int8, name = load_model(model, int8)
+    results = predict_lines(loaded, [input_bytes(t) for t in texts])
     if as_json:
         emit_json({"run": name, "model": "int8" if int8 else "float", "predictions": results})
         return

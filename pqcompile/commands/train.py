@@ -4,9 +4,12 @@ from __future__ import annotations
 import click
 
 from ..errors import PqError
-from ..model.registry import CONFIGS, KINDS
-from ..train.runner import DistillRequest, parse_overrides, train_command
 from .common import emit_json, json_option, load_spec
+
+# The names of model.registry's KINDS and of its named sizes, spelled out so that `train --help`
+# does not import torch (tests/test_cli_startup.py checks they match the registry).
+MODEL_KINDS = ["pqrnn", "bilstm", "transformer"]
+SIZE_NAMES = ["tiny", "small", "base"]
 
 
 @click.command("train")
@@ -23,10 +26,10 @@ from .common import emit_json, json_option, load_spec
                    "example (repeatable; 'none' = gold texts only; default: every labelled text).")
 @click.option("--dev", "dev", multiple=True, metavar="FORMAT:PATH",
               help="Dev data source (repeatable); the best epoch is chosen by dev exact match.")
-@click.option("--model", "kind", default="pqrnn", show_default=True, type=click.Choice(list(KINDS)),
+@click.option("--model", "kind", default="pqrnn", show_default=True, type=click.Choice(MODEL_KINDS),
               help="Model kind.")
 @click.option("--config", "config_name", default="small", show_default=True,
-              help=f"Named size ({', '.join(CONFIGS['pqrnn'])}).")
+              help=f"Named size ({', '.join(SIZE_NAMES)}).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a model config option, e.g. --set hidden=96 --set zoneout=0 (repeatable).")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
@@ -58,6 +61,7 @@ def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented
     With --teacher-labels the student is distilled: loss = alpha * CE(gold) + (1 - alpha) * T^2 *
     KL(teacher || student) on both heads, over the labels' gold and augmented texts.
     """
+    from ..train.runner import DistillRequest, parse_overrides, train_command
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
              "threads": threads, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay}
     spec = load_spec(spec_path) if spec_path else None
