@@ -15,6 +15,7 @@ from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
 from .plan import build_program, live_bytes_by_call
 from .schedule import schedule_kernel
+from .tvm_log import tvm_log_captured
 
 # No FoldConstant after legalisation: it would turn int8 weights into int32/float32 copies.
 RELAX_PASSES = tvm.transform.Sequential([
@@ -86,7 +87,13 @@ def arena_by_layer(prog) -> dict[str, int]:
 
 
 def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
-    """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h."""
+    """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
+    TVM's own log lines are held back (tvm_log.py)."""
+    with tvm_log_captured():
+        return _compile(model)
+
+
+def _compile(model: onnx.ModelProto) -> CompiledModel:
     t0 = time.perf_counter()
     imported = import_onnx(model)
     t1 = time.perf_counter()
