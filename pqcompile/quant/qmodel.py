@@ -96,13 +96,13 @@ class QuantizedModel:
         return int(sum(a.nbytes for a in self.tensors().values()))
 
     def n_macs(self) -> int:
-        """Multiply-accumulates per utterance at max_tokens (matmuls only)."""
+        """Multiply-accumulates of the weight matrices per utterance at max_tokens: what the
+        build report counts (the attention pooling's T x C products and the gates' are not a matmul)."""
         T = self.max_tokens
         macs = T * self.bottleneck.weight.size
         for layer in self.layers:
             macs += T * (layer.fwd.weight.size + layer.bwd.weight.size)
         macs += T * (self.attention.weight.size + self.slot.weight.size)
-        macs += T * self.slot.n_in  # attention-weighted pooling
         macs += self.intent.weight.size
         return int(macs)
 
