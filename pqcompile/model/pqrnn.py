@@ -16,12 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import PqError
-from ..quant.qat import QATLinear, q_exp, q_sigmoid, q_tanh, round_half_up, set_quantize
-from ..quant.tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7, STATE_OFFSET
+from ..quant.qat import QATLinear, q_exp, round_half_up, set_quantize
+from ..quant.tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7
 from .batch import Batch
 from .checks import check_positive_ints
-
-Q15 = STATE_OFFSET   # the state c is held as C = c * 2^15 (the semantics' U minus its offset)
+from .fo_pool import qrnn_pool
 
 
 @dataclass
@@ -49,66 +48,74 @@ class PQRNNConfig:
         return dataclasses.asdict(self)
 
 
+class _Windows(torch.autograd.Function):
+    """u [B, T, D] -> (forward window, backward window), each [B, T, k*D]: block j of row t holds
+    u[t-j] (forward) or u[t+j] (backward), zeros outside. The backward pass sums the blocks'
+    gradients in the order autograd summed the former per-block F.pad copies (backward window's
+    blocks k-1..0, then the forward window's k-1..0), so the sums round the same way."""
+
+    @staticmethod
+    def forward(ctx, u, k: int):
+        B, T, D = u.shape
+        fwd, bwd = u.new_empty(B, T, k * D), u.new_empty(B, T, k * D)
+        for j in range(k):
+            n = max(T - j, 0)
+            cols = slice(j * D, (j + 1) * D)
+            fwd[:, j:, cols] = u[:, :n]
+            fwd[:, :T - n, cols] = 0
+            bwd[:, :n, cols] = u[:, j:]
+            bwd[:, n:, cols] = 0
+        ctx.k = k
+        return fwd, bwd
+
+    @staticmethod
+    def backward(ctx, g_fwd, g_bwd):
+        k = ctx.k
+        B, T, kD = g_fwd.shape
+        D = kD // k
+        grad = g_fwd.new_zeros(B, T, D)
+        for j in range(k - 1, -1, -1):
+            if j < T:
+                grad[:, j:] += g_bwd[:, :T - j, j * D:(j + 1) * D]
+        for j in range(k - 1, -1, -1):
+            if j < T:
+                grad[:, :T - j] += g_fwd[:, j:, j * D:(j + 1) * D]
+        return grad, None
+
+
+def windows(u: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, T, D] -> the forward and backward direction's windows [B, T, k*D]: [u[t], u[t-1], ...]
+    and [u[t], u[t+1], ...], zeros outside."""
+    return _Windows.apply(u, k)
+
+
 def window(u: torch.Tensor, k: int, backward: bool) -> torch.Tensor:
-    """[B, T, D] -> [B, T, k*D]: [u[t], u[t-1], ...] (fwd) or [u[t], u[t+1], ...] (bwd), zeros outside."""
-    T = u.shape[1]
-    parts = []
-    for j in range(k):
-        if backward:
-            parts.append(F.pad(u, (0, 0, 0, j))[:, j:j + T])
-        else:
-            parts.append(F.pad(u, (0, 0, j, 0))[:, :T])
-    return torch.cat(parts, dim=-1)
-
-
-def fo_pool(z: torch.Tensor, f: torch.Tensor, o: torch.Tensor, mask: torch.Tensor, backward: bool,
-            quantize: bool, zoneout: float) -> torch.Tensor:
-    """fo-pooling on Q7 gates [B, T, H] -> h in Q7 [B, T, H].
-
-    The state C = c * 2^15 is the semantics' U - 32768; with quantisation on each step is exactly
-    C_t = floor((f*C + (128-f)*256*z + 64) / 128), h_t = floor((o*C_t + 16384) / 32768) (all values
-    stay below 2^24, so float32 is exact). Positions t >= L reset the state (h = 0 there).
-    Zoneout (training only) sets f = 128: the state is kept unchanged."""
-    B, T, H = z.shape
-    if zoneout > 0:
-        keep = torch.rand(B, T, H, device=z.device) < zoneout
-        f = torch.where(keep, torch.full_like(f, Q7), f)
-    state = z.new_zeros(B, H)
-    outs = [None] * T
-    for t in (range(T - 1, -1, -1) if backward else range(T)):
-        new = f[:, t] * state + (Q7 - f[:, t]) * (z[:, t] * (Q15 // Q7))
-        new = round_half_up(new / Q7) if quantize else new / Q7
-        state = torch.where(mask[:, t, None], new, torch.zeros_like(new))
-        h = o[:, t] * state / Q15
-        outs[t] = round_half_up(h) if quantize else h
-    return torch.stack(outs, dim=1)
+    """One direction's window (see windows)."""
+    return windows(u, k)[1 if backward else 0]
 
 
 class QRNNDirection(nn.Module):
-    """One direction of a QRNN layer: gates from the width-k window, then fo-pooling."""
+    """One direction of a QRNN layer: its gate layer (the width-k window -> z | f | o pre-activations)."""
 
     def __init__(self, d_in: int, hidden: int, kernel_width: int, backward: bool, zoneout: float):
         super().__init__()
         self.hidden, self.kernel_width, self.backward, self.zoneout = hidden, kernel_width, backward, zoneout
         self.gates = QATLinear(kernel_width * d_in, 3 * hidden, -128, 127, out_scale=GATE_PRE_SCALE)
 
-    def forward(self, u: torch.Tensor, in_scale: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        pre = self.gates(window(u, self.kernel_width, self.backward), in_scale)
-        H, q = self.hidden, self.gates.quantize
-        z = q_tanh(pre[..., :H], q)
-        f = q_sigmoid(pre[..., H:2 * H], q)
-        o = q_sigmoid(pre[..., 2 * H:], q)
-        return fo_pool(z, f, o, mask, self.backward, q, self.zoneout if self.training else 0.0)
-
 
 class QRNNLayer(nn.Module):
+    """Both directions' gates from their windows, then fo-pooling of both in one pass (fo_pool.py)."""
+
     def __init__(self, d_in: int, hidden: int, kernel_width: int, zoneout: float):
         super().__init__()
         self.fwd = QRNNDirection(d_in, hidden, kernel_width, False, zoneout)
         self.bwd = QRNNDirection(d_in, hidden, kernel_width, True, zoneout)
+        self.zoneout = zoneout
 
     def forward(self, u: torch.Tensor, in_scale: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.fwd(u, in_scale, mask), self.bwd(u, in_scale, mask)], dim=-1)
+        x_f, x_b = windows(u, self.fwd.kernel_width)
+        pre_f, pre_b = self.fwd.gates(x_f, in_scale), self.bwd.gates(x_b, in_scale)
+        return qrnn_pool(pre_f, pre_b, mask, self.fwd.gates.quantize, self.zoneout if self.training else 0.0)
 
 
 class PQRNN(nn.Module):

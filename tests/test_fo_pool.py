@@ -1,0 +1,232 @@
+"""The fused QRNN pooling (model/fo_pool.py) and window Function (model/pqrnn.py) against the
+step-by-step definitions recorded by autograd (the implementations they replaced, kept here as the
+reference): forward values equal exactly, gradients agree, in quantised and float mode, with
+padding and zoneout, both directions, odd sizes."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pqcompile.model import qrnn_kernel
+from pqcompile.model.fo_pool import qrnn_pool
+from pqcompile.model.pqrnn import QRNNLayer, windows
+from pqcompile.quant.qat import q_sigmoid, q_tanh, round_half_up
+
+torch.set_num_threads(1)
+Q7, Q15 = 128, 32768
+
+
+# -- the former implementation (the reference) ------------------------------------------------------
+
+def reference_fo_pool(z, f, o, mask, backward, quantize):
+    """One autograd-recorded step per time step (zoneout applied to f beforehand)."""
+    B, T, H = z.shape
+    state = z.new_zeros(B, H)
+    outs = [None] * T
+    for t in (range(T - 1, -1, -1) if backward else range(T)):
+        new = f[:, t] * state + (Q7 - f[:, t]) * (z[:, t] * (Q15 // Q7))
+        new = round_half_up(new / Q7) if quantize else new / Q7
+        state = torch.where(mask[:, t, None], new, torch.zeros_like(new))
+        h = o[:, t] * state / Q15
+        outs[t] = round_half_up(h) if quantize else h
+    return torch.stack(outs, dim=1)
+
+
+def reference_direction(pre, mask, backward, quantize, zoneout):
+    """Gate lookups, zoneout (drawn after the lookups), then the step-by-step pooling."""
+    H = pre.shape[-1] // 3
+    z, f, o = q_tanh(pre[..., :H], quantize), q_sigmoid(pre[..., H:2 * H], quantize), q_sigmoid(pre[..., 2 * H:], quantize)
+    if zoneout > 0:
+        keep = torch.rand(z.shape) < zoneout
+        f = torch.where(keep, torch.full_like(f, Q7), f)
+    return reference_fo_pool(z, f, o, mask, backward, quantize)
+
+
+def reference_window(u, k, backward):
+    T = u.shape[1]
+    parts = []
+    for j in range(k):
+        if backward:
+            parts.append(F.pad(u, (0, 0, 0, j))[:, j:j + T])
+        else:
+            parts.append(F.pad(u, (0, 0, j, 0))[:, :T])
+    return torch.cat(parts, dim=-1)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["c", "torch"])
+def backend(request, monkeypatch):
+    """Quantised pooling through the C kernel, and through the torch code it falls back to."""
+    lib = qrnn_kernel.load()
+    assert lib is not None, "the C kernel should build on a machine with gcc"
+    monkeypatch.setitem(qrnn_kernel._LOADED, "lib", lib if request.param == "c" else None)
+    return request.param
+
+
+def pre_activations(B, T, H, quantize, seed):
+    """Gate pre-activations [B, T, 3H] as the gate layer makes them: integers in [-128, 127] when
+    quantised (a row with f saturated, a unit with f = 0), real values in float mode."""
+    g = torch.Generator().manual_seed(seed)
+    if quantize:
+        pre = torch.randint(-128, 128, (B, T, 3 * H), generator=g).float()
+        pre[0, :, H:2 * H] = 127
+        pre[-1, :, H] = -128
+    else:
+        pre = torch.randn(B, T, 3 * H, generator=g) * 40
+    return pre.requires_grad_(True)
+
+
+def value_and_grads(fn, leaves, weight):
+    """fn() -> h; returns h and the leaves' gradients of sum(h * weight)."""
+    for x in leaves:
+        x.grad = None
+    h = fn()
+    (h * weight).sum().backward()
+    return h.detach(), [x.grad.clone() for x in leaves]
+
+
+def lengths_mask(lengths, T):
+    return torch.arange(T)[None] < torch.tensor(lengths)[:, None]
+
+
+CASES = [  # B, T, H, lengths
+    (5, 7, 3, [7, 1, 4, 6, 2]),
+    (3, 1, 5, [1, 1, 1]),
+    (4, 11, 9, [11, 11, 3, 8]),
+    (2, 6, 32, [6, 5]),
+]
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("zoneout", [0.0, 0.3])
+def test_layer_pooling_matches_step_by_step_reference(quantize, case, zoneout, backend):
+    B, T, H, lengths = CASES[case]
+    mask = lengths_mask(lengths, T)
+    pre_f, pre_b = pre_activations(B, T, H, quantize, case), pre_activations(B, T, H, quantize, 10 + case)
+    weight = torch.randn(B, T, 2 * H, generator=torch.Generator().manual_seed(100 + case))
+
+    def new():
+        torch.manual_seed(7)          # the same zoneout draws for both: forward direction first
+        return qrnn_pool(pre_f, pre_b, mask, quantize, zoneout)
+
+    def old():
+        torch.manual_seed(7)
+        return torch.cat([reference_direction(pre_f, mask, False, quantize, zoneout),
+                          reference_direction(pre_b, mask, True, quantize, zoneout)], dim=-1)
+
+    h_new, g_new = value_and_grads(new, [pre_f, pre_b], weight)
+    h_old, g_old = value_and_grads(old, [pre_f, pre_b], weight)
+    assert torch.equal(h_new, h_old)
+    assert (h_new[~mask] == 0).all() and h_new.abs().sum() > 0
+    if quantize:
+        assert torch.equal(h_new, torch.round(h_new))
+    for a, b in zip(g_new, g_old):
+        assert b.abs().sum() > 0
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_zoneout_keeps_the_state_where_drawn(backend):
+    """With zoneout ~1 every f is 128: the state never moves from 0, so every h is 0; with 0 the
+    output is the plain pooling."""
+    pre = pre_activations(3, 5, 4, True, 0)
+    mask = lengths_mask([5, 3, 1], 5)
+    assert (qrnn_pool(pre, pre, mask, True, 0.999999) == 0).all()
+    assert qrnn_pool(pre, pre, mask, True, 0.0).abs().sum() > 0
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_padding_values_do_not_leak_into_valid_positions(quantize, backend):
+    """Whatever the pre-activations hold at t >= L, the valid outputs and their gradients are
+    unchanged, and padded positions get no gradient (the backward direction starts at L-1)."""
+    B, T, H = 3, 6, 4
+    mask = lengths_mask([6, 2, 4], T)
+    pre = pre_activations(B, T, H, quantize, 3).detach()
+    noisy = torch.where(mask[..., None], pre, torch.full_like(pre, 99.0 if not quantize else 127.0))
+    outs = []
+    for p in (pre, noisy):
+        leaf = p.clone().requires_grad_(True)
+        h = qrnn_pool(leaf, leaf, mask, quantize, 0.0)
+        (h * torch.arange(1.0, 2 * H + 1)).sum().backward()
+        outs.append((h.detach(), leaf.grad))
+    assert torch.equal(outs[0][0], outs[1][0])
+    assert torch.equal(outs[0][1][mask], outs[1][1][mask])
+    assert (outs[0][1][~mask] == 0).all() and (outs[1][1][~mask] == 0).all()
+
+
+def test_gradcheck_in_float_mode():
+    """The hand-written backward is the derivative of the float-mode pooling (float64 gradcheck)."""
+    mask = lengths_mask([5, 3], 5)
+    g = torch.Generator().manual_seed(0)
+    pre_f = (torch.randn(2, 5, 9, generator=g, dtype=torch.float64) * 20).requires_grad_(True)
+    pre_b = (torch.randn(2, 5, 9, generator=g, dtype=torch.float64) * 20).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: qrnn_pool(a, b, mask, False, 0.0), (pre_f, pre_b))
+
+
+@pytest.mark.parametrize("k, T", [(3, 7), (2, 1), (3, 2), (4, 9)])
+def test_windows_match_the_padded_copies(k, T):
+    B, D = 3, 5
+    u = torch.randn(B, T, D, requires_grad=True)
+    g_f, g_b = torch.randn(B, T, k * D), torch.randn(B, T, k * D)
+    new_f, new_b = windows(u, k)
+    old_f, old_b = reference_window(u, k, False), reference_window(u, k, True)
+    assert torch.equal(new_f, old_f) and torch.equal(new_b, old_b)
+    (grad_new,) = torch.autograd.grad((new_f * g_f).sum() + (new_b * g_b).sum(), u)
+    (grad_old,) = torch.autograd.grad((old_f * g_f).sum() + (old_b * g_b).sum(), u)
+    torch.testing.assert_close(grad_new, grad_old, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_layer_matches_the_former_composition(quantize, backend):
+    """A pQRNN layer (windows, both gate layers, pooling) equals, in values and gradients, the former
+    per-direction composition of padded windows, the gate layer and step-by-step pooling."""
+    torch.manual_seed(0)
+    layer = QRNNLayer(6, 5, 3, zoneout=0.2)
+    for d in (layer.fwd, layer.bwd):
+        d.gates.quantize = quantize
+    u = torch.randint(0, 128, (3, 7, 6)).float().requires_grad_(True)
+    mask = lengths_mask([7, 4, 1], 7)
+    scale = torch.tensor(0.05)
+    weight = torch.randn(3, 7, 10)
+    params = [u, *layer.parameters()]
+
+    def old():
+        torch.manual_seed(5)
+        return torch.cat([reference_direction(d.gates(reference_window(u, 3, d.backward), scale), mask, d.backward,
+                                              quantize, 0.2) for d in (layer.fwd, layer.bwd)], dim=-1)
+
+    def new():
+        torch.manual_seed(5)
+        return layer(u, scale, mask)
+
+    h_new, g_new = value_and_grads(new, params, weight)
+    h_old, g_old = value_and_grads(old, params, weight)
+    assert torch.equal(h_new, h_old) and h_new.abs().sum() > 0
+    for a, b in zip(g_new, g_old):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_kernel_and_torch_code_agree_bit_for_bit_at_model_size(monkeypatch):
+    """At the `small` config's sizes, with zoneout: the C kernel's values and gradients are the
+    torch code's exactly (the same float32 operations in the same order)."""
+    B, T, H = 16, 13, 64
+    mask = lengths_mask([13, 1, 7, 12, 5, 13, 2, 9, 11, 3, 13, 4, 6, 8, 10, 13], T)
+    pre_f, pre_b = pre_activations(B, T, H, True, 21), pre_activations(B, T, H, True, 22)
+    weight = torch.randn(B, T, 2 * H, generator=torch.Generator().manual_seed(23))
+    lib = qrnn_kernel.load()
+    results = []
+    for use in (lib, None):
+        monkeypatch.setitem(qrnn_kernel._LOADED, "lib", use)
+        torch.manual_seed(1)
+        results.append(value_and_grads(lambda: qrnn_pool(pre_f, pre_b, mask, True, 0.05), [pre_f, pre_b], weight))
+    (h_c, g_c), (h_t, g_t) = results
+    assert torch.equal(h_c, h_t) and all(torch.equal(a, b) for a, b in zip(g_c, g_t))
+
+
+def test_kernel_falls_back_to_torch_without_a_compiler(monkeypatch):
+    monkeypatch.delitem(qrnn_kernel._LOADED, "lib", raising=False)
+    monkeypatch.setenv("CC", "no-such-compiler-pqcompile")
+    with pytest.warns(UserWarning, match="using the slower torch code"):
+        assert qrnn_kernel.load() is None
+    pre = pre_activations(2, 4, 3, True, 0)
+    assert qrnn_pool(pre, pre, lengths_mask([4, 2], 4), True, 0.0).shape == (2, 4, 6)
