@@ -1,7 +1,8 @@
 """The whole device program (projection + TVM-generated network + pqrnn_main.c) on host, Cortex-M7
 (qemu-system-arm) and Cortex-A53 (qemu-aarch64): bit-exact int8 logits (intent, and the slot rows
-t < L the device reports) and identical frames against onnxruntime and the integer reference;
-build errors leave no build directory."""
+t < L the device reports) and identical frames against onnxruntime and the integer reference
+(the inputs include utterances where the BIO-constrained Viterbi and per-token argmax disagree,
+and where Viterbi's tie rule decides the path); build errors leave no build directory."""
 import dataclasses
 import json
 import subprocess
@@ -15,8 +16,11 @@ from pqcompile.compiler.verify import verify
 from pqcompile.errors import PqError, ToolMissing
 from pqcompile.export import build_onnx
 from pqcompile.projection import DEFAULT_SPEC, project
-from pqcompile.quant.qmodel import random_quantized_model
+from pqcompile.quant.integer_reference import run_integer
+from pqcompile.quant.qmodel import QLinear, random_quantized_model
 from pqcompile.targets import load_target
+from pqcompile.train.decode import slot_tags
+from pqcompile.train.viterbi import viterbi_tags
 
 SPEC = DEFAULT_SPEC.replace(feature_size=64, max_tokens=8, max_input_bytes=48)
 
@@ -36,6 +40,22 @@ def utterances(seed: int, n: int) -> list[bytes]:
             line = line[:pos] + bytes(rng.integers(0x80, 0x100, 2).tolist()) + line[pos:]
         out.append(line)
     return out
+
+
+def decoding_witnesses(qm, lines: list[bytes]) -> tuple[int, int]:
+    """(utterances whose argmax + BIO repair tags differ from the Viterbi path, utterances whose
+    Viterbi path changes when ties are broken towards higher tag indices): on those, equal
+    frames check the device's Viterbi and its tie rule, not a shared argmax."""
+    p = project(lines, SPEC)
+    ref = run_integer(qm, p.features, p.lengths.astype(np.int32))
+    differs = tie_decides = 0
+    for toks, logits in zip(p.tokens, ref.slot_logits):
+        differs += slot_tags(toks, logits, qm.slot_labels, "argmax") != slot_tags(toks, logits, qm.slot_labels)
+        rows = logits[: len(toks)].astype(np.float64)
+        tilted = rows + 1e-6 * np.arange(rows.shape[1])   # smaller than any logit step: only ties move
+        is_tag = [t.is_tag for t in toks]
+        tie_decides += viterbi_tags(rows, is_tag, qm.slot_labels) != viterbi_tags(tilted, is_tag, qm.slot_labels)
+    return differs, tie_decides
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +82,8 @@ def test_device_is_bit_exact(model, target_name, tmp_path):
     assert result.mismatches == []
     assert result.ok and result.utterances == 40
     assert result.device_vs_onnxruntime == result.reference_vs_onnxruntime == result.frames_equal == 40
+    differs, tie_decides = decoding_witnesses(qm, lines)
+    assert differs >= 3 and tie_decides >= 1
     if target.counts_instructions:
         # deterministic counts: the network stops at the utterance's length, so a 1-token
         # utterance costs far fewer instructions than a full one (not a timing test)
@@ -78,6 +100,49 @@ def test_device_is_bit_exact(model, target_name, tmp_path):
     sizes = report["sections"]
     assert 0 < sizes["flash"] <= target.flash_budget and report["arena_bytes"] > 0
     assert (tmp_path / "b" / "report.txt").read_text().startswith(f"pqcompile build for {target_name}")
+
+
+def all_ties_model(qm):
+    """qm with BOS/EOS tag tokens and a slot head that gives every token the logits [2, 2, 0] for
+    the tags [I-SL:A, B-SL:A, O] (I- listed before its B-). Every Viterbi choice is then a tie
+    (the best previous tag, I-SL:A's predecessor B-SL:A or I-SL:A, the last token's tag), so the
+    tie rule alone makes the path: BOS O, B-SL:A, I-SL:A ... I-SL:A, EOS O, one slot over the words
+    (breaking any of those ties the other way gives other slots)."""
+    slot = QLinear(np.zeros((qm.slot.n_in, 3), np.int8), np.array([2, 2, 0]), np.ones(3, np.float32))
+    return dataclasses.replace(qm, spec=SPEC.replace(bos_token="<S>", eos_token="</S>"), slot=slot,
+                               slot_labels=["I-SL:A", "B-SL:A", "O"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", ["host", pytest.param("cortex-m7", marks=pytest.mark.qemu)])
+def test_device_viterbi_breaks_ties_like_python(model, target_name, tmp_path):
+    qm = all_ties_model(model[0])
+    onnx_model = build_onnx(qm)
+    target = load_target(target_name)
+    report = build(onnx_model, target, tmp_path / "b", "ties")
+    lines = [b"wake me up at 7", b"", b"lights", b"turn off the lights"]
+    result = verify(onnx_model, qm, target, tmp_path / "b", report, lines)
+    assert result.mismatches == [] and result.ok and result.frames_equal == len(lines)
+    slots = [f["slots"] for f in result.device_frames]
+    assert slots[0] == [{"label": "SL:A", "start": 0, "end": 15, "text": "wake me up at 7"}]
+    assert slots[1] == []
+    assert [[s["text"] for s in frame] for frame in slots[2:]] == [["lights"], ["turn off the lights"]]
+
+
+@pytest.mark.slow
+def test_device_viterbi_with_more_than_256_tags(tmp_path):
+    """301 slot tags: the device's backpointers are uint16_t; frames still equal Python's."""
+    qm = random_quantized_model(SPEC, bottleneck=12, hidden=6, n_layers=1, kernel_width=2, n_intents=3,
+                                n_slot_tags=301, seed=4)
+    onnx_model = build_onnx(qm)
+    target = load_target("host")
+    report = build(onnx_model, target, tmp_path / "b", "301 tags")
+    assert report["slot_tags"] == 301
+    lines = utterances(seed=7, n=24)
+    result = verify(onnx_model, qm, target, tmp_path / "b", report, lines)
+    assert result.mismatches == [] and result.ok and result.frames_equal == 24
+    differs, _ = decoding_witnesses(qm, lines)
+    assert differs >= 1
 
 
 @pytest.mark.slow

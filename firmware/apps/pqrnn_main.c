@@ -6,9 +6,11 @@
  *
  * start/end are character offsets into the decoded utterance (malformed UTF-8 decodes to U+FFFD
  * exactly as Python's bytes.decode("utf-8", "replace"); only the first PQ_MAX_INPUT_BYTES bytes
- * of a line count, like the projection). Decoding is pqcompile.train.decode's rule: argmax with
- * the lowest index winning ties, tag tokens are O, an I-X that does not continue an X slot
- * starts one. Built with -DPQ_VERIFY it adds the token count n, the raw int8 logits (the intent
+ * of a line count, like the projection). Decoding is pqcompile.train.decode's rule: intent =
+ * argmax with the lowest index winning ties; slot tags = the BIO-constrained Viterbi path over the
+ * raw int8 slot logits summed in int32 (I-X only after B-X or I-X, not first, tag tokens are O),
+ * with pqcompile/train/viterbi.py's tie rule. Built with -DPQ_VERIFY it adds the token count n,
+ * the raw int8 logits (the intent
  * logits and the n valid rows of slot logits: model_run computes only the utterance's rows) and,
  * where the platform counts instructions, those of the projection and of the network.
  *
@@ -32,6 +34,19 @@ static pq_token_t tokens[PQ_MAX_TOKENS];
 static int8_t intent[PQ_MODEL_N_INTENTS];
 static int8_t slots[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
 
+/* Viterbi state: a backpointer per token and tag (the tag index of the predecessor), the two
+   score rows in use, and the decoded tag per token (tag tokens: 0, read as O). */
+#if PQ_MODEL_N_SLOTS <= 256
+typedef uint8_t pq_tag_t;
+#else
+typedef uint16_t pq_tag_t;
+#endif
+#define PQ_ABSENT INT32_MIN   /* score of a tag no valid sequence can end in */
+
+static pq_tag_t backptr[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
+static int32_t scores[2][PQ_MODEL_N_SLOTS];
+static pq_tag_t path[PQ_MODEL_MAX_TOKENS];
+
 /* Index of the largest value; the lowest index wins ties. */
 static int argmax(const int8_t *v, int n)
 {
@@ -43,6 +58,79 @@ static int argmax(const int8_t *v, int n)
         }
     }
     return best;
+}
+
+/* Index of the largest score; the lowest index wins ties (PQ_ABSENT never beats a present one). */
+static int best_score(const int32_t *v)
+{
+    int best = 0, i;
+
+    for (i = 1; i < PQ_MODEL_N_SLOTS; i++) {
+        if (v[i] > v[best]) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* path[start..end) = the best valid tag sequence of the word tokens start..end-1 (a segment
+   between tag tokens), exactly as pqcompile/train/viterbi.py's _segment: a tag that is not I-X
+   follows the best previous tag (lowest index on a tie); I-X follows the better of B-X and I-X
+   (the lower index on a tie) and is absent where both are; the first token is not I-X. */
+static void viterbi_segment(int start, int end)
+{
+    int32_t *prev = scores[0], *cur = scores[1], *swap;
+    int t, j, best;
+
+    for (j = 0; j < PQ_MODEL_N_SLOTS; j++) {
+        prev[j] = pq_slot_kind[j] == PQ_SLOT_I ? PQ_ABSENT : (int32_t)slots[start][j];
+    }
+    for (t = start + 1; t < end; t++) {
+        best = best_score(prev);
+        for (j = 0; j < PQ_MODEL_N_SLOTS; j++) {
+            int p = best;
+
+            if (pq_slot_kind[j] == PQ_SLOT_I) {
+                int b = pq_slot_begin[j];
+
+                p = j;
+                if (b >= 0) {
+                    int lo = b < j ? b : j, hi = b < j ? j : b;
+                    p = prev[lo] >= prev[hi] ? lo : hi;
+                }
+            }
+            backptr[t][j] = (pq_tag_t)p;
+            cur[j] = prev[p] == PQ_ABSENT ? PQ_ABSENT : prev[p] + (int32_t)slots[t][j];
+        }
+        swap = prev;
+        prev = cur;
+        cur = swap;
+    }
+    best = best_score(prev);
+    for (t = end - 1; t >= start; t--) {
+        path[t] = (pq_tag_t)best;
+        if (t > start) {
+            best = backptr[t][best];
+        }
+    }
+}
+
+/* path[0..n): each run of word tokens decoded on its own; tag tokens are O and end a slot. */
+static void decode_slots(int n)
+{
+    int t, start = 0;
+
+    for (t = 0; t <= n; t++) {
+        if (t == n || tokens[t].is_tag) {
+            if (t > start) {
+                viterbi_segment(start, t);
+            }
+            if (t < n) {
+                path[t] = 0;
+            }
+            start = t + 1;
+        }
+    }
 }
 
 static void write_json_char(uint8_t c)
@@ -132,8 +220,8 @@ static void write_slot(int type, int first, int last, int written)
     pq_write_str("\"}");
 }
 
-/* The frame of the n tokens: intent, then BIO spans (a virtual O after the last token closes
-   the open slot). */
+/* The frame of the n tokens: intent, then the BIO spans of the Viterbi path (a virtual O after
+   the last token closes the open slot). */
 static void write_frame(int n)
 {
     int t, first = -1, prev_type = -1, written = 0;
@@ -141,8 +229,9 @@ static void write_frame(int n)
     pq_write_str("{\"intent\":");
     pq_write_str(pq_intent_json[argmax(intent, PQ_MODEL_N_INTENTS)]);
     pq_write_str(",\"slots\":[");
+    decode_slots(n);
     for (t = 0; t <= n; t++) {
-        int tag = t < n ? argmax(slots[t], PQ_MODEL_N_SLOTS) : 0;
+        int tag = t < n ? path[t] : 0;
         int kind = (t < n && !tokens[t].is_tag) ? pq_slot_kind[tag] : PQ_SLOT_O;
         int type = pq_slot_type[tag];
 

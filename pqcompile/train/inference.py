@@ -1,5 +1,9 @@
 """A trained run's predictions: the float model (PyTorch) or the integer model (run_integer on
-RUN/int8), decoded with the shared rule in decode.py, and scored with metrics.py."""
+RUN/int8), decoded with the shared rule in decode.py, and scored with metrics.py.
+
+A quantised (QAT) float model is decoded on its integer-domain logits (forward_int), the very
+integers the int8 model computes: its real logits are those times a float32 scale, rounded, and
+sums of rounded products could break a Viterbi tie differently from the integers."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,27 +16,35 @@ from ..projection import ProjectionSpec, project, tokenize
 from ..quant.integer_reference import run_integer
 from ..quant.qmodel import QuantizedModel
 from .data import EncodedSet, encode, make_batch
-from .decode import Decoded, decode_one
+from .decode import DEFAULT_DECODER, Decoded, decode_one
 from .metrics import Frame, frame_metrics
 from .run import RunFolder
 
 
-def decode_set(logits_fn, data: EncodedSet, intent_labels, slot_labels, batch_size: int = 256) -> list[Decoded]:
-    """Decode every example of data; logits_fn(data, indices) -> (intent [B, I], slot [B, T, S])."""
+def decode_set(logits_fn, data: EncodedSet, intent_labels, slot_labels, batch_size: int = 256,
+               decode: str = DEFAULT_DECODER) -> list[Decoded]:
+    """Decode every example of data; logits_fn(data, indices) -> (intent [B, I], slot [B, T, S]);
+    decode: the slot decoder (decode.DECODERS)."""
     out = []
     for start in range(0, len(data), batch_size):
         idx = np.arange(start, min(start + batch_size, len(data)))
         il, sl = logits_fn(data, idx)
-        out += [decode_one(data.examples[i].text, data.tokens[i], il[r], sl[r], intent_labels, slot_labels)
+        out += [decode_one(data.examples[i].text, data.tokens[i], il[r], sl[r], intent_labels, slot_labels, decode)
                 for r, i in enumerate(idx)]
     return out
 
 
 def float_logits(model: torch.nn.Module, spec: ProjectionSpec):
-    """logits_fn of a PyTorch model (call model.eval() first)."""
+    """logits_fn of a PyTorch model (call model.eval() first); a quantised model gives its
+    integer-domain logits (module docstring)."""
     @torch.no_grad()
     def fn(data: EncodedSet, idx: np.ndarray):
-        intent, slot = model(make_batch(data, idx, spec).inputs)
+        batch = make_batch(data, idx, spec).inputs
+        if getattr(model, "quantize", False) and hasattr(model, "forward_int"):
+            out = model.forward_int(batch.features, batch.mask)
+            intent, slot = out["intent"], out["slot"]
+        else:
+            intent, slot = model(batch)
         return intent.float().numpy(), slot.float().numpy()
     return fn
 
@@ -108,8 +120,8 @@ class Predictor:
         return sum(ex.intent not in intents or any(f"B-{l}" not in tags for l, _, _ in ex.spans)
                    for ex in examples)
 
-    def decode(self, data: EncodedSet) -> list[Decoded]:
-        return decode_set(self.logits_fn, data, self.intent_labels, self.slot_labels)
+    def decode(self, data: EncodedSet, decode: str = DEFAULT_DECODER) -> list[Decoded]:
+        return decode_set(self.logits_fn, data, self.intent_labels, self.slot_labels, decode=decode)
 
     def predict_texts(self, texts: list[str]) -> list[Decoded]:
         data = EncodedSet([Example(t, "", (), "und") for t in texts], [tokenize(t, self.spec) for t in texts],
