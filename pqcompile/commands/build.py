@@ -45,11 +45,17 @@ def build_dir(out_dir: str | None, target) -> Path:
     return out
 
 
-def ensure_built(model, target, out_dir: Path, source: str) -> dict:
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def ensure_built(model, target, out_dir: Path, source: str, say=_say) -> dict:
     """The build report of out_dir, rebuilding when it was made from another model, target,
-    pqcompile version or device program."""
+    pqcompile version or device program; a (re)build is announced through say ("building ...",
+    on stderr by default), as it takes a while and replaces what out_dir held."""
     from ..compiler.firmware import BUILD_MARKER, build, build_key
     report_path = out_dir / BUILD_MARKER
+    report = None
     if report_path.is_file():
         try:
             report = json.loads(report_path.read_text())
@@ -58,6 +64,13 @@ def ensure_built(model, target, out_dir: Path, source: str) -> dict:
         key = build_key(model, target)
         if all(report.get(k) == v for k, v in key.items()):
             return report
+    if report is None:
+        why = ""
+    elif report.get("model") not in (None, source):
+        why = f", replacing its build of {report['model']}"
+    else:
+        why = ", replacing an out-of-date build"
+    say(f"building {out_dir}/ for {target.name} from {source}{why} ...")
     return build(model, target, out_dir, source)
 
 
@@ -97,27 +110,48 @@ def build_cmd(target_name, model_opt, model, out_dir, as_json):
 @target_option
 @model_option(onnx=True)
 @out_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object on stdout (the frames as a list) once all input is answered.")
 @click.argument("texts", nargs=-1, metavar="[TEXT]...")
-def run_cmd(target_name, model_opt, out_dir, texts):
+def run_cmd(target_name, model_opt, out_dir, as_json, texts):
     """Run TEXT... (or the lines on stdin) through the device program under QEMU; one JSON frame per line.
 
-    Every argument is a TEXT; name the model with -m/--model (a run folder, an integer model
-    folder or an .onnx file), or leave it out for the bundled model."""
-    from ..emulator import run_program
+    Lines on stdin are answered as they arrive, so it can be used interactively. Every argument is
+    a TEXT; name the model with -m/--model (a run folder, an integer model folder or an .onnx
+    file), or leave it out for the bundled model."""
     from ..compiler.firmware import image_name
+    from ..emulator import run_program
+    from .line_batches import input_batches
     model = pick_model(model_opt)
     check_texts(texts, model)
     target = load_target(target_name)
     out = build_dir(out_dir, target)
     onnx_model, _, source = resolve_model(model)
     ensure_built(onnx_model, target, out, source)
-    data = b"".join(input_bytes(t) + b"\n" for t in texts) if texts else sys.stdin.buffer.read()
-    res = run_program(target, out / image_name(target), input=data, timeout=60 + len(data) / 100)
-    sys.stdout.buffer.write(res.stdout)
-    sys.stdout.flush()
-    if res.returncode != 0:
-        raise PqError(f"device program exited with status {res.returncode}: "
-                      f"{res.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    exe = out / image_name(target)
+    if not texts and sys.stdin.isatty():
+        _say("reading lines from the terminal: each is answered when you press Enter; Ctrl-D ends")
+    batches = [b"".join(input_bytes(t) + b"\n" for t in texts)] if texts else input_batches(sys.stdin.buffer)
+    frames = []
+    for batch in batches:
+        res = run_program(target, exe, input=batch, timeout=60 + len(batch) / 100)
+        if not as_json:
+            sys.stdout.buffer.write(res.stdout)
+            sys.stdout.flush()
+        if res.returncode != 0:
+            raise PqError(f"device program exited with status {res.returncode}: "
+                          f"{res.stderr.decode('utf-8', 'replace').strip()[:300]}")
+        if as_json:
+            frames += _frames(res.stdout)
+    if as_json:
+        emit_json({"target": target.name, "model": source, "build_dir": str(out), "frames": frames})
+
+
+def _frames(answer: bytes) -> list[dict]:
+    try:
+        return [json.loads(line) for line in answer.splitlines()]
+    except ValueError as e:
+        raise PqError(f"the device program printed a line that is not JSON ({e})") from None
 
 
 def _read_lines(data: str | None, texts: str | None, limit: int | None) -> list[bytes]:
