@@ -53,7 +53,7 @@ def test_model_arguments_resolve_the_same_everywhere(tmp_path):
 def test_predict_evaluate_and_export_default_to_the_bundled_model(bundled, tmp_path):
     _, out, _ = cli("predict", "set an alarm for 7 am tomorrow", "what's the weather in paris", "--json")
     p = json.loads(out)
-    assert p["model"] == "int8" and "bundled" in p["run"]
+    assert p["precision"] == "int8" and "bundled" in p["model"]
     assert [x["intent"] for x in p["predictions"]] == ["IN:CREATE_ALARM", "IN:GET_WEATHER"]
     assert all(x["intent"] in bundled.intent_labels for x in p["predictions"])
 
@@ -63,7 +63,7 @@ def test_predict_evaluate_and_export_default_to_the_bundled_model(bundled, tmp_p
                    "2\tIN:GET_WEATHER\t22:27:SL:LOCATION\twhat's the weather in paris\tweather\ten_XX\t[]\t{}\n")
     _, out, _ = cli("evaluate", "--data", f"mtop:{tsv}", "--json")
     e = json.loads(out)
-    assert e["model"] == "int8" and e["overall"]["n"] == 2 and e["overall"]["intent_accuracy"] == 1.0
+    assert e["precision"] == "int8" and e["overall"]["n"] == 2 and e["overall"]["intent_accuracy"] == 1.0
 
     _, out, _ = cli("export", "-o", tmp_path / "bundled.onnx", "--json")
     meta = read_metadata(onnx.load(str(tmp_path / "bundled.onnx")))

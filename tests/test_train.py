@@ -136,7 +136,7 @@ def test_evaluate_float_and_int8_agree_with_training(trained, fixtures):
     # the dev metrics of the best epoch are exactly what evaluate computes from best/
     assert flt["overall"] == summary["best"]["dev"]["overall"]
     i8 = json.loads(run_cli(*args, "--int8").stdout)
-    assert i8["model"] == "int8" and set(i8["per_lang"]) == {"en", "es"}
+    assert i8["precision"] == "int8" and set(i8["per_lang"]) == {"en", "es"}
     # the best epoch was trained with QAT: its float model and the integer model nearly agree
     assert abs(i8["overall"]["intent_accuracy"] - flt["overall"]["intent_accuracy"]) <= 0.15
     text = run_cli("evaluate", out, "--data", fixtures["en_dev"]).stdout

@@ -15,8 +15,11 @@ def data_report_cmd(spec_path, as_json, sources):
     """Count examples per source and language, utterances left out (e.g. MTOP parses that cannot
     be aligned), and gold frames that cannot be represented on the projection's tokens.
 
-    Formats: mtop (TSV, parse JSON or a folder; split=), mtop6 (langs=en+de), mtod (split=),
-    matis, snips (file or folder; split=train|validate). Every format takes lang=xx.
+    Formats and their options: mtop (TSV, parse JSON or a folder; split=, lang=), mtop6
+    (langs=en+de), mtod (split=, lang=), matis (lang=), snips (file or folder;
+    split=train|validate, lang=, encoding=). Every format also takes limit=N and offset=K to use
+    part of a large file: a fixed-seed sample, so limit=5000 and offset=5000,limit=1000 are
+    disjoint.
     """
     spec = load_spec(spec_path)
     report = data_report(list(sources), spec)

@@ -76,7 +76,7 @@ def predict_cmd(model_opt, texts, int8, as_json):
     loaded, int8, name = load_model(model, int8)
     results = predict_lines(loaded, [input_bytes(t) for t in texts])
     if as_json:
-        emit_json({"run": name, "model": "int8" if int8 else "float", "predictions": results})
+        emit_json({"model": name, "precision": "int8" if int8 else "float", "predictions": results})
         return
     for r in results:
         click.echo(f"{r['text']}\n  intent: {r['intent']}")

@@ -10,11 +10,12 @@ from ..errors import PqError
 from ..projection.corpus import builtin_corpus
 from ..projection.verify import count_instructions, projection_size, read_corpus, verify_projection
 from ..targets import load_target
+from .build import target_option
 from .common import emit_json, json_option, load_spec, spec_option
 
 
 @click.command("verify-projection")
-@click.option("--target", "target_name", required=True, help="Target name (targets/<name>.toml), e.g. cortex-m7.")
+@target_option
 @spec_option
 @click.option("--corpus", "corpus_path", type=click.Path(dir_okay=False),
               help="Strings to compare, one per line (raw bytes allowed; default: the built-in "
