@@ -1,7 +1,8 @@
 """The generated C projection against the Python reference: hypothesis differential tests on the
 host build, a bounded libFuzzer run under ASan/UBSan, warning-free builds for every target, and
 bit-exactness over the built-in 10,000-string corpus on every emulated target; the same for specs
-with character tokens (char_token_ranges: Thai, CJK) over a Thai/CJK-heavy corpus."""
+with character tokens (char_token_ranges: Thai, CJK) over a Thai/CJK-heavy corpus and for specs with
+character n-gram features (char_ngrams: odd sizes and column counts, long tokens, clamped sums)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -34,8 +36,17 @@ MULTI_SPEC = ProjectionSpec.load(Path(__file__).resolve().parents[1] / "specs" /
 SMALL_CHARS_SPEC = DEFAULT_SPEC.replace(feature_size=70, max_tokens=7, max_input_bytes=48, bos_token="<S>",
                                         eos_token="</S>", separators="-.、", empty_token="∅",
                                         char_token_ranges=["thai", "kana", [0x41, 0x43], "U+1F601-U+1F64F"])
+# Character n-grams: the shipped subword spec (trigrams, 64 of 256 columns), and small limits with
+# odd sizes (1, 2, 5, 8: markers alone, the ring's full length), an odd column split (37 n-gram columns:
+# a partial hash word on both sides), tags whose bytes a word can have, and character tokens; one
+# without lower-casing.
+SUBWORD_SPEC = ProjectionSpec.load(Path(__file__).resolve().parents[1] / "specs" / "subword256.json")
+SMALL_NGRAM_SPEC = SMALL_CHARS_SPEC.replace(char_ngrams=[1, 2, 5, 8], ngram_features=37)
+NOCASE_NGRAM_SPEC = NOCASE_SPEC.replace(feature_size=64, char_ngrams=[2, 3], ngram_features=32, max_input_bytes=300)
 SPECS = {"default": DEFAULT_SPEC, "small": SMALL_SPEC, "nocase": NOCASE_SPEC, "multilingual": MULTI_SPEC,
-         "small-chars": SMALL_CHARS_SPEC}
+         "small-chars": SMALL_CHARS_SPEC, "subword": SUBWORD_SPEC, "small-ngrams": SMALL_NGRAM_SPEC,
+         "nocase-ngrams": NOCASE_NGRAM_SPEC}
+NGRAM_SPECS = [name for name, spec in SPECS.items() if spec.char_ngrams]
 EMULATED = ["cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53", "cortex-a7"]
 
 LINE_TEXT = st.text(alphabet=st.characters(blacklist_categories=(), blacklist_characters="\n"), max_size=80)
@@ -87,6 +98,27 @@ def test_c_matches_python_on_limits(host, host_builds):
     assert got[:2] == ["15", "6"]                                         # BOS, 4 words, EOS
 
 
+def _long_tokens(limit: int) -> list[bytes]:
+    """Tokens that fill the byte limit (and run past it, cut mid-character), in 1- to 4-byte characters,
+    malformed bytes, and İ (lower-cases to two code points: the most n-grams per byte)."""
+    out = []
+    for unit in ["a", "é", "€", "😀", "İ", "ab", "\u0e01\u0e31"]:
+        data = unit.encode() * (limit // len(unit.encode()) + 2)
+        out += [data[:limit], data[:limit - 1], data[:limit + 3], b"x " + data[:limit]]
+    return out + [b"\xff" * limit, b"\xe2\x82" * limit, b"a" * (limit - 1) + "é".encode(), b"\xc3" + b"a" * limit]
+
+
+@pytest.mark.parametrize("spec_name", NGRAM_SPECS)
+def test_ngram_specs_match_python_on_long_and_malformed_tokens(host, host_builds, spec_name):
+    spec = SPECS[spec_name]
+    lines = _long_tokens(spec.max_input_bytes) + [b"", b"\xff", "∅ ∅".encode(), b"<S> </S>", b"a-b.c",
+                                                   "ÉTÉ Straße İstanbul ΣΑΣ".encode(), "ตั้งนาฬิกา".encode()]
+    _check_same(host, host_builds[spec_name], spec, lines)
+    if spec.max_input_bytes > 2 * 127:                                   # "aaa..." saturates its n-gram sums
+        grams = project(lines, spec).features[..., spec.token_features:]
+        assert int(np.abs(grams).max()) == 127
+
+
 def test_mismatch_is_explained_token_by_token(host, tmp_path):
     """A device built for a spec without lower-casing, checked against the default spec."""
     other = DEFAULT_SPEC.replace(lowercase=False)
@@ -111,6 +143,12 @@ FUZZ_HARNESS = r"""
 static int8_t features[PQ_MAX_TOKENS][PQ_FEATURE_SIZE];
 static pq_token_t tokens[PQ_MAX_TOKENS];
 
+#ifdef PQ_NGRAM_FEATURES   /* the last columns hold n-gram sums in [-127, 127] */
+#define PQ_LIMIT(f) ((f) >= PQ_FEATURE_SIZE - PQ_NGRAM_FEATURES ? 127 : 1)
+#else
+#define PQ_LIMIT(f) 1
+#endif
+
 /* Runs pq_project on exactly the fuzzer's bytes (ASan catches any read past them) and traps
    when an invariant of the output does not hold. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -122,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const pq_token_t *k = &tokens[t];
         for (f = 0; f < PQ_FEATURE_SIZE; f++) {
             int8_t v = features[t][f];
-            if (v < -1 || v > 1 || (t >= n && v != 0)) __builtin_trap();
+            if (v < -PQ_LIMIT(f) || v > PQ_LIMIT(f) || (t >= n && v != 0)) __builtin_trap();
         }
         if (k->byte_start > k->byte_end || k->byte_end > used || k->char_start > k->char_end) __builtin_trap();
         if (t >= n && (k->byte_end || k->char_end || k->is_tag)) __builtin_trap();
@@ -137,7 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec_name, seconds", [("default", 20), ("small", 15), ("small-chars", 15)])
+@pytest.mark.parametrize("spec_name, seconds", [("default", 20), ("small", 15), ("small-chars", 15),
+                                                ("small-ngrams", 15), ("subword", 20)])
 def test_fuzz_host_build_under_sanitizers(spec_name, seconds, tmp_path):
     clang = require_tool("clang", ["clang", "libclang-rt-dev"], load_target("host"))
     spec = SPECS[spec_name]
@@ -213,6 +252,16 @@ def test_char_token_specs_emit_compact_tables(tmp_path):
     assert "PQ_CHAR" not in emit_projection_c(DEFAULT_SPEC, tmp_path / "d")[0].read_text()
 
 
+def test_ngram_code_only_for_ngram_specs(tmp_path):
+    source, header = (path.read_text() for path in emit_projection_c(SMALL_NGRAM_SPEC, tmp_path / "n"))
+    assert "static const uint8_t pq_ngram_sizes[PQ_N_NGRAM_SIZES] = {1u, 2u, 5u, 8u};" in source
+    assert "#define PQ_NGRAM_COLS 37" in source and "#define PQ_TOKEN_COLS 33" in source
+    assert "#define PQ_NGRAM_FEATURES 37" in header
+    assert "pq_ngram_acc_t acc;" in source                                 # the sums' only buffer, on the stack
+    plain = emit_projection_c(SMALL_CHARS_SPEC, tmp_path / "p")
+    assert not any("NGRAM" in path.read_text() for path in plain)
+
+
 def test_builtin_corpus_covers_the_edge_cases():
     lines = builtin_corpus(DEFAULT_SPEC)
     assert len(lines) >= MIN_STRINGS and all(b"\n" not in line for line in lines)
@@ -236,7 +285,9 @@ def test_builtin_corpus_covers_the_edge_cases():
 @pytest.mark.parametrize("target_name, spec_name",
                          [("host", "default")] + [(t, "default") for t in EMULATED] + [("cortex-m4", "small")]
                          + [("host", "small-chars"), ("cortex-m7", "multilingual"), ("cortex-a7", "multilingual"),
-                            ("cortex-a53", "small-chars")])
+                            ("cortex-a53", "small-chars"), ("host", "subword"), ("host", "small-ngrams"),
+                            ("cortex-m7", "subword"), ("cortex-m7", "small-ngrams"), ("cortex-a53", "subword"),
+                            ("cortex-a53", "nocase-ngrams"), ("cortex-a7", "small-ngrams")])
 def test_bit_exact_on_target_over_builtin_corpus(target_name, spec_name, tmp_path):
     spec = SPECS[spec_name]
     lines = builtin_corpus(spec)
@@ -256,6 +307,12 @@ def test_instruction_count_and_size_on_cortex_m7():
     size = projection_size(DEFAULT_SPEC, target)
     assert size["ram"] == 0 and size["bss"] == 0                         # no static state
     assert 0 < size["flash"] < 64 * 1024
+    grams = count_instructions(SUBWORD_SPEC, target, lines)
+    assert grams["tokens"] == counts["tokens"]
+    # n-grams cost work per character, never static RAM
+    assert grams["instructions_per_token"] > counts["instructions_per_token"]
+    grams_size = projection_size(SUBWORD_SPEC, target)
+    assert grams_size["ram"] == 0 and size["flash"] < grams_size["flash"] < 64 * 1024
 
 
 # -- CLI --------------------------------------------------------------------------------------------
@@ -264,11 +321,12 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "pqcompile.cli", *args], capture_output=True, text=True)
 
 
-def test_cli_verify_projection_json(tmp_path):
+@pytest.mark.parametrize("spec_name", ["small", "small-ngrams"])
+def test_cli_verify_projection_json(tmp_path, spec_name):
     corpus = tmp_path / "corpus.txt"
     corpus.write_bytes(b"Hello there!\n\xff\xfe raw bytes\n\nStra\xc3\x9fe\n")
     spec = tmp_path / "spec.json"
-    spec.write_text(SMALL_SPEC.to_json())
+    spec.write_text(SPECS[spec_name].to_json())
     res = _cli("verify-projection", "--target", "host", "--corpus", str(corpus), "--spec", str(spec),
                "--count-instructions", "--json")
     assert res.returncode == 0, res.stderr

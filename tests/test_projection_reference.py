@@ -1,21 +1,24 @@
 """The Python reference projection: spec validation, hash, UTF-8 decoding, tokens and their spans,
-tags, truncation, and the Unicode tables the C emitter is built from."""
+tags, truncation, character n-gram features, and the Unicode tables the C emitter is built from."""
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from pqcompile.projection import DEFAULT_SPEC, ProjectionSpec, SpecError, project, tokenize
-from pqcompile.projection.hashing import (GOLDEN_GAMMA, SPLITMIX_C1, SPLITMIX_C2, SPLITMIX_SHIFTS, TERNARY,
-                                          murmur64, murmur64_scalar, ternary_features)
+from pqcompile.projection.hashing import (GOLDEN_GAMMA, NGRAM_SEED, SPLITMIX_C1, SPLITMIX_C2, SPLITMIX_SHIFTS,
+                                          TERNARY, murmur64, murmur64_scalar, ternary_features)
+from pqcompile.projection.ngrams import char_ngrams
 from pqcompile.projection.spec import CHAR_TOKEN_PRESETS
 from pqcompile.projection.text import decode_with_offsets
 from pqcompile.projection.unicode_tables import build_tables, char_token_runs
 
+ROOT = Path(__file__).resolve().parents[1]
 MASK = (1 << 64) - 1
 ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=60)  # surrogates included
 
@@ -102,8 +105,8 @@ def _splitmix(x: int) -> int:
     return x ^ (x >> s3)
 
 
-def _features_scalar(token: bytes, feature_size: int) -> list[int]:
-    h = murmur64_scalar(token)
+def _features_scalar(token: bytes, feature_size: int, seed: int = 0) -> list[int]:
+    h = murmur64_scalar(token, seed)
     out = []
     for j in range(feature_size):
         w = j // 32
@@ -117,11 +120,11 @@ def test_vectorised_hash_matches_scalar(tokens):
     assert [int(h) for h in murmur64(tokens)] == [murmur64_scalar(t) for t in tokens]
 
 
-@given(st.lists(st.binary(max_size=20), min_size=1, max_size=5), st.integers(1, 200))
-def test_ternary_features_match_scalar(tokens, feature_size):
-    got = ternary_features(tokens, feature_size)
+@given(st.lists(st.binary(max_size=20), min_size=1, max_size=5), st.integers(1, 200), st.sampled_from([0, NGRAM_SEED]))
+def test_ternary_features_match_scalar(tokens, feature_size, seed):
+    got = ternary_features(tokens, feature_size, seed)
     assert got.shape == (len(tokens), feature_size) and got.dtype == np.int8
-    assert got.tolist() == [_features_scalar(t, feature_size) for t in tokens]
+    assert got.tolist() == [_features_scalar(t, feature_size, seed) for t in tokens]
 
 
 def test_known_hash_value():
@@ -267,6 +270,151 @@ def test_project_shapes_mask_and_zero_rows():
     assert set(np.unique(p.features)) <= {-1, 0, 1}
     assert (p.features[0, 0] == ternary_features([b"hello"], 40)[0]).all()
     assert (p.features[2, 0] == ternary_features([b"<EMPTY>"], 40)[0]).all()
+
+
+# -- character n-grams (sub-word features) ---------------------------------------------------------
+
+NGRAM_SPEC = DEFAULT_SPEC.replace(feature_size=70, char_ngrams=[8, 1, 2, 5], ngram_features=37, bos_token="<S>",
+                                  eos_token="</S>", empty_token="∅")
+
+
+def _ngram_row_scalar(word: str, sizes, width: int, lowercase: bool = True) -> list[int]:
+    """A second, plain implementation of a word's n-gram columns from its surface text: markers,
+    code-point windows, scalar murmur with the n-gram seed, summed and clamped."""
+    low = "".join(c.lower() for c in word) if lowercase else word
+    elems = [b"\xfe"] + [c.encode("utf-8") for c in low] + [b"\xff"]
+    total = [0] * width
+    for n in sizes:
+        for i in range(len(elems) - n + 1):
+            for j, v in enumerate(_features_scalar(b"".join(elems[i:i + n]), width, NGRAM_SEED)):
+                total[j] += v
+    return [max(-127, min(127, v)) for v in total]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"char_ngrams": [3]}, r"ngram_features must be in 1..feature_size - 1 = 511"),
+    ({"char_ngrams": [3], "ngram_features": 512}, r"ngram_features must be in 1..feature_size - 1 = 511"),
+    ({"ngram_features": 8}, "char_ngrams is empty"),
+    ({"char_ngrams": [0], "ngram_features": 8}, "size 0 is outside 1..8"),
+    ({"char_ngrams": [9], "ngram_features": 8}, "size 9 is outside 1..8"),
+    ({"char_ngrams": [3, 3], "ngram_features": 8}, "listed twice"),
+    ({"char_ngrams": 3, "ngram_features": 8}, "must be a list"),
+    ({"char_ngrams": "3", "ngram_features": 8}, "must be a list"),
+    ({"char_ngrams": [True], "ngram_features": 8}, "not an integer"),
+    ({"char_ngrams": [2.0], "ngram_features": 8}, "not an integer"),
+    ({"char_ngrams": [3], "ngram_features": 8.0}, "ngram_features must be an integer"),
+    ({"char_ngrams": [3], "ngram_features": 8, "version": 1}, "needs projection spec version 2, the spec says 1"),
+    ({"version": 2}, "version 2 is for specs with char_ngrams"),
+    ({"version": 3}, r"version 3 is not supported \(this pqcompile reads 1..2\)"),
+    ({"char_ngrams": [2, 3], "ngram_features": 8, "max_input_bytes": 20000}, "int16"),
+])
+def test_char_ngram_spec_validation_errors(changes, message):
+    with pytest.raises(SpecError, match=message):
+        DEFAULT_SPEC.replace(**changes)
+
+
+def test_char_ngram_spec_versions_json_and_old_files():
+    on = DEFAULT_SPEC.replace(char_ngrams=(4, 2), ngram_features=64)
+    assert on.char_ngrams == (2, 4) and on.version == 2 and on.token_features == 448 and on.hash_words == 14
+    d = json.loads(on.to_json())
+    assert d["char_ngrams"] == [2, 4] and d["ngram_features"] == 64 and d["version"] == 2
+    assert ProjectionSpec.from_json(on.to_json()) == on
+    assert ProjectionSpec.from_dict({k: v for k, v in d.items() if k != "version"}) == on     # derived
+    off = on.replace(char_ngrams=(), ngram_features=0)                                          # back to version 1
+    assert off == DEFAULT_SPEC and off.version == 1
+    # Off, the n-gram fields are left out: specs, spec ids and run fingerprints stay as they were.
+    assert set(DEFAULT_SPEC.to_dict()) == {"feature_size", "max_tokens", "max_input_bytes", "hash", "lowercase",
+                                           "separators", "bos_token", "eos_token", "empty_token", "invalid_utf8",
+                                           "unicode_version", "version"}
+    old = json.loads((ROOT / "specs" / "multilingual.json").read_text(encoding="utf-8"))
+    assert old["version"] == 1 and "char_ngrams" not in old
+    loaded = ProjectionSpec.from_dict(old)
+    assert loaded.char_ngrams == () and loaded.ngram_features == 0 and loaded.to_dict() == old
+
+
+def test_subword_spec_file_is_the_default_spec_with_trigrams():
+    spec = ProjectionSpec.load(ROOT / "specs" / "subword256.json")
+    assert (spec.feature_size, spec.char_ngrams, spec.ngram_features, spec.version) == (256, (3,), 64, 2)
+    assert spec.replace(char_ngrams=(), ngram_features=0) == DEFAULT_SPEC.replace(feature_size=256)
+
+
+def test_char_ngrams_frame_the_word_with_markers():
+    assert char_ngrams(b"cat", (3,)) == [b"\xfeca", b"cat", b"at\xff"]
+    assert char_ngrams(b"cat", (2, 5)) == [b"\xfec", b"ca", b"at", b"t\xff", b"\xfecat\xff"]
+    assert char_ngrams(b"a", (4,)) == []                                  # shorter than n: no n-gram
+    assert char_ngrams("été".encode(), (2,)) == [b"\xfe\xc3\xa9", "ét".encode(), "té".encode(), b"\xc3\xa9\xff"]
+    assert char_ngrams("😀".encode(), (1,)) == [b"\xfe", "😀".encode(), b"\xff"]
+    assert char_ngrams(b"a\xffb", (3,)) == [b"\xfea\xef\xbf\xbd", b"a\xef\xbf\xbdb", b"\xef\xbf\xbdb\xff"]
+
+
+@given(st.one_of(ANY_TEXT, st.binary(max_size=80)))
+def test_ngram_rows_match_a_scalar_implementation(text):
+    spec = NGRAM_SPEC
+    p = project([text], spec)
+    toks = p.tokens[0]
+    F0 = spec.token_features
+    for t, tok in enumerate(toks):
+        row = p.features[0, t]
+        assert row[:F0].tolist() == _features_scalar(tok.hashed, F0)         # the whole token, as without n-grams
+        if tok.is_tag:
+            assert not row[F0:].any()                                         # tags get no n-grams
+        else:
+            assert row[F0:].tolist() == _ngram_row_scalar(tok.text, spec.char_ngrams, spec.ngram_features)
+    assert not p.features[0, len(toks):].any()
+
+
+def test_ngram_rows_without_lowercase_and_with_character_tokens():
+    spec = DEFAULT_SPEC.replace(feature_size=40, char_ngrams=[2], ngram_features=9, lowercase=False,
+                                char_token_ranges=["thai"])
+    p = project(["ÉTÉ ตั้ง"], spec)
+    assert [t.text for t in p.tokens[0]] == ["ÉTÉ", "ตั้", "ง"]
+    for t, tok in enumerate(p.tokens[0]):
+        assert p.features[0, t, 31:].tolist() == _ngram_row_scalar(tok.text, (2,), 9, lowercase=False)
+
+
+def test_ngram_sums_are_clamped_on_long_tokens():
+    spec = DEFAULT_SPEC.replace(feature_size=64, char_ngrams=[1, 3], ngram_features=32)
+    p = project(["a" * 600, "ab" * 4], spec)
+    long_row = p.features[0, 0, 32:]
+    # 512 kept bytes: "aaa" 510 times, "a" 512 times, plus the marker n-grams: every non-zero column saturates.
+    unclamped = 510 * ternary_features([b"aaa"], 32, NGRAM_SEED)[0].astype(int) \
+        + 512 * ternary_features([b"a"], 32, NGRAM_SEED)[0].astype(int)
+    assert (np.abs(unclamped) > 127).any() and long_row.tolist() == _ngram_row_scalar("a" * 512, (1, 3), 32)
+    assert int(np.abs(long_row).max()) == 127 and p.features.dtype == np.int8
+    assert int(np.abs(p.features[1, 0, 32:]).max()) > 1                 # sums, not ternary values
+
+
+def test_tags_get_no_ngrams_even_when_a_word_has_their_bytes():
+    spec = NGRAM_SPEC
+    p = project(["∅", ""], spec)                                          # the word "∅" and the empty marker "∅"
+    word, empty = p.features[0, 1], p.features[1, 1]
+    assert p.tokens[0][1].hashed == p.tokens[1][1].hashed and not p.tokens[0][1].is_tag and p.tokens[1][1].is_tag
+    assert (word[:spec.token_features] == empty[:spec.token_features]).all()
+    assert word[spec.token_features:].any() and not empty[spec.token_features:].any()
+
+
+def test_specs_with_and_without_ngrams_never_share_cached_rows():
+    plain = DEFAULT_SPEC.replace(feature_size=96)
+    grams = plain.replace(char_ngrams=[3], ngram_features=32)
+    other = plain.replace(char_ngrams=[2], ngram_features=32)
+    a, b, c = (project(["paris weather"], s).features for s in (plain, grams, other))
+    assert (a[..., :64] == b[..., :64]).all() and (b[..., :64] == c[..., :64]).all()
+    assert (a[0, :2, 64:] != b[0, :2, 64:]).any() and (b[0, :2, 64:] != c[0, :2, 64:]).any()
+    assert (project(["paris weather"], plain).features == a).all()
+
+
+def test_ngram_features_of_related_words_overlap():
+    """What n-grams are for: an unseen inflection shares most of its n-gram vector with the seen
+    word, while the whole-token columns of the two are unrelated."""
+    spec = DEFAULT_SPEC.replace(feature_size=512, char_ngrams=[3], ngram_features=256)
+    words = ["reminder", "reminders", "weather", "forecast"]
+    rows = project([" ".join(words)], spec).features[0, :4].astype(float)
+
+    def cos(u, v):
+        return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
+    grams, whole = rows[:, 256:], rows[:, :256]
+    assert cos(grams[0], grams[1]) > 0.6 > 0.3 > max(abs(cos(grams[0], grams[2])), abs(cos(grams[0], grams[3])))
+    assert abs(cos(whole[0], whole[1])) < 0.3
 
 
 # -- Unicode tables -------------------------------------------------------------------------------

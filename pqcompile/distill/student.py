@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from ..errors import PqError
 from ..projection import ProjectionSpec
+from ..projection.spec import FEATURE_ONLY_FIELDS
 from ..train.data import EncodedSet
 from .loss import DistillSettings
 from .soft_labels import SoftLabels
 from .targets import TeacherTargets, distill_training_set, select_rows
 
-# projection settings that decide the tokens (everything but the feature size and the hash seed)
-_FEATURE_ONLY = ("feature_size",)
+# projection settings that leave the tokens alone (feature size, character n-grams)
+_FEATURE_ONLY = FEATURE_ONLY_FIELDS
 
 
 def labels_spec(labels: str, feature_size: int) -> ProjectionSpec:
@@ -34,7 +35,8 @@ def check_spec_matches(labels: str, spec: ProjectionSpec) -> None:
                     if k not in _FEATURE_ONLY and theirs.get(k) != ours.get(k))
     if differ:
         raise PqError(f"--spec differs from the teacher labels' projection in {', '.join(differ)}: the student "
-                      "must tokenise text as the teacher's labels did (only feature_size may change)")
+                      "must tokenise text as the teacher's labels did (only feature_size and the n-gram "
+                      "options may change)")
 
 
 def distill_inputs(labels: str, config: dict, settings: DistillSettings,

@@ -9,7 +9,12 @@ Algorithm in C (one pass to find tokens, then each word is decoded again twice: 
 lower-cased UTF-8 bytes, which MurmurHash64A needs before the first block, once to hash them):
   decode -> classify (ASCII table, whitespace ranges, separator list, character-token runs) -> token spans ->
   per token: murmur over the lower-cased UTF-8 -> hash words (splitmix remix) -> 4 features per
-  hash byte via a 256x4 ternary table.
+  hash byte via a 256x4 ternary table;
+  with spec.char_ngrams, per word once more: its lower-cased code points between the two markers
+  pass through a ring of the last 8, each n-gram ending there is hashed (murmur, NGRAM_SEED) and
+  its ternary features added to 16-bit sums (two per uint32) on the stack, clamped into the row's
+  last columns.
+A spec without an option (character tokens, n-grams) gets exactly the code it got before the option.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import hashlib
 from pathlib import Path
 from string import Template
 
-from . import hashing
+from . import hashing, ngrams
 from .spec import ProjectionSpec
 from .unicode_tables import MAX_RUN, STRIDES, UnicodeTables, build_tables
 
@@ -175,6 +180,34 @@ def _ternary4() -> str:
     return _wrap(rows, 8)
 
 
+def _utf8_len(cp: int) -> int:
+    return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+
+
+def _check_ngram_bound(tables: UnicodeTables) -> None:
+    """The int16 n-gram sums rely on a token having at most one lower-cased code point per input
+    byte (spec._validate_char_ngrams): true when no code point lower-cases to more code points
+    than its UTF-8 bytes (Unicode 14: only U+0130, 2 bytes -> 2 code points)."""
+    for src, out in tables.lower_expansions:
+        if len(out) > _utf8_len(src):
+            raise AssertionError(f"U+{src:04X} lower-cases to {len(out)} code points, more than its UTF-8 "
+                                 "bytes; the n-gram count bound of the spec no longer holds")
+
+
+def _ngram_defines(spec: ProjectionSpec) -> str:
+    sizes = ", ".join(f"{n}u" for n in spec.char_ngrams)
+    return (f"#define PQ_TOKEN_COLS {spec.token_features}\n"
+            f"#define PQ_NGRAM_COLS {spec.ngram_features}\n"
+            f"#define PQ_NGRAM_WORDS {(spec.ngram_features + 31) // 32}\n"
+            f"#define PQ_NGRAM_SEED UINT64_C(0x{hashing.NGRAM_SEED:016x})\n"
+            f"#define PQ_N_NGRAM_SIZES {len(spec.char_ngrams)}u\n"
+            "/* The n-gram markers, as code points past Unicode; hashed as the bytes "
+            f"0x{ngrams.BEGIN[0]:02x} and 0x{ngrams.END[0]:02x}, which UTF-8 never holds. */\n"
+            "#define PQ_NGRAM_BEGIN 0x110000u\n"
+            "#define PQ_NGRAM_END 0x110001u\n"
+            f"static const uint8_t pq_ngram_sizes[PQ_N_NGRAM_SIZES] = {{{sizes}}};\n")
+
+
 def _c_comment(text: str) -> str:
     """text as ASCII that is safe inside a C comment."""
     return text.encode("unicode_escape").decode("ascii").replace("*/", "*\\/")
@@ -199,14 +232,14 @@ HEADER = Template("""\
  * text/len   the utterance's bytes, any values (malformed UTF-8, NUL, ...); only the first
  *            PQ_MAX_INPUT_BYTES are used, the rest is ignored (exactly like the Python reference).
  *            text may be NULL when len is 0.
- * features   [PQ_MAX_TOKENS][PQ_FEATURE_SIZE] int8 in {-1, 0, +1}; row t belongs to tokens[t];
+ * features   [PQ_MAX_TOKENS][PQ_FEATURE_SIZE] int8 in {-1, 0, +1}$ngram_note; row t belongs to tokens[t];
  *            rows from n on are zero-filled.
  * tokens     [PQ_MAX_TOKENS] spans of each token, [start, end) in input bytes and in decoded
  *            characters; tags (BOS/EOS/empty marker) have is_tag = 1 and empty spans;
  *            entries from n on are zero-filled.
  * returns    n, the number of tokens (1..PQ_MAX_TOKENS).
  *
- * No dynamic memory, no global state (re-entrant), stack use is a few dozen bytes.
+ * No dynamic memory, no global state (re-entrant), stack use is a few dozen bytes$ngram_stack.
  *
  * Spec: $spec_comment
  */
@@ -219,7 +252,7 @@ HEADER = Template("""\
 #define PQ_FEATURE_SIZE $feature_size
 #define PQ_MAX_TOKENS $max_tokens
 #define PQ_MAX_INPUT_BYTES $max_input_bytes
-#define PQ_SPEC_ID "$spec_id"
+$ngram_header#define PQ_SPEC_ID "$spec_id"
 #define PQ_UNICODE_VERSION "$unicode_version"
 
 typedef struct {
@@ -243,7 +276,7 @@ SOURCE = Template("""\
 
 #define PQ_MAX_WORDS $max_words
 #define PQ_HASH_WORDS $hash_words
-#define PQ_MAX_LOWER $max_lower
+$ngram_defines#define PQ_MAX_LOWER $max_lower
 #define PQ_MURMUR_M UINT64_C($murmur_m)
 #define PQ_MURMUR_R $murmur_r
 #define PQ_SEED UINT64_C($seed)
@@ -390,7 +423,7 @@ static void pq_features(uint64_t h, int8_t row[PQ_FEATURE_SIZE])
             x = (x ^ (x >> PQ_MIX_S2)) * PQ_MIX_C2;
             x ^= x >> PQ_MIX_S3;
         }
-        if (base + 32u <= PQ_FEATURE_SIZE) {
+        if (base + 32u <= $token_cols) {
             uint32_t lo = (uint32_t)x, hi = (uint32_t)(x >> 32);
             int8_t *r = row + base;
             memcpy(r, pq_ternary4[lo & 0xffu], 4u);
@@ -403,11 +436,11 @@ static void pq_features(uint64_t h, int8_t row[PQ_FEATURE_SIZE])
             memcpy(r + 28, pq_ternary4[hi >> 24], 4u);
         } else {
             uint32_t f;
-            for (f = 0u; base + f < PQ_FEATURE_SIZE; f++) row[base + f] = pq_ternary4[(uint32_t)(x >> (2u * f)) & 3u][0];
+            for (f = 0u; base + f < $token_cols; f++) row[base + f] = pq_ternary4[(uint32_t)(x >> (2u * f)) & 3u][0];
         }
     }
 }
-
+$ngram_fn
 static void pq_token(pq_token_t *t, size_t bs, size_t be, uint32_t cs, uint32_t ce, uint8_t tag)
 {
     t->byte_start = (uint16_t)bs;
@@ -445,18 +478,18 @@ static uint64_t pq_hash_bytes(const uint8_t *s, size_t n, const uint8_t *map)
     h ^= h >> PQ_MURMUR_R;
     return h;
 }
-
+$tag_fn
 /* A word s[0..n); ascii: no byte >= 0x80, so its hashed bytes are its own bytes$lower_note. */
 static void pq_word(const uint8_t *s, size_t n, int ascii, int8_t row[PQ_FEATURE_SIZE])
 {
     pq_murmur_t m;
     if (ascii) {
-        pq_features(pq_hash_bytes(s, n, $ascii_map), row);
+        pq_features(pq_hash_bytes(s, n, $ascii_map), row);$ngram_call_ascii
         return;
     }
     pq_murmur_init(&m, pq_word_bytes(s, n, NULL));
     (void)pq_word_bytes(s, n, &m);
-    pq_features(pq_murmur_final(&m), row);
+    pq_features(pq_murmur_final(&m), row);$ngram_call
 }
 
 int pq_project(const uint8_t *text, size_t len,
@@ -505,7 +538,7 @@ $start_code        if (cls == PQ_SEP) {
         nwords++;
     }
     if (nwords == 0) {
-        pq_features(pq_hash_bytes(pq_empty, sizeof pq_empty, NULL), features[nt]);
+        $empty_features
         pq_token(&tokens[nt++], 0u, 0u, 0u, 0u, 1u);
     }
 $eos_code
@@ -544,6 +577,143 @@ START_CODE = """\
         }
 """
 
+# Pieces emitted only for a spec with char_ngrams (without, the code is unchanged).
+NGRAM_FN = Template("""
+/* Character n-grams (spec.char_ngrams). A word's lower-cased code points, between the markers
+   PQ_NGRAM_BEGIN and PQ_NGRAM_END, pass through ring[] (the last 8; an n-gram has at most 8).
+   Sums: each 32-bit half q of an n-gram's hash words holds 16 features; acc[q][k] holds columns
+   16q + k (low 16 bits) and 16q + 8 + k (high 16 bits), and every n-gram adds feature + 1 (0, 1
+   or 2) to them, so a lane never borrows from the other and ends as sum + count, below 2^16 because
+   the spec bounds a token's n-grams (count) by 32767. */
+typedef uint32_t pq_ngram_acc_t[2u * PQ_NGRAM_WORDS][8];
+
+/* MurmurHash64A with the n-gram seed of one n-gram's bytes s[0..n). */
+static uint64_t pq_ngram_hash(const uint8_t *s, size_t n)
+{
+    uint32_t w[2];
+    size_t i = 0u, k;
+    uint64_t h = PQ_NGRAM_SEED ^ ((uint64_t)n * PQ_MURMUR_M);
+    for (; i < n; i += 8u) {
+        uint64_t x;
+        w[0] = 0u;
+        w[1] = 0u;
+        for (k = 0u; k < 8u && i + k < n; k++) w[k >> 2] |= (uint32_t)s[i + k] << (8u * (k & 3u));
+        x = (uint64_t)w[1] << 32 | w[0];
+        if (i + 8u <= n) {  /* a full block */
+            x *= PQ_MURMUR_M;
+            x ^= x >> PQ_MURMUR_R;
+            x *= PQ_MURMUR_M;
+        }
+        h = (h ^ x) * PQ_MURMUR_M;
+    }
+    h ^= h >> PQ_MURMUR_R;
+    h *= PQ_MURMUR_M;
+    h ^= h >> PQ_MURMUR_R;
+    return h;
+}
+
+/* Add 16 features (the 2-bit codes of x) + 1 to their lanes a[0..8). */
+static void pq_ngram_add16(uint32_t a[8], uint32_t x)
+{
+    /* code c -> feature + 1 = {1, 2, 0, 1}[c] = (c & 1) + !(c >> 1), still a 2-bit field */
+    uint32_t v = (x & 0x55555555u) + (~(x >> 1) & 0x55555555u);
+    a[0] += v & 0x00030003u;
+    a[1] += (v >> 2) & 0x00030003u;
+    a[2] += (v >> 4) & 0x00030003u;
+    a[3] += (v >> 6) & 0x00030003u;
+    a[4] += (v >> 8) & 0x00030003u;
+    a[5] += (v >> 10) & 0x00030003u;
+    a[6] += (v >> 12) & 0x00030003u;
+    a[7] += (v >> 14) & 0x00030003u;
+}
+
+/* Add the features of the n-gram of `size` elements that ends at element count - 1 of the ring. */
+static void pq_ngram_add(const uint32_t ring[8], uint32_t count, uint32_t size, pq_ngram_acc_t acc)
+{
+    uint8_t b[4u * 8u];
+    size_t len = 0u;
+    uint32_t k, w;
+    uint64_t h;
+    for (k = count - size; k < count; k++) {
+        uint32_t cp = ring[k & 7u];
+        if (cp >= PQ_NGRAM_BEGIN) b[len++] = (uint8_t)(cp == PQ_NGRAM_BEGIN ? 0x${begin}u : 0x${end}u);
+        else len += pq_utf8(cp, b + len);
+    }
+    h = pq_ngram_hash(b, len);
+    for (w = 0u; w < PQ_NGRAM_WORDS; w++) {
+        uint64_t x = h;
+        if (w) {
+            x = h + (uint64_t)w * PQ_GAMMA;
+            x = (x ^ (x >> PQ_MIX_S1)) * PQ_MIX_C1;
+            x = (x ^ (x >> PQ_MIX_S2)) * PQ_MIX_C2;
+            x ^= x >> PQ_MIX_S3;
+        }
+        pq_ngram_add16(acc[2u * w], (uint32_t)x);
+        pq_ngram_add16(acc[2u * w + 1u], (uint32_t)(x >> 32));
+    }
+}
+
+/* Append one element to the ring and add every n-gram that ends with it; returns how many. */
+static uint32_t pq_ngram_push(uint32_t ring[8], uint32_t *count, uint32_t cp, pq_ngram_acc_t acc)
+{
+    uint32_t k, added = 0u;
+    ring[*count & 7u] = cp;
+    ++*count;
+    for (k = 0u; k < PQ_N_NGRAM_SIZES; k++) {
+        if (*count >= pq_ngram_sizes[k]) {
+            pq_ngram_add(ring, *count, pq_ngram_sizes[k], acc);
+            added++;
+        }
+    }
+    return added;
+}
+
+static int8_t pq_clamp127(int32_t v)
+{
+    return (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+}
+
+/* The n-gram columns of a word s[0..n): the sums of its n-grams' features, clamped to [-127, 127]. */
+static void pq_ngrams(const uint8_t *s, size_t n, int8_t cols[PQ_NGRAM_COLS])
+{
+    pq_ngram_acc_t acc;
+    uint32_t ring[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u}, count = 0u, grams, bias, q, k;
+    size_t i = 0u;
+    memset(acc, 0, sizeof acc);
+    grams = pq_ngram_push(ring, &count, PQ_NGRAM_BEGIN, acc);
+    while (i < n) {
+        uint32_t cp, out[PQ_MAX_LOWER], c;
+        if (s[i] < 0x80u) {
+            out[0] = $ascii_byte;
+            c = 1u;
+            i++;
+        } else {
+            i += pq_decode(s, n, i, &cp);
+            $lower_call
+        }
+        for (k = 0u; k < c; k++) grams += pq_ngram_push(ring, &count, out[k], acc);
+    }
+    grams += pq_ngram_push(ring, &count, PQ_NGRAM_END, acc);
+    /* lane + 0x8000 - grams = sum + 0x8000 in 1..0xffff: both lanes of a word at once, no borrow */
+    bias = (0x8000u - grams) * 0x00010001u;
+    for (q = 0u; q < 2u * PQ_NGRAM_WORDS; q++) {
+        for (k = 0u; k < 8u; k++) {
+            uint32_t d = acc[q][k] + bias, col = 16u * q + k;
+            if (col < PQ_NGRAM_COLS) cols[col] = pq_clamp127((int32_t)(d & 0xffffu) - 0x8000);
+            if (col + 8u < PQ_NGRAM_COLS) cols[col + 8u] = pq_clamp127((int32_t)(d >> 16) - 0x8000);
+        }
+    }
+}
+""")
+TAG_FN = """
+/* A tag's row: its whole-token features; tags get no n-grams. */
+static void pq_tag_features(const uint8_t *s, size_t n, int8_t row[PQ_FEATURE_SIZE])
+{
+    pq_features(pq_hash_bytes(s, n, NULL), row);
+    memset(row + PQ_TOKEN_COLS, 0, PQ_NGRAM_COLS);
+}
+"""
+
 FIND_FN = """
 /* 1 when cp is in the sorted table t[0..n). */
 static int pq_find(const uint32_t *t, size_t n, uint32_t cp)
@@ -566,19 +736,36 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     case_decl, case_code = _case_tables(tables)
     char_decl, char_code = _char_table(tables)
     chars = bool(spec.char_token_ranges)
+    grams = bool(spec.char_ngrams)
+    if grams:
+        _check_ngram_bound(tables)
     comment = _c_comment(spec.to_json())
     ident = spec_id(spec)
     header = HEADER.substitute(
         spec_comment=comment, feature_size=spec.feature_size, max_tokens=spec.max_tokens,
-        max_input_bytes=spec.max_input_bytes, spec_id=ident, unicode_version=tables.unicode_version)
-    bos = ("    pq_features(pq_hash_bytes(pq_bos, sizeof pq_bos, NULL), features[nt]);\n"
+        max_input_bytes=spec.max_input_bytes, spec_id=ident, unicode_version=tables.unicode_version,
+        ngram_note=(f" (the last PQ_NGRAM_FEATURES columns,\n *            character n-gram sums, in "
+                    f"[-127, 127])") if grams else "",
+        ngram_stack=(f",\n * plus {64 * ((spec.ngram_features + 31) // 32)} bytes for the n-gram sums") if grams else "",
+        ngram_header=(f"#define PQ_NGRAM_FEATURES {spec.ngram_features}  /* char_ngrams "
+                      f"{list(spec.char_ngrams)} */\n") if grams else "")
+
+    def tag_features(name: str) -> str:
+        if grams:
+            return f"pq_tag_features({name}, sizeof {name}, features[nt]);"
+        return f"pq_features(pq_hash_bytes({name}, sizeof {name}, NULL), features[nt]);"
+    bos = (f"    {tag_features('pq_bos')}\n"
            "    pq_token(&tokens[nt++], 0u, 0u, 0u, 0u, 1u);\n") if spec.bos_token is not None else ""
-    eos = ("    pq_features(pq_hash_bytes(pq_eos, sizeof pq_eos, NULL), features[nt]);\n"
+    eos = (f"    {tag_features('pq_eos')}\n"
            "    pq_token(&tokens[nt++], n, n, nchars, nchars, 1u);\n") if spec.eos_token is not None else ""
     # Past the last kept word: only the character count matters, and only for the EOS span.
     full = ("                continue;  /* keep counting characters for the EOS span */" if spec.eos_token is not None
             else "                break;")
     s1, s2, s3 = hashing.SPLITMIX_SHIFTS
+    ascii_byte = "pq_ascii_lower[s[i]]" if spec.lowercase else "s[i]"
+    lower_call = "c = pq_lower(cp, out);" if spec.lowercase else "out[0] = cp; c = 1u;"
+    ngram_fn = (NGRAM_FN.substitute(begin=f"{ngrams.BEGIN[0]:02x}", end=f"{ngrams.END[0]:02x}",
+                                    ascii_byte=ascii_byte, lower_call=lower_call) if grams else "")
     source = SOURCE.substitute(
         spec_id=ident, unicode_version=tables.unicode_version,
         max_words=spec.max_words, hash_words=spec.hash_words, max_lower=tables.max_lower_len,
@@ -599,9 +786,14 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
         find_fn=FIND_FN if sep_code else "",
         space_code=space_code, sep_code=sep_code,
         lower_note=", each lower-cased" if spec.lowercase else "",
-        ascii_byte="pq_ascii_lower[s[i]]" if spec.lowercase else "s[i]",
+        ascii_byte=ascii_byte, lower_call=lower_call,
         ascii_map="pq_ascii_lower" if spec.lowercase else "NULL",
-        lower_call=("c = pq_lower(cp, out);" if spec.lowercase else "out[0] = cp; c = 1u;"),
+        ngram_defines=_ngram_defines(spec) if grams else "",
+        token_cols="PQ_TOKEN_COLS" if grams else "PQ_FEATURE_SIZE",
+        ngram_fn=ngram_fn, tag_fn=TAG_FN if grams else "",
+        ngram_call_ascii="\n        pq_ngrams(s, n, row + PQ_TOKEN_COLS);" if grams else "",
+        ngram_call="\n    pq_ngrams(s, n, row + PQ_TOKEN_COLS);" if grams else "",
+        empty_features=tag_features("pq_empty"),
         bos_code=bos, eos_code=eos, full_code=full)
     return source, header
 

@@ -2,7 +2,7 @@
 
 Vectorised over many tokens at once with numpy uint64 arithmetic (wrapping, like C's uint64_t).
 
-    m = 0xc6a4a7935bd1e995, r = 47, h = SEED ^ (len * m)
+    m = 0xc6a4a7935bd1e995, r = 47, h = seed ^ (len * m)    (seed: SEED for tokens, NGRAM_SEED for n-grams)
     for each full 8-byte little-endian block k:  k *= m; k ^= k >> r; k *= m; h ^= k; h *= m
     if len % 8:  h ^= (the remaining bytes, little-endian, zero-extended); h *= m
     h ^= h >> r; h *= m; h ^= h >> r                       -> hash word 0
@@ -16,6 +16,9 @@ import numpy as np
 MURMUR_M = 0xC6A4A7935BD1E995
 MURMUR_R = 47
 SEED = 0
+# Seed of the character n-gram hashes (spec.char_ngrams), so an n-gram never shares a hash with the
+# whole token of the same bytes: the 64-bit value of the ASCII text "pq-ngram".
+NGRAM_SEED = int.from_bytes(b"pq-ngram", "big")
 GOLDEN_GAMMA = 0x9E3779B97F4A7835
 SPLITMIX_C1 = 0xBF58476D1CE4E5B9
 SPLITMIX_C2 = 0x94D049BB133111EB
@@ -42,14 +45,14 @@ def _pack_blocks(tokens: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return buf.view("<u8").reshape(len(tokens), n_words), lengths
 
 
-def murmur64(tokens: list[bytes]) -> np.ndarray:
+def murmur64(tokens: list[bytes], seed: int = SEED) -> np.ndarray:
     """Hash word 0 of each token (uint64[n])."""
     if not tokens:
         return np.zeros(0, dtype=np.uint64)
     blocks, lengths = _pack_blocks(tokens)
     ulen = lengths.astype(np.uint64)
     with np.errstate(over="ignore"):
-        h = _U64(SEED) ^ (ulen * _M)
+        h = _U64(seed) ^ (ulen * _M)
         full = lengths // 8
         for b in range(blocks.shape[1]):
             k = blocks[:, b] * _M
@@ -68,9 +71,9 @@ def murmur64(tokens: list[bytes]) -> np.ndarray:
     return h
 
 
-def hash_words(tokens: list[bytes], n_words: int) -> np.ndarray:
+def hash_words(tokens: list[bytes], n_words: int, seed: int = SEED) -> np.ndarray:
     """All hash words of each token: uint64[n, n_words]."""
-    h = murmur64(tokens)
+    h = murmur64(tokens, seed)
     out = np.empty((len(tokens), n_words), dtype=np.uint64)
     if n_words == 0 or not len(tokens):
         return out
@@ -95,20 +98,20 @@ _BYTE_TABLE = _byte_table()
 _BYTE_TABLE_U32 = np.ascontiguousarray(_BYTE_TABLE).view(np.uint32)[:, 0]   # the 4 features as one word
 
 
-def ternary_features(tokens: list[bytes], feature_size: int) -> np.ndarray:
+def ternary_features(tokens: list[bytes], feature_size: int, seed: int = SEED) -> np.ndarray:
     """int8[n, feature_size] with values in {-1, 0, +1}. Feature j of word w is bits 2j..2j+1 of w,
     so each little-endian byte of a word holds four consecutive features: one table lookup per byte."""
     n_words = (feature_size + 31) // 32
-    words = hash_words(tokens, n_words).astype("<u8", copy=False)
+    words = hash_words(tokens, n_words, seed).astype("<u8", copy=False)
     codes = np.ascontiguousarray(words).view(np.uint8)          # [n, n_words * 8]
     features = _BYTE_TABLE_U32[codes].view(np.int8)                # [n, n_words * 32]
     return features[:, :feature_size]
 
 
-def murmur64_scalar(token: bytes) -> int:
+def murmur64_scalar(token: bytes, seed: int = SEED) -> int:
     """Plain-Python hash word 0, a readable second implementation used by the tests."""
     mask = (1 << 64) - 1
-    h = (SEED ^ (len(token) * MURMUR_M)) & mask
+    h = (seed ^ (len(token) * MURMUR_M)) & mask
     n_full = len(token) // 8
     for i in range(n_full):
         k = int.from_bytes(token[8 * i:8 * i + 8], "little")

@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .hashing import ternary_features
+from .ngrams import ngram_features
 from .spec import DEFAULT_SPEC, ProjectionSpec
 from .text import Token, tokenize
 
@@ -25,15 +26,40 @@ class Projection:
         return self.mask.sum(axis=1).astype(np.int32)
 
 
+def token_features(keys: Sequence[bytes | tuple[bytes]], spec: ProjectionSpec) -> np.ndarray:
+    """int8[len(keys), feature_size]: the feature row of each token, given as its hashed bytes
+    (a word) or a 1-tuple of them (a tag, which gets no n-gram features). Columns
+    [0, token_features) hash the whole token; the last ngram_features columns sum its n-grams."""
+    hashed = [k if isinstance(k, bytes) else k[0] for k in keys]
+    if not spec.char_ngrams:
+        return ternary_features(hashed, spec.feature_size)
+    rows = np.zeros((len(keys), spec.feature_size), dtype=np.int8)
+    rows[:, :spec.token_features] = ternary_features(hashed, spec.token_features)
+    words = [i for i, k in enumerate(keys) if isinstance(k, bytes)]
+    if words:
+        rows[words, spec.token_features:] = ngram_features([hashed[i] for i in words], spec.char_ngrams,
+                                                           spec.ngram_features)
+    return rows
+
+
+def token_keys(tokens: list[list[Token]], spec: ProjectionSpec) -> list:
+    """The cache key of every token: its hashed bytes; a tag's are wrapped in a 1-tuple when the
+    spec has n-grams (a tag gets none, so it may not share a row with a word of the same bytes)."""
+    if not spec.char_ngrams:
+        return [tok.hashed for toks in tokens for tok in toks]
+    return [(tok.hashed,) if tok.is_tag else tok.hashed for toks in tokens for tok in toks]
+
+
 class FeatureCache:
-    """Token bytes -> feature row, so each distinct token is hashed once per spec.
+    """Token key (see token_keys) -> feature row, so each distinct token is hashed once per spec.
     Bounded: it is emptied when it reaches max_entries."""
 
-    def __init__(self, feature_size: int, max_entries: int = 200_000):
-        self.feature_size = feature_size
+    def __init__(self, spec: ProjectionSpec, max_entries: int = 200_000):
+        self.spec = spec
+        self.feature_size = spec.feature_size
         self.max_entries = max_entries
         self._index: dict[bytes, int] = {}
-        self._rows = np.zeros((1024, feature_size), dtype=np.int8)
+        self._rows = np.zeros((1024, spec.feature_size), dtype=np.int8)
 
     def rows_for(self, keys: Sequence[bytes]) -> np.ndarray:
         """Row indices (into self.rows) for each key, hashing the ones not seen yet."""
@@ -48,7 +74,7 @@ class FeatureCache:
                 grown = np.zeros((max(need, 2 * len(self._rows)), self.feature_size), dtype=np.int8)
                 grown[:start] = self._rows[:start]
                 self._rows = grown
-            self._rows[start:need] = ternary_features(new, self.feature_size)
+            self._rows[start:need] = token_features(new, self.spec)
             for i, k in enumerate(new):
                 self._index[k] = start + i
         idx = self._index
@@ -59,14 +85,15 @@ class FeatureCache:
         return self._rows
 
 
-_CACHES: dict[int, FeatureCache] = {}
+_CACHES: dict[tuple, FeatureCache] = {}
 
 
 def _cache_for(spec: ProjectionSpec) -> FeatureCache:
-    # The features of a token depend only on its hashed bytes and feature_size.
-    cache = _CACHES.get(spec.feature_size)
+    # The features of a token depend only on its key (hashed bytes, tag or not) and these fields.
+    key = (spec.feature_size, spec.char_ngrams, spec.ngram_features)
+    cache = _CACHES.get(key)
     if cache is None:
-        cache = _CACHES[spec.feature_size] = FeatureCache(spec.feature_size)
+        cache = _CACHES[key] = FeatureCache(spec)
     return cache
 
 
@@ -78,7 +105,7 @@ def project(texts: Iterable[str | bytes], spec: ProjectionSpec = DEFAULT_SPEC,
         tokens = [tokenize(t, spec) for t in texts]
     batch = len(tokens)
     T, F = spec.max_tokens, spec.feature_size
-    keys = [tok.hashed for toks in tokens for tok in toks]
+    keys = token_keys(tokens, spec)
     lengths = np.fromiter((len(t) for t in tokens), dtype=np.intp, count=batch)
     if lengths.size and lengths.max() > T:
         raise ValueError(f"an utterance has {lengths.max()} tokens, more than max_tokens={T}")

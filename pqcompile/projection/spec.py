@@ -13,9 +13,18 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-SPEC_VERSION = 1
+# Spec format versions: 1 = whole-token hashing only; 2 = with character n-gram features
+# (char_ngrams). A spec's version is the lowest one that describes it, so every spec without
+# n-grams stays version 1 and serialises, hashes and projects exactly as before version 2 existed.
+SPEC_VERSION = 2
+NGRAM_SPEC_VERSION = 2
 HASHES = ("murmur64-ternary-v1",)
 MAX_FEATURE_SIZE = 4096
+# Character n-gram sizes allowed in char_ngrams (code points, the begin/end markers included).
+MIN_NGRAM, MAX_NGRAM = 1, 8
+# The device sums a token's n-gram features in int16 before clamping to int8 (emit_c.py); a spec
+# whose longest possible token could have more n-grams than this is rejected.
+MAX_NGRAMS_PER_TOKEN = 32767
 # Punctuation split off as tokens of its own by default (so "me?" gives "me", "?" and "Larry's"
 # gives "Larry", "'", "s": slot spans in MTOP/MTOD/SNIPS end at these characters).
 DEFAULT_SEPARATORS = ".,!?;:\"'()[]{}/…“”‘’¿¡。、，！？；："
@@ -37,6 +46,9 @@ CHAR_TOKEN_PRESETS = {
     "hangul": HANGUL,
     "cjk": HAN + KANA + HANGUL,
 }
+# Fields that change only the feature columns, never the tokens or their spans (so, e.g., a student
+# may use them to differ from the spec its teacher's labels were made with).
+FEATURE_ONLY_FIELDS = ("feature_size", "char_ngrams", "ngram_features", "version")
 _RANGE_TEXT = re.compile(r"U\+([0-9A-Fa-f]{1,6})(?:-U\+([0-9A-Fa-f]{1,6}))?")
 
 
@@ -80,6 +92,16 @@ def _parse_ranges(value) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(out))
 
 
+def _parse_ngram_sizes(value) -> tuple[int, ...]:
+    """char_ngrams as given (a list of sizes, any order) -> a sorted tuple; checks are validate()'s."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise SpecError(f"char_ngrams must be a list of n-gram sizes such as [3] or [2, 3, 4], got {value!r}")
+    for n in value:
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise SpecError(f"char_ngrams: {n!r} is not an integer n-gram size")
+    return tuple(sorted(value))
+
+
 @dataclass(frozen=True)
 class ProjectionSpec:
     """How text becomes an int8 ternary feature matrix [max_tokens, feature_size].
@@ -101,9 +123,19 @@ class ProjectionSpec:
                      strings or [first, last] pairs; stored sorted, as ranges. Empty by default.
     bos_token/eos_token  optional tag strings hashed as-is (never lower-cased) before/after the words.
     empty_token      hashed as-is as the single token of an utterance that has no word at all.
+    char_ngrams      sub-word features: character n-gram sizes (each 1..8, e.g. (3,) or (2, 3, 4));
+                     empty (the default) = off. When on, the last `ngram_features` columns of a word
+                     token's row are the sum, clamped to [-127, 127], of the ternary hash vectors of
+                     the n-grams of its hashed (lower-cased) code points between a begin and an end
+                     marker ("^ca", "cat", "at$" for "cat"); the first feature_size - ngram_features
+                     columns are the whole-token hash as without n-grams. Tags get no n-grams.
+    ngram_features   how many of the feature_size columns hold the n-gram sums: 0 when char_ngrams is
+                     empty, else 1..feature_size - 1.
     invalid_utf8     "replace": each maximal invalid subsequence becomes U+FFFD, exactly as
                      Python's bytes.decode("utf-8", errors="replace").
     unicode_version  the Unicode database the case and whitespace tables come from.
+    version          the spec format: 1 without char_ngrams, 2 with them; derived when not given
+                     (None), and a given version must be that one.
     """
 
     feature_size: int = 512
@@ -116,14 +148,19 @@ class ProjectionSpec:
     bos_token: str | None = None
     eos_token: str | None = None
     empty_token: str = "<EMPTY>"
+    char_ngrams: tuple[int, ...] = ()
+    ngram_features: int = 0
     invalid_utf8: str = "replace"
     unicode_version: str = field(default=unicodedata.unidata_version)
-    version: int = SPEC_VERSION
+    version: int | None = None
 
     def __post_init__(self) -> None:
         # Normalise the accepted spellings (presets, strings, lists from JSON) to sorted int tuples,
         # so equal specs compare and serialise equal.
         object.__setattr__(self, "char_token_ranges", _parse_ranges(self.char_token_ranges))
+        object.__setattr__(self, "char_ngrams", _parse_ngram_sizes(self.char_ngrams))
+        if self.version is None:
+            object.__setattr__(self, "version", self.required_version)
         self.validate()
 
     # -- validation -------------------------------------------------------------------------
@@ -132,8 +169,8 @@ class ProjectionSpec:
             if not ok:
                 raise SpecError(msg)
 
-        need(isinstance(self.version, int) and self.version == SPEC_VERSION,
-             f"projection spec version {self.version!r} is not supported (this pqcompile reads {SPEC_VERSION})")
+        need(isinstance(self.version, int) and not isinstance(self.version, bool) and 1 <= self.version <= SPEC_VERSION,
+             f"projection spec version {self.version!r} is not supported (this pqcompile reads 1..{SPEC_VERSION})")
         need(isinstance(self.feature_size, int) and not isinstance(self.feature_size, bool)
              and 1 <= self.feature_size <= MAX_FEATURE_SIZE,
              f"feature_size must be an integer in 1..{MAX_FEATURE_SIZE}, got {self.feature_size!r}")
@@ -150,6 +187,13 @@ class ProjectionSpec:
             need(not 0xD800 <= ord(ch) <= 0xDFFF, f"separator U+{ord(ch):04X} is a surrogate")
         need(len(set(self.separators)) == len(self.separators), "separators contain a character twice")
         self._validate_char_token_ranges()
+        self._validate_char_ngrams()
+        if self.version < self.required_version:
+            raise SpecError(f"char_ngrams needs projection spec version {self.required_version}, "
+                            f"the spec says {self.version}")
+        need(self.version == self.required_version,
+             f"projection spec version {self.version} is for specs with char_ngrams; this one has none, "
+             f"so it is version {self.required_version}")
         for name in ("bos_token", "eos_token"):
             v = getattr(self, name)
             need(v is None or (isinstance(v, str) and v != ""), f"{name} must be a non-empty string or null")
@@ -187,6 +231,30 @@ class ProjectionSpec:
                 raise SpecError(f"separator {ch!r} (U+{ord(ch):04X}) lies in char_token_ranges; a character "
                                 "is either a separator or a character token")
 
+    def _validate_char_ngrams(self) -> None:
+        sizes, cols = self.char_ngrams, self.ngram_features
+        if not isinstance(cols, int) or isinstance(cols, bool):
+            raise SpecError(f"ngram_features must be an integer, got {cols!r}")
+        for n in sizes:
+            if not MIN_NGRAM <= n <= MAX_NGRAM:
+                raise SpecError(f"char_ngrams: size {n} is outside {MIN_NGRAM}..{MAX_NGRAM}")
+        if len(set(sizes)) != len(sizes):
+            raise SpecError("char_ngrams: a size is listed twice")
+        if not sizes:
+            if cols != 0:
+                raise SpecError(f"ngram_features is {cols} but char_ngrams is empty (n-gram features are off)")
+            return
+        if not 1 <= cols < self.feature_size:
+            raise SpecError(f"ngram_features must be in 1..feature_size - 1 = {self.feature_size - 1} when "
+                            f"char_ngrams is set (the rest are the whole-token features), got {cols}")
+        # A token has at most max_input_bytes code points (lower-casing never yields more code points
+        # than the UTF-8 bytes it read), hence at most that + 3 - n n-grams of size n.
+        most = sum(self.max_input_bytes + 3 - n for n in sizes)
+        if most > MAX_NGRAMS_PER_TOKEN:
+            raise SpecError(f"char_ngrams: a token of max_input_bytes={self.max_input_bytes} bytes can have {most} "
+                            f"n-grams, more than the device's int16 sums allow ({MAX_NGRAMS_PER_TOKEN}); "
+                            "lower max_input_bytes or use fewer sizes")
+
     def is_char_token(self, cp: int) -> bool:
         """True when code point cp lies in one of char_token_ranges."""
         return any(lo <= cp <= hi for lo, hi in self.char_token_ranges)
@@ -202,20 +270,34 @@ class ProjectionSpec:
         return self.max_tokens - self.n_tags
 
     @property
+    def required_version(self) -> int:
+        """The spec format this spec needs: 2 with char_ngrams, else 1."""
+        return NGRAM_SPEC_VERSION if self.char_ngrams else 1
+
+    @property
+    def token_features(self) -> int:
+        """Columns holding the whole-token hash (all of them without n-grams)."""
+        return self.feature_size - self.ngram_features
+
+    @property
     def hash_words(self) -> int:
-        """64-bit hash words per token: 32 ternary features per word."""
-        return (self.feature_size + 31) // 32
+        """64-bit hash words of the whole-token features: 32 ternary features per word."""
+        return (self.token_features + 31) // 32
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """JSON-ready fields. char_token_ranges is written as "U+XXXX-U+YYYY" strings, and left out
-        when empty, so a spec without character tokens serialises (and hashes: the C spec id, run
-        fingerprints) exactly as before the option existed."""
+        """JSON-ready fields. char_token_ranges is written as "U+XXXX-U+YYYY" strings; it and the
+        n-gram fields are left out when off, so a spec without character tokens or n-grams
+        serialises (and hashes: the C spec id, run fingerprints) exactly as before those options existed."""
         d = dataclasses.asdict(self)
         if self.char_token_ranges:
             d["char_token_ranges"] = [range_text(lo, hi) for lo, hi in self.char_token_ranges]
         else:
             del d["char_token_ranges"]
+        if self.char_ngrams:
+            d["char_ngrams"] = list(self.char_ngrams)
+        else:
+            del d["char_ngrams"], d["ngram_features"]
         return d
 
     def to_json(self) -> str:
@@ -249,6 +331,8 @@ class ProjectionSpec:
         return cls.from_json(text)
 
     def replace(self, **changes) -> "ProjectionSpec":
+        """A copy with some fields changed; the version is derived again unless given."""
+        changes.setdefault("version", None)
         return dataclasses.replace(self, **changes)
 
 
