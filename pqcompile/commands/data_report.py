@@ -38,11 +38,20 @@ def data_report_cmd(spec_path, as_json, sources):
                        f"({100 * c['unrepresentable_share']:.2f}%)")
         for cause, k in list(r["unrepresentable_causes"].items())[:5]:
             click.echo(f"    cause: slot boundary {cause}: {k}")
-        for line in r["not_aligned_examples"]:
-            click.echo(f"    left out: {line}")
+        shown = r["not_aligned_examples"]
+        if shown:
+            which = "it" if r["not_aligned"] == 1 else \
+                f"all {len(shown)}" if len(shown) == r["not_aligned"] else f"the first {len(shown)} of {r['not_aligned']}"
+            click.echo(f"    left out ({which}):")
+            for line in shown:
+                click.echo(f"      {line}")
     t = report["total"]
     click.echo(f"\ntotal: {t['examples']} examples, {t['not_aligned']} not aligned, {t['unrepresentable']} "
                f"not representable ({100 * t['unrepresentable_share']:.2f}%)")
+    for h in report["hints"]:
+        click.echo(f"hint: {h['lang']}: {100 * h['unrepresentable_share']:.1f}% of the frames are not representable "
+                   f"with this spec, {100 * h['unrepresentable_share_with_spec']:.1f}% with --spec {h['spec']} "
+                   "(character tokens for Thai and CJK)")
 
 
 COMMANDS = [data_report_cmd]

@@ -144,5 +144,8 @@ def parse_span_list(value: str, where: str) -> list[tuple[str, int, int]]:
         e, _, label = rest.partition(":")
         if not (s.isdigit() and e.isdigit() and label):
             raise PqError(f"{where}: bad slot {item!r} (expected start:end:LABEL)")
+        if int(e) <= int(s):
+            raise PqError(f"{where}: bad slot {item!r}: the span {s}:{e} "
+                          f"{'is empty' if int(s) == int(e) else 'ends before it starts'} (expected start < end)")
         spans.append((label, int(s), int(e)))
     return spans

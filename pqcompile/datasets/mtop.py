@@ -16,6 +16,10 @@ from .common import (ExampleList, byte_spans_to_chars, check_file, finish, folde
 from .example import Example, normalize_spans
 from .mtop_parse import ParseError, align_slots, flat_frame
 
+# The official TSV's columns; the reader needs the first four (locale, when there, names the language).
+COLUMNS = ("id", "intent", "slots", "utterance", "domain", "locale", "parse", "tokens")
+MIN_COLUMNS = 4
+
 def read_mtop(path, split: str = "train", lang: str | None = None) -> ExampleList:
     """MTOP from a TSV file (eval.txt), a parse-only JSON file (train.json), or a language folder
     holding <split>.txt / <split>.json (split: train, eval or test)."""
@@ -25,7 +29,7 @@ def read_mtop(path, split: str = "train", lang: str | None = None) -> ExampleLis
     p = check_file(p)
     text = read_text(p)
     opts = {"lang": lang}
-    if text.lstrip().startswith("["):
+    if text.lstrip().startswith(("[", "{")):      # a JSON object is refused there, by name
         return _read_parse_json(p, text, opts)
     return _read_tsv(p, text, opts)
 
@@ -38,9 +42,10 @@ def _read_tsv(path: Path, text: str, opts: dict) -> ExampleList:
             continue
         cols = line.split("\t")
         where = f"{path}:{n}"
-        if len(cols) < 4:
-            raise PqError(f"{where}: expected MTOP's 8 tab-separated columns (id, intent, slots, utterance, "
-                          f"domain, locale, parse, tokens), got {len(cols)}")
+        if not MIN_COLUMNS <= len(cols) <= len(COLUMNS):
+            raise PqError(f"{where}: expected MTOP's tab-separated columns {', '.join(COLUMNS[:MIN_COLUMNS])}"
+                          f"[, {', '.join(COLUMNS[MIN_COLUMNS:])}] ({MIN_COLUMNS} to {len(COLUMNS)}), "
+                          f"got {len(cols)}")
         intent, slots, utterance = cols[1], cols[2], cols[3]
         if not intent:
             raise PqError(f"{where}: empty intent")
@@ -69,7 +74,8 @@ def parsed_example(sentence, parse, lang: str, path: Path, line: int) -> Example
 def _read_parse_json(path: Path, text: str, opts: dict) -> ExampleList:
     items = parse_json(path, text)
     if not isinstance(items, list):
-        raise PqError(f"{path}:1: expected a JSON list of {{original_sentence, mtop_parsing}} objects")
+        raise PqError(f"{path}:1: expected a JSON list of {{original_sentence, mtop_parsing}} objects, "
+                      f"got {_json_kind(items)}")
     lines = json_item_lines(text, len(items), path)
     lang = pick_lang(opts, lang_from_path(path))
     examples, skipped = [], []
@@ -84,6 +90,13 @@ def _read_parse_json(path: Path, text: str, opts: dict) -> ExampleList:
     return finish(examples, skipped, path)
 
 
+def _json_kind(value) -> str:
+    if isinstance(value, dict):
+        keys = ", ".join(list(value)[:4]) + (", ..." if len(value) > 4 else "")
+        return f"a JSON object ({{{keys}}})" if value else "an empty JSON object"
+    return f"a JSON {type(value).__name__}"
+
+
 def read_mtop6(path, langs: str | None = None) -> ExampleList:
     """The aligned 6-language MTOP JSON (`{id, question: {lang: text}, mr: {slot_intent: {lang:
     parse}}}`; the shared copy has en, de, es, fr, hi, th); langs: '+'-separated codes
@@ -93,7 +106,8 @@ def read_mtop6(path, langs: str | None = None) -> ExampleList:
     items = parse_json(p, text)
     if not isinstance(items, list) or not items or not isinstance(items[0], dict) \
             or not isinstance(items[0].get("question"), dict):
-        raise PqError(f"{p}:1: expected a JSON list of {{id, question, mr}} objects")
+        got = _json_kind(items) if not isinstance(items, list) else "a list without them"
+        raise PqError(f"{p}:1: expected a JSON list of {{id, question, mr}} objects, got {got}")
     present = tuple(items[0]["question"])
     wanted = tuple(langs.split("+")) if langs else present
     bad = [x for x in wanted if x not in present]

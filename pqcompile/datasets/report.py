@@ -1,13 +1,21 @@
 """What a set of data sources holds, under a projection spec: examples per source and language,
 utterances a reader left out (an MTOP parse it could not align, ...), and how many gold frames
-cannot be represented on the projection's tokens, with the causes."""
+cannot be represented on the projection's tokens, with the causes; and, where a language fares
+much better with the shipped multilingual spec (character tokens for Thai and CJK), a hint."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
-from ..projection import ProjectionSpec
+from ..projection import ProjectionSpec, SpecError
 from .example import frame_problem
 from .sources import load_source
+
+SHOWN_LEFT_OUT = 5
+# A language with more of its frames unrepresentable than this gets checked against the
+# multilingual spec; the hint is given when that spec at least halves the share.
+HINT_ABOVE = 0.10
+MULTILINGUAL_SPEC = Path(__file__).resolve().parents[2] / "specs" / "multilingual.json"
 
 
 def _share(n: int, total: int) -> float:
@@ -30,7 +38,7 @@ def source_report(examples, spec: ProjectionSpec) -> dict:
     return {
         "examples": len(examples),
         "not_aligned": len(skipped),
-        "not_aligned_examples": [f"{w}: {r}" for w, r in skipped[:5]],
+        "not_aligned_examples": [f"{w}: {r}" for w, r in skipped[:SHOWN_LEFT_OUT]],
         "unrepresentable": n_bad,
         "unrepresentable_share": _share(n_bad, len(examples)),
         "unrepresentable_causes": dict(causes.most_common()),
@@ -40,9 +48,38 @@ def source_report(examples, spec: ProjectionSpec) -> dict:
     }
 
 
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def spec_hints(examples: list, spec: ProjectionSpec, languages: dict) -> list[dict]:
+    """For each language whose unrepresentable share is over HINT_ABOVE, its share under the
+    shipped multilingual spec, when that is at most half (and the spec is not already that one)."""
+    try:
+        other = ProjectionSpec.load(MULTILINGUAL_SPEC)
+    except (OSError, SpecError):          # an installed copy without the repository's specs/
+        return []
+    if other.char_token_ranges == spec.char_token_ranges:
+        return []
+    hints = []
+    for lang, c in languages.items():
+        if c["unrepresentable_share"] <= HINT_ABOVE:
+            continue
+        mine = [ex for ex in examples if ex.lang == lang]
+        share = _share(sum(frame_problem(ex, other) is not None for ex in mine), len(mine))
+        if share <= c["unrepresentable_share"] / 2:
+            hints.append({"lang": lang, "unrepresentable_share": c["unrepresentable_share"],
+                          "spec": _shown_path(MULTILINGUAL_SPEC), "unrepresentable_share_with_spec": share})
+    return hints
+
+
 def data_report(sources: list[str], spec: ProjectionSpec) -> dict:
     """Reads every `FORMAT:PATH[,opt=val]` source and reports on each and on all together."""
-    per_source = {s: source_report(load_source(s), spec) for s in sources}
+    loaded = {s: load_source(s) for s in sources}
+    per_source = {s: source_report(examples, spec) for s, examples in loaded.items()}
     langs: dict[str, Counter] = {}
     for r in per_source.values():
         for lang, c in r["languages"].items():
@@ -50,6 +87,8 @@ def data_report(sources: list[str], spec: ProjectionSpec) -> dict:
                                                       "unrepresentable": c["unrepresentable"]})
     n = sum(r["examples"] for r in per_source.values())
     bad = sum(r["unrepresentable"] for r in per_source.values())
+    languages = {lang: {**c, "unrepresentable_share": _share(c["unrepresentable"], c["examples"])}
+                 for lang, c in sorted(langs.items())}
     return {
         "spec": spec.to_dict(),
         "sources": per_source,
@@ -58,7 +97,7 @@ def data_report(sources: list[str], spec: ProjectionSpec) -> dict:
             "not_aligned": sum(r["not_aligned"] for r in per_source.values()),
             "unrepresentable": bad,
             "unrepresentable_share": _share(bad, n),
-            "languages": {lang: {**c, "unrepresentable_share": _share(c["unrepresentable"], c["examples"])}
-                          for lang, c in sorted(langs.items())},
+            "languages": languages,
         },
+        "hints": spec_hints([ex for examples in loaded.values() for ex in examples], spec, languages),
     }
