@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything pqcompile needs on a Debian/Ubuntu machine, idempotently:
 #  - Debian toolchains (cross compilers, newlib, QEMU), without recommends;
-#  - a virtualenv in .venv with pinned Python packages and pqcompile itself (editable).
+#  - a virtualenv in .venv with pinned Python packages and pqcompile itself (editable): every pip
+#    install gets -c ci/constraints.txt, the tested version of each direct and transitive package.
 # Re-running it is cheap: it skips what is already there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,13 +34,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.pqcompile-installed
-want="$(cat ci/requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat ci/requirements.txt ci/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[install] python packages (ci/requirements.txt)"
   # torch first and pinned alone: any other spec pulls GBs of CUDA wheels.
-  .venv/bin/pip install -q torch==2.13.0 2>&1 | quiet_pip
-  .venv/bin/pip install -q -r ci/requirements.txt 2>&1 | quiet_pip
-  .venv/bin/pip install -q --no-deps -e . 2>&1 | quiet_pip
+  pip_install() { .venv/bin/pip install -q -c ci/constraints.txt "$@" 2>&1 | quiet_pip; }
+  pip_install torch==2.13.0
+  pip_install -r ci/requirements.txt
+  pip_install --no-deps -e .
   echo "$want" > "$stamp"
 fi
 echo "[install] ok"
