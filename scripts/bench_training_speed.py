@@ -10,13 +10,16 @@ train (../shared/data/mtop/en/train.json, --utterances examples, read once with 
 reader and handed to both codes, so both see the same examples).
 
 The old code is `git archive REV pqcompile` in a temporary folder (default REV: the last commit
-before pqcompile/model/fo_pool.py existed, i.e. the step-by-step autograd fo-pooling). Each code
-runs in its own worker process; the two take turns, chunk by chunk (ABBA order), so that load
-from other jobs on a shared machine falls on both alike. Each worker trains one model per batch
-size from seed 0 straight through its chunks (an epoch ends -> the next permutation), so both
-codes do the same steps on the same batches; the losses of the two are compared step by step
-(identical losses = the same training). Reported: utterances per second by wall clock and by
-process CPU time, and the ratios new / old.
+before pqcompile/model/fo_pool.py existed, i.e. the step-by-step autograd fo-pooling on the
+padded grid). Each code runs in its own worker process; the two take turns, chunk by chunk (ABBA
+order), so that load from other jobs on a shared machine falls on both alike. Each worker trains
+one model per batch size from seed 0 straight through its chunks (an epoch ends -> the next
+permutation), so both codes do the same steps on the same batches. Their losses are compared:
+the first step's is equal (the forward pass computes the same integers); after that they drift
+apart slowly, because the new encoder sums weight gradients over the valid rows only (packed),
+in another float order than the padded grid's, and QAT's rounding amplifies such differences; the
+mean loss of the last quarter of the steps shows they train alike. Reported: utterances per
+second by wall clock and by process CPU time, and the ratios new / old.
 """
 from __future__ import annotations
 
@@ -166,9 +169,11 @@ def measure(procs: list[Proc], bs: int, warmup: int, chunk: int, rounds: int) ->
     old, new = totals["old"]["losses"], totals["new"]["losses"]
     res["ratio_wall"] = res["new"]["utt_per_s_wall"] / res["old"]["utt_per_s_wall"]
     res["ratio_cpu"] = res["new"]["utt_per_s_cpu"] / res["old"]["utt_per_s_cpu"]
+    res["first_loss_equal"] = old[0] == new[0]
     res["identical_losses"] = old == new
     res["max_loss_difference"] = max(abs(a - b) for a, b in zip(old, new))
-    res["first_loss"], res["last_loss"] = new[0], new[-1]
+    last = max(1, len(old) // 4)
+    res["mean_loss_last_quarter"] = {"old": sum(old[-last:]) / last, "new": sum(new[-last:]) / last}
     return res
 
 
@@ -206,11 +211,13 @@ def main() -> None:
                 res = measure(procs, bs, warmup=max(2, chunk // 4), chunk=chunk, rounds=args.rounds)
                 results["by_batch_size"][bs] = res
                 if not args.json:
+                    m = res["mean_loss_last_quarter"]
                     print(f"batch {bs}: old {res['old']['utt_per_s_wall']:.0f} utt/s, new {res['new']['utt_per_s_wall']:.0f} "
                           f"utt/s (wall; ratio {res['ratio_wall']:.2f}x) | CPU time: old {res['old']['utt_per_s_cpu']:.0f}, "
                           f"new {res['new']['utt_per_s_cpu']:.0f} (ratio {res['ratio_cpu']:.2f}x) | {res['new']['steps']} "
-                          f"steps each, losses identical: {res['identical_losses']} "
-                          f"(max difference {res['max_loss_difference']:.3g})", flush=True)
+                          f"steps each; first-step loss equal: {res['first_loss_equal']}, all identical: "
+                          f"{res['identical_losses']} (max difference {res['max_loss_difference']:.3g}); mean loss "
+                          f"of the last quarter: old {m['old']:.4f}, new {m['new']:.4f}", flush=True)
         finally:
             for p in procs:
                 p.close()

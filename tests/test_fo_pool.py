@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from pqcompile.model import qrnn_kernel
 from pqcompile.model.fo_pool import qrnn_pool
+from pqcompile.model.packing import Packing
 from pqcompile.model.pqrnn import QRNNLayer, windows
 from pqcompile.quant.qat import q_sigmoid, q_tanh, round_half_up
 
@@ -89,6 +90,12 @@ def lengths_mask(lengths, T):
     return torch.arange(T)[None] < torch.tensor(lengths)[:, None]
 
 
+def pool_padded(pre_f, pre_b, mask, quantize, zoneout):
+    """qrnn_pool on the valid rows of padded [B, T, 3H] inputs -> padded [B, T, 2H] (zeros at t >= L)."""
+    packing = Packing.of(mask)
+    return packing.unpack(qrnn_pool(packing.pack(pre_f), packing.pack(pre_b), packing, quantize, zoneout))
+
+
 CASES = [  # B, T, H, lengths
     (5, 7, 3, [7, 1, 4, 6, 2]),
     (3, 1, 5, [1, 1, 1]),
@@ -108,7 +115,7 @@ def test_layer_pooling_matches_step_by_step_reference(quantize, case, zoneout, b
 
     def new():
         torch.manual_seed(7)          # the same zoneout draws for both: forward direction first
-        return qrnn_pool(pre_f, pre_b, mask, quantize, zoneout)
+        return pool_padded(pre_f, pre_b, mask, quantize, zoneout)
 
     def old():
         torch.manual_seed(7)
@@ -131,8 +138,8 @@ def test_zoneout_keeps_the_state_where_drawn(backend):
     output is the plain pooling."""
     pre = pre_activations(3, 5, 4, True, 0)
     mask = lengths_mask([5, 3, 1], 5)
-    assert (qrnn_pool(pre, pre, mask, True, 0.999999) == 0).all()
-    assert qrnn_pool(pre, pre, mask, True, 0.0).abs().sum() > 0
+    assert (pool_padded(pre, pre, mask, True, 0.999999) == 0).all()
+    assert pool_padded(pre, pre, mask, True, 0.0).abs().sum() > 0
 
 
 @pytest.mark.parametrize("quantize", [True, False])
@@ -146,7 +153,7 @@ def test_padding_values_do_not_leak_into_valid_positions(quantize, backend):
     outs = []
     for p in (pre, noisy):
         leaf = p.clone().requires_grad_(True)
-        h = qrnn_pool(leaf, leaf, mask, quantize, 0.0)
+        h = pool_padded(leaf, leaf, mask, quantize, 0.0)
         (h * torch.arange(1.0, 2 * H + 1)).sum().backward()
         outs.append((h.detach(), leaf.grad))
     assert torch.equal(outs[0][0], outs[1][0])
@@ -160,20 +167,26 @@ def test_gradcheck_in_float_mode():
     g = torch.Generator().manual_seed(0)
     pre_f = (torch.randn(2, 5, 9, generator=g, dtype=torch.float64) * 20).requires_grad_(True)
     pre_b = (torch.randn(2, 5, 9, generator=g, dtype=torch.float64) * 20).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a, b: qrnn_pool(a, b, mask, False, 0.0), (pre_f, pre_b))
+    assert torch.autograd.gradcheck(lambda a, b: pool_padded(a, b, mask, False, 0.0), (pre_f, pre_b))
 
 
-@pytest.mark.parametrize("k, T", [(3, 7), (2, 1), (3, 2), (4, 9)])
-def test_windows_match_the_padded_copies(k, T):
-    B, D = 3, 5
-    u = torch.randn(B, T, D, requires_grad=True)
-    g_f, g_b = torch.randn(B, T, k * D), torch.randn(B, T, k * D)
-    new_f, new_b = windows(u, k)
-    old_f, old_b = reference_window(u, k, False), reference_window(u, k, True)
+@pytest.mark.parametrize("k, lengths", [(3, [7, 3, 1]), (2, [1]), (3, [2, 1]), (4, [9, 9, 4])])
+def test_windows_match_the_padded_copies(k, lengths):
+    """Windows on packed rows equal the former padded windows at the valid positions (the encoder's
+    rows t >= L are zero), and the gradients of the valid rows agree (the former windows also sent
+    gradient to the zero rows t >= L, which lead nowhere)."""
+    T, D = max(lengths), 5
+    mask = lengths_mask(lengths, T)
+    packing = Packing.of(mask)
+    u = (torch.randn(len(lengths), T, D) * mask[..., None]).requires_grad_(True)
+    g_f, g_b = torch.randn(packing.n, k * D), torch.randn(packing.n, k * D)
+    new_f, new_b = windows(packing.pack(u), k, packing)
+    old_f, old_b = packing.pack(reference_window(u, k, False)), packing.pack(reference_window(u, k, True))
     assert torch.equal(new_f, old_f) and torch.equal(new_b, old_b)
     (grad_new,) = torch.autograd.grad((new_f * g_f).sum() + (new_b * g_b).sum(), u)
     (grad_old,) = torch.autograd.grad((old_f * g_f).sum() + (old_b * g_b).sum(), u)
-    torch.testing.assert_close(grad_new, grad_old, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grad_new[mask], grad_old[mask], rtol=1e-6, atol=1e-6)
+    assert (grad_new[~mask] == 0).all()
 
 
 @pytest.mark.parametrize("quantize", [True, False])
@@ -184,8 +197,8 @@ def test_layer_matches_the_former_composition(quantize, backend):
     layer = QRNNLayer(6, 5, 3, zoneout=0.2)
     for d in (layer.fwd, layer.bwd):
         d.gates.quantize = quantize
-    u = torch.randint(0, 128, (3, 7, 6)).float().requires_grad_(True)
     mask = lengths_mask([7, 4, 1], 7)
+    u = (torch.randint(0, 128, (3, 7, 6)).float() * mask[..., None]).requires_grad_(True)
     scale = torch.tensor(0.05)
     weight = torch.randn(3, 7, 10)
     params = [u, *layer.parameters()]
@@ -197,12 +210,15 @@ def test_layer_matches_the_former_composition(quantize, backend):
 
     def new():
         torch.manual_seed(5)
-        return layer(u, scale, mask)
+        packing = Packing.of(mask)
+        return packing.unpack(layer(packing.pack(u), scale, packing))
 
     h_new, g_new = value_and_grads(new, params, weight)
     h_old, g_old = value_and_grads(old, params, weight)
     assert torch.equal(h_new, h_old) and h_new.abs().sum() > 0
-    for a, b in zip(g_new, g_old):
+    # u's rows t >= L are zero in the model (the gradient the former windows sent there leads nowhere)
+    torch.testing.assert_close(g_new[0][mask], g_old[0][mask], rtol=1e-5, atol=1e-5)
+    for a, b in zip(g_new[1:], g_old[1:]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -218,7 +234,7 @@ def test_kernel_and_torch_code_agree_bit_for_bit_at_model_size(monkeypatch):
     for use in (lib, None):
         monkeypatch.setitem(qrnn_kernel._LOADED, "lib", use)
         torch.manual_seed(1)
-        results.append(value_and_grads(lambda: qrnn_pool(pre_f, pre_b, mask, True, 0.05), [pre_f, pre_b], weight))
+        results.append(value_and_grads(lambda: pool_padded(pre_f, pre_b, mask, True, 0.05), [pre_f, pre_b], weight))
     (h_c, g_c), (h_t, g_t) = results
     assert torch.equal(h_c, h_t) and all(torch.equal(a, b) for a, b in zip(g_c, g_t))
 
@@ -229,4 +245,76 @@ def test_kernel_falls_back_to_torch_without_a_compiler(monkeypatch):
     with pytest.warns(UserWarning, match="using the slower torch code"):
         assert qrnn_kernel.load() is None
     pre = pre_activations(2, 4, 3, True, 0)
-    assert qrnn_pool(pre, pre, lengths_mask([4, 2], 4), True, 0.0).shape == (2, 4, 6)
+    assert pool_padded(pre, pre, lengths_mask([4, 2], 4), True, 0.0).shape == (2, 4, 6)
+
+
+# -- the whole model: packed rows against the former padded encoder ----------------------------------
+
+def reference_forward_int(model, features, mask):
+    """The former PQRNN.forward_int: the encoder on the padded grid (padded windows, per-direction
+    gate layers, step-by-step pooling), then the same attention and heads."""
+    from pqcompile.quant.qat import q_exp
+
+    mask = mask.bool()
+    Tv = int(mask.sum(dim=1).max())
+    x, mv = features[:, :Tv].float(), mask[:, :Tv]
+    one, q7 = torch.ones(()), torch.full((), 1.0 / Q7)
+    y = model.bottleneck(x, one, mv) * mv[..., None]
+    scale = model.bottleneck.out_scale()
+    for layer in model.layers:
+        zoneout = layer.zoneout if model.training else 0.0
+        y = torch.cat([reference_direction(d.gates(reference_window(y, d.kernel_width, d.backward), scale), mv,
+                                           d.backward, model.quantize, zoneout) for d in (layer.fwd, layer.bwd)], -1)
+        scale = q7
+    E = F.pad(y, (0, 0, 0, mask.shape[1] - Tv))
+    score = model.attention(E, q7)[..., 0]
+    m = torch.where(mask, score, torch.full_like(score, -128.0)).amax(dim=1, keepdim=True).detach()
+    e = torch.where(mask, q_exp(score - m, model.quantize), torch.zeros_like(score))
+    pooled = torch.einsum("bt,btc->bc", e.double(), E.double()).float() / e.sum(dim=1, keepdim=True)
+    if model.quantize:
+        pooled = torch.clamp(round_half_up(pooled), -127, 127)
+    return {"intent": model.intent(pooled, q7), "slot": model.slot(E, q7, mask), "encoder": E}
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_model_matches_the_former_padded_encoder(quantize, backend):
+    """PQRNN.forward_int (packed rows, fused pooling) against the former padded computation: the
+    same outputs at every position, and gradients of every parameter that agree, in training mode
+    with zoneout (the same draws) and QAT on or off."""
+    from pqcompile.model import build_model, make_batch
+    from pqcompile.projection import ProjectionSpec
+
+    spec = ProjectionSpec(feature_size=64, max_tokens=12)
+    texts = ["wake me up at seven", "call mom", "what is the weather in Paris tomorrow", "x",
+             "set a timer for ten minutes please", "play jazz"]
+    torch.manual_seed(0)
+    model = build_model("pqrnn", "tiny", {"bottleneck": 12, "hidden": 7, "layers": 2, "kernel_width": 3,
+                                          "zoneout": 0.3}, 4, 5, spec=spec)
+    batch = make_batch(texts, spec)
+    model.train()
+    model.forward_int(batch.features, batch.mask)        # measure the activation ranges once
+    model.set_quantize(quantize)
+    weights = {"intent": torch.randn(len(texts), 4), "slot": torch.randn(len(texts), spec.max_tokens, 5)}
+    params = list(model.parameters())
+    results = []
+    for fn in (model.forward_int, lambda f, m: reference_forward_int(model, f, m)):
+        ranges = [r.clone() for r in model.buffers()]
+        torch.manual_seed(3)
+        out = fn(batch.features, batch.mask)
+        loss = sum((out[k] * w).sum() for k, w in weights.items())
+        grads = torch.autograd.grad(loss, params)
+        results.append(({k: out[k].detach() for k in ("intent", "slot", "encoder")}, grads))
+        for buf, saved in zip(model.buffers(), ranges):
+            buf.copy_(saved)                                  # both see the same activation ranges
+    (out_new, g_new), (out_old, g_old) = results
+    for k in out_old:
+        assert torch.equal(out_new[k], out_old[k]), k
+    assert out_new["encoder"].abs().sum() > 0
+    # Each layer's (weight, bias) gradients agree up to float32 rounding of sums of that layer's
+    # terms (the attention bias's true gradient is ~0: the softmax ignores a common shift, so only
+    # rounding noise of terms the size of its weight's gradient is left there).
+    assert len(g_new) % 2 == 0 and sum(float(g.abs().sum()) for g in g_new) > 0
+    for i in range(0, len(g_new), 2):
+        scale = max(float(g_old[i].abs().max()), float(g_old[i + 1].abs().max()))
+        for a, b in ((g_new[i], g_old[i]), (g_new[i + 1], g_old[i + 1])):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * scale)

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from pqcompile.errors import PqError
 from pqcompile.model import build_model, make_batch
 from pqcompile.model.fo_pool import qrnn_pool
-from pqcompile.model.pqrnn import window
+from pqcompile.model.packing import Packing
+from pqcompile.model.pqrnn import windows
 from pqcompile.projection import ProjectionSpec
 from pqcompile.quant import integer_reference as ir
 from pqcompile.quant.convert import to_quantized
@@ -108,7 +109,8 @@ def test_ema_range_tracks_moving_max_in_training_only():
 @pytest.mark.parametrize("backward", [False, True])
 def test_window_matches_integer_reference(backward):
     u = np.random.default_rng(0).integers(-128, 128, (3, 7, 5)).astype(np.int8)
-    got = window(torch.from_numpy(u).float(), 3, backward).numpy()
+    packing = Packing.of(torch.ones(3, 7, dtype=torch.bool))    # full rows: packed = padded
+    got = windows(packing.pack(torch.from_numpy(u).float()), 3, packing)[int(backward)].view(3, 7, 15).numpy()
     assert np.array_equal(got, ir.window(u, 3, backward).astype(np.float32))
 
 
@@ -122,7 +124,8 @@ def test_fo_pool_matches_integer_reference_bit_for_bit(backward):
     mask = np.arange(T)[None] < lengths[:, None]
     expected = ir.fo_pool(pre, mask, H, backward)
     p = torch.from_numpy(pre).float()
-    h = qrnn_pool(p, p, torch.from_numpy(mask), True, 0.0).numpy()   # both directions of a layer
+    packing = Packing.of(torch.from_numpy(mask))
+    h = packing.unpack(qrnn_pool(packing.pack(p), packing.pack(p), packing, True, 0.0)).numpy()   # both directions
     got = h[..., H:] if backward else h[..., :H]
     assert np.array_equal(got, expected.astype(np.float32))
 

@@ -13,20 +13,21 @@ once. The values are exactly those of the step-by-step definition (docs/integer-
 with R(x) = floor(x + 0.5) when quantised and the identity in float mode, and the gradients are
 those autograd gives that definition with R passed straight through (STE), computed with the same
 float operations in the same order, so they agree bit for bit (tests/test_fo_pool.py compares
-both with the step-by-step autograd version; scripts/bench_training_speed.py shows training
-losses identical to the former code's, step for step).
+both with the step-by-step autograd version).
 
 Why the quantised forward may fold terms: z, f, o are then integers (z in [-127, 127], f, o in
 [0, 128]) and |C| <= 2^15, so f * C and (128 - f) * 256 * z are integers below 2^23 and every
 intermediate below is an exact float32 value; floor(x / 128 + 0.5) = floor((x + 64) / 128) then
 holds exactly, whatever the order or fusion of the ops.
 
-The entry point is `qrnn_pool` (a layer's gate pre-activations of both directions -> its output).
+The entry point is `qrnn_pool`: a layer's gate pre-activations of both directions on the batch's
+packed rows (valid positions only, model/packing.py) -> the layer's output rows.
 Quantised (training and eval), `QRNNPoolQuantized` does the table lookups of quant/qat.py's
 q_tanh / q_sigmoid, zoneout and the pooling in one Function (the lookups' derivatives read from a
 table of q_tanh / q_sigmoid's own derivatives at the 256 integer inputs); on CPU its work is done
-by a small C kernel (qrnn_kernel.py) where one can be built, else by the torch code below. In float
-mode the gates come from autograd-recorded q_tanh / q_sigmoid and `FoPool` pools them.
+by a small C kernel (qrnn_kernel.py) on the packed rows where one can be built, else by the torch
+code below on the padded grid. In float mode the gates come from autograd-recorded q_tanh /
+q_sigmoid and `FoPool` pools them on the padded grid.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import torch
 from ..quant.qat import _tables, q_sigmoid, q_tanh
 from ..quant.tables import Q7, STATE_OFFSET
 from . import qrnn_kernel
+from .packing import Packing
 
 Q15 = STATE_OFFSET        # the state C is held in units of 2^-15
 Z_SCALE = Q15 // Q7       # z (Q7) -> the state's units
@@ -158,58 +160,76 @@ def _lookup_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return _LOOKUPS[device]
 
 
+def _quantized_padded_forward(pre_f, pre_b, keep_f, keep_b, mask):
+    """The torch code of QRNNPoolQuantized on the padded grid: [B, T, 3H] each -> ([B, T, 2H], saved)."""
+    values, _ = _lookup_tables(pre_f.device)
+    B, T, H3 = pre_f.shape
+    H = H3 // 3
+    # Table index: z columns read the tanh half, f and o the sigmoid half (as _Lookup: truncate, clamp).
+    idx = to_time_major(pre_f, pre_b, out=torch.empty(T, B, 2, H3, dtype=torch.int32, device=pre_f.device))
+    idx.clamp_(-128, 127)
+    idx[..., :H] += 128
+    idx[..., H:] += 256 + 128
+    V = values.index_select(0, idx.view(-1)).view(T, B, 2, H3)
+    Z, F, O = V[..., :H], V[..., H:2 * H], V[..., 2 * H:]
+    keep = None
+    if keep_f is not None:
+        keep = to_time_major(keep_f, keep_b)
+        F.masked_fill_(keep, Q7)
+    h, saved = _pool_forward(Z, F, O, time_major_mask(mask, 2), quantize=True)
+    return from_time_major(h), (idx, keep, *saved)
+
+
+def _quantized_padded_backward(grad_out, saved):
+    """-> gradients of pre_f, pre_b [B, T, 3H]."""
+    _, derivs = _lookup_tables(grad_out.device)
+    idx, keep, *pool_saved = saved
+    T, B, _, H3 = idx.shape
+    H = H3 // 3
+    dH = to_time_major(grad_out[..., :H], grad_out[..., H:])
+    dV = torch.empty(T, B, 2, H3, dtype=grad_out.dtype, device=grad_out.device)
+    _, dF, _ = _pool_backward(dH, pool_saved, dZ=dV[..., :H], dF=dV[..., H:2 * H], dO=dV[..., 2 * H:])
+    if keep is not None:
+        dF.masked_fill_(keep, 0.0)                     # zoneout's f = 128 is a constant
+    dV.mul_(derivs.index_select(0, idx.view(-1)).view(T, B, 2, H3))
+    return dV[:, :, 0].transpose(0, 1), dV[:, :, 1].flip(0).transpose(0, 1)
+
+
 class QRNNPoolQuantized(torch.autograd.Function):
-    """Gate pre-activations of both directions (integers in [-128, 127], [B, T, 3H] = z | f | o
-    columns), zoneout keep masks (bool [B, T, H] each, or None), mask bool [B, T] -> the layer's
-    output [B, T, 2H] in Q7 (forward direction's h, then the backward direction's).
-    On CPU the C kernel (qrnn_kernel.py) does the work where it could be built; otherwise torch."""
+    """Gate pre-activations of both directions on packed rows (integers in [-128, 127], [N, 3H] =
+    z | f | o columns), zoneout keep masks (bool [N, H] each, or None), the Packing -> the layer's
+    output [N, 2H] in Q7 (forward direction's h, then the backward direction's).
+    On CPU the C kernel (qrnn_kernel.py) does the work where it could be built; otherwise the torch
+    code above, on the padded grid."""
 
     @staticmethod
-    def forward(ctx, pre_f, pre_b, keep_f, keep_b, mask):
-        values, _ = _lookup_tables(pre_f.device)
+    def forward(ctx, pre_f, pre_b, keep_f, keep_b, packing):
         lib = qrnn_kernel.load() if pre_f.device.type == "cpu" and pre_f.dtype == torch.float32 else None
-        ctx.lib = lib
+        ctx.lib, ctx.packing = lib, packing
         if lib is not None:
+            values, _ = _lookup_tables(pre_f.device)
             pre_f, pre_b = pre_f.contiguous(), pre_b.contiguous()
-            masks = [None if x is None else x.contiguous().view(torch.uint8) for x in (keep_f, keep_b, mask)]
-            out, states = qrnn_kernel.forward(lib, pre_f, pre_b, *masks, values)
-            ctx.save_for_backward(pre_f, pre_b, *masks, states)
+            keeps = [None if x is None else x.contiguous().view(torch.uint8) for x in (keep_f, keep_b)]
+            out, states = qrnn_kernel.forward(lib, pre_f, pre_b, *keeps, packing.offsets, values)
+            ctx.save_for_backward(pre_f, pre_b, *keeps, states)
             return out
-        B, T, H3 = pre_f.shape
-        H = H3 // 3
-        # Table index: z columns read the tanh half, f and o the sigmoid half (as _Lookup: truncate, clamp).
-        idx = to_time_major(pre_f, pre_b, out=torch.empty(T, B, 2, H3, dtype=torch.int32, device=pre_f.device))
-        idx.clamp_(-128, 127)
-        idx[..., :H] += 128
-        idx[..., H:] += 256 + 128
-        V = values.index_select(0, idx.view(-1)).view(T, B, 2, H3)
-        Z, F, O = V[..., :H], V[..., H:2 * H], V[..., 2 * H:]
-        keep = None
-        if keep_f is not None:
-            keep = to_time_major(keep_f, keep_b)
-            F.masked_fill_(keep, Q7)
-        h, saved = _pool_forward(Z, F, O, time_major_mask(mask, 2), quantize=True)
-        ctx.save_for_backward(idx, keep, *saved)
-        return from_time_major(h)
+        keeps = [None if x is None else packing.unpack(x) for x in (keep_f, keep_b)]
+        out, saved = _quantized_padded_forward(packing.unpack(pre_f), packing.unpack(pre_b), *keeps,
+                                               packing.mask())
+        ctx.save_for_backward(*saved)
+        return packing.pack(out)
 
     @staticmethod
     def backward(ctx, grad_out):
-        values, derivs = _lookup_tables(grad_out.device)
+        packing = ctx.packing
         if ctx.lib is not None:
-            grad_out = grad_out.contiguous()
-            g_f, g_b = qrnn_kernel.backward(ctx.lib, grad_out, *ctx.saved_tensors[:5], values, derivs,
-                                            ctx.saved_tensors[5])
+            values, derivs = _lookup_tables(grad_out.device)
+            pre_f, pre_b, keep_f, keep_b, states = ctx.saved_tensors
+            g_f, g_b = qrnn_kernel.backward(ctx.lib, grad_out.contiguous(), pre_f, pre_b, keep_f, keep_b,
+                                            packing.offsets, values, derivs, states)
             return g_f, g_b, None, None, None
-        idx, keep, *saved = ctx.saved_tensors
-        T, B, _, H3 = idx.shape
-        H = H3 // 3
-        dH = to_time_major(grad_out[..., :H], grad_out[..., H:])
-        dV = torch.empty(T, B, 2, H3, dtype=grad_out.dtype, device=grad_out.device)
-        _, dF, _ = _pool_backward(dH, saved, dZ=dV[..., :H], dF=dV[..., H:2 * H], dO=dV[..., 2 * H:])
-        if keep is not None:
-            dF.masked_fill_(keep, 0.0)                     # zoneout's f = 128 is a constant
-        dV.mul_(derivs.index_select(0, idx.view(-1)).view(T, B, 2, H3))
-        return dV[:, :, 0].transpose(0, 1), dV[:, :, 1].flip(0).transpose(0, 1), None, None, None
+        g_f, g_b = _quantized_padded_backward(packing.unpack(grad_out), ctx.saved_tensors)
+        return packing.pack(g_f), packing.pack(g_b), None, None, None
 
 
 # -- entry points ----------------------------------------------------------------------------------
@@ -228,22 +248,24 @@ def gates_float(pre: torch.Tensor, keep: torch.Tensor | None) -> tuple[torch.Ten
     return z, f, o
 
 
-def qrnn_pool(pre_f: torch.Tensor, pre_b: torch.Tensor, mask: torch.Tensor, quantize: bool,
+def qrnn_pool(pre_f: torch.Tensor, pre_b: torch.Tensor, packing: Packing, quantize: bool,
               zoneout: float) -> torch.Tensor:
-    """A QRNN layer's pooling: gate pre-activations of the forward and backward direction
-    ([B, T, 3H] each, z | f | o) -> the layer output [B, T, 2H] (Q7). zoneout: probability (0 in eval);
-    the forward direction's keep mask is drawn first."""
-    B, T, H3 = pre_f.shape
-    keep_f = zoneout_keep((B, T, H3 // 3), zoneout, pre_f.device)
-    keep_b = zoneout_keep((B, T, H3 // 3), zoneout, pre_f.device)
-    mask = mask.bool()
+    """A QRNN layer's pooling: gate pre-activations of the forward and backward direction on packed
+    rows ([N, 3H] each, z | f | o) -> the layer output [N, 2H] (Q7). zoneout: probability (0 in
+    eval), drawn on the padded grid [B, T, H] (the forward direction's first)."""
+    H = pre_f.shape[-1] // 3
+    shape = (packing.batch, packing.steps, H)
+    keep_f = zoneout_keep(shape, zoneout, pre_f.device)
+    keep_b = zoneout_keep(shape, zoneout, pre_f.device)
     if quantize:
-        return QRNNPoolQuantized.apply(pre_f, pre_b, keep_f, keep_b, mask)
-    zf, ff, of = gates_float(pre_f, keep_f)
-    zb, fb, ob = gates_float(pre_b, keep_b)
+        keeps = [None if k is None else packing.pack(k) for k in (keep_f, keep_b)]
+        return QRNNPoolQuantized.apply(pre_f, pre_b, *keeps, packing)
+    mask = packing.mask()
+    zf, ff, of = gates_float(packing.unpack(pre_f), keep_f)
+    zb, fb, ob = gates_float(packing.unpack(pre_b), keep_b)
 
     def stack(a, b):
         return torch.stack([a.transpose(0, 1), b.flip(1).transpose(0, 1)], dim=2)
 
     h = FoPool.apply(stack(zf, zb), stack(ff, fb), stack(of, ob), time_major_mask(mask, 2), False)
-    return torch.cat([h[:, :, 0].transpose(0, 1), h[:, :, 1].flip(0).transpose(0, 1)], dim=-1)
+    return packing.pack(torch.cat([h[:, :, 0].transpose(0, 1), h[:, :, 1].flip(0).transpose(0, 1)], dim=-1))

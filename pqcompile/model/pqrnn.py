@@ -21,6 +21,7 @@ from ..quant.tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7
 from .batch import Batch
 from .checks import check_positive_ints
 from .fo_pool import qrnn_pool
+from .packing import Packing
 
 
 @dataclass
@@ -48,50 +49,13 @@ class PQRNNConfig:
         return dataclasses.asdict(self)
 
 
-class _Windows(torch.autograd.Function):
-    """u [B, T, D] -> (forward window, backward window), each [B, T, k*D]: block j of row t holds
-    u[t-j] (forward) or u[t+j] (backward), zeros outside. The backward pass sums the blocks'
-    gradients in the order autograd summed the former per-block F.pad copies (backward window's
-    blocks k-1..0, then the forward window's k-1..0), so the sums round the same way."""
-
-    @staticmethod
-    def forward(ctx, u, k: int):
-        B, T, D = u.shape
-        fwd, bwd = u.new_empty(B, T, k * D), u.new_empty(B, T, k * D)
-        for j in range(k):
-            n = max(T - j, 0)
-            cols = slice(j * D, (j + 1) * D)
-            fwd[:, j:, cols] = u[:, :n]
-            fwd[:, :T - n, cols] = 0
-            bwd[:, :n, cols] = u[:, j:]
-            bwd[:, n:, cols] = 0
-        ctx.k = k
-        return fwd, bwd
-
-    @staticmethod
-    def backward(ctx, g_fwd, g_bwd):
-        k = ctx.k
-        B, T, kD = g_fwd.shape
-        D = kD // k
-        grad = g_fwd.new_zeros(B, T, D)
-        for j in range(k - 1, -1, -1):
-            if j < T:
-                grad[:, j:] += g_bwd[:, :T - j, j * D:(j + 1) * D]
-        for j in range(k - 1, -1, -1):
-            if j < T:
-                grad[:, :T - j] += g_fwd[:, j:, j * D:(j + 1) * D]
-        return grad, None
-
-
-def windows(u: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """[B, T, D] -> the forward and backward direction's windows [B, T, k*D]: [u[t], u[t-1], ...]
-    and [u[t], u[t+1], ...], zeros outside."""
-    return _Windows.apply(u, k)
-
-
-def window(u: torch.Tensor, k: int, backward: bool) -> torch.Tensor:
-    """One direction's window (see windows)."""
-    return windows(u, k)[1 if backward else 0]
+def windows(u: torch.Tensor, k: int, packing: Packing) -> tuple[torch.Tensor, torch.Tensor]:
+    """Packed rows [N, D] -> the forward and backward direction's windows [N, k*D]: [u[t], u[t-1], ...]
+    and [u[t], u[t+1], ...] within each utterance, zeros outside."""
+    padded = F.pad(u, (0, 0, 0, 1))                # row N: the zeros outside an utterance
+    fwd, bwd = packing.window_rows(k)
+    return (padded.index_select(0, fwd.reshape(-1)).view(-1, k * u.shape[1]),
+            padded.index_select(0, bwd.reshape(-1)).view(-1, k * u.shape[1]))
 
 
 class QRNNDirection(nn.Module):
@@ -112,10 +76,11 @@ class QRNNLayer(nn.Module):
         self.bwd = QRNNDirection(d_in, hidden, kernel_width, True, zoneout)
         self.zoneout = zoneout
 
-    def forward(self, u: torch.Tensor, in_scale: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x_f, x_b = windows(u, self.fwd.kernel_width)
+    def forward(self, u: torch.Tensor, in_scale: torch.Tensor, packing: Packing) -> torch.Tensor:
+        """Packed rows [N, d_in] -> [N, 2 * hidden]."""
+        x_f, x_b = windows(u, self.fwd.kernel_width, packing)
         pre_f, pre_b = self.fwd.gates(x_f, in_scale), self.bwd.gates(x_b, in_scale)
-        return qrnn_pool(pre_f, pre_b, mask, self.fwd.gates.quantize, self.zoneout if self.training else 0.0)
+        return qrnn_pool(pre_f, pre_b, packing, self.fwd.gates.quantize, self.zoneout if self.training else 0.0)
 
 
 class PQRNN(nn.Module):
@@ -149,20 +114,23 @@ class PQRNN(nn.Module):
             raise PqError(f"features have {features.shape[-1]} columns, the model expects {self.config.feature_size}")
         mask = mask.bool()
         T = mask.shape[1]
-        # Rows t >= L are zero and the state is reset there, so the encoder can stop at the
-        # longest utterance of the batch: its rows past that are exactly zero (saves most of the
-        # work on short utterances; the outputs are unchanged).
+        # The encoder runs on the valid positions only (t < L, as packed rows: model/packing.py),
+        # which is about half of a batch's grid; its output rows t >= L are exactly zero, as the
+        # integer model's (the state is reset there), so unpacking with zeros changes nothing.
         Tv = max(int(mask.sum(dim=1).max()), 1) if mask.numel() else T
-        x, mv = features[:, :Tv].float(), mask[:, :Tv]
+        packing = Packing.of(mask[:, :Tv])
+        x = packing.pack(features[:, :Tv]).float()
         one = torch.ones((), device=x.device)
         q7 = torch.full((), 1.0 / Q7, device=x.device)   # the fixed scale of QRNN outputs
-        y = self.bottleneck(x, one, mv) * mv[..., None]
+        y = self.bottleneck(x, one)
         scale = self.bottleneck.out_scale()
         for layer in self.layers:
-            y = layer(y, scale, mv)
+            y = layer(y, scale, packing)
             scale = q7
-        E = F.pad(y, (0, 0, 0, T - Tv))
-        score = self.attention(E, q7)[..., 0]
+        E = F.pad(packing.unpack(y), (0, 0, 0, T - Tv))
+        # The attention scores and the slot head also run on the valid rows only: scores at t >= L
+        # are masked out below, and the slot logits there are the head's output for a zero row.
+        score = F.pad(packing.unpack(self.attention(y, q7)[:, 0]), (0, T - Tv))
         m = torch.where(mask, score, torch.full_like(score, -128.0)).amax(dim=1, keepdim=True).detach()
         e = torch.where(mask, q_exp(score - m, q), torch.zeros_like(score))
         Z = e.sum(dim=1, keepdim=True)
@@ -171,7 +139,18 @@ class PQRNN(nn.Module):
         pooled = P / Z
         if q:
             pooled = torch.clamp(round_half_up(pooled), -127, 127)
-        return {"intent": self.intent(pooled, q7), "slot": self.slot(E, q7, mask), "encoder": E, "pooled": pooled}
+        return {"intent": self.intent(pooled, q7), "slot": self._slot_logits(y, packing, T, q7), "encoder": E,
+                "pooled": pooled}
+
+    def _slot_logits(self, y: torch.Tensor, packing: Packing, T: int, q7: torch.Tensor) -> torch.Tensor:
+        """The slot head on the valid rows and one zero row (the output at every t >= L) -> [B, T, S].
+        Only the valid rows update the head's activation range, as on the padded grid."""
+        rows = F.pad(y, (0, 0, 0, 1))
+        valid = torch.ones(rows.shape[0], dtype=torch.bool, device=y.device)
+        valid[-1] = False
+        out = self.slot(rows, q7, valid)
+        slot = packing.unpack(out[:-1], fill=out[-1])
+        return torch.cat([slot, out[-1].expand(packing.batch, T - packing.steps, -1)], dim=1) if T > packing.steps else slot
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(intent logits [B, n_intents], slot logits [B, T, n_slot_tags]), real-valued."""
