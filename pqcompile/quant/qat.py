@@ -49,8 +49,27 @@ def requant_scale(in_scale: torch.Tensor, w_scale: torch.Tensor, out_scale: torc
     return s.float()
 
 
+class _Requant(torch.autograd.Function):
+    """clamp(floor(acc * s + 0.5), lo, hi) for a constant s, in fewer passes than the separate ops;
+    backward: s where lo <= floor(acc * s + 0.5) <= hi, else 0 (what autograd gives the separate
+    ops with the rounding passed straight through, computed the same way)."""
+
+    @staticmethod
+    def forward(ctx, acc, scale, lo, hi):
+        rounded = torch.mul(acc, scale).add_(0.5).floor_()
+        ctx.save_for_backward((rounded >= lo) & (rounded <= hi), scale)
+        return rounded.clamp_(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        inside, scale = ctx.saved_tensors
+        return torch.where(inside, grad, 0.0) * scale, None, None, None
+
+
 def requant(acc: torch.Tensor, scale: torch.Tensor, lo: float, hi: float, quantize: bool) -> torch.Tensor:
     """clamp(floor(acc * s + 0.5), lo, hi) in float32; without quantisation only the ReLU (lo = 0) stays."""
+    if quantize and not scale.requires_grad:
+        return _Requant.apply(acc, scale, lo, hi)
     p = acc * scale
     if quantize:
         return torch.clamp(round_half_up(p), lo, hi)
