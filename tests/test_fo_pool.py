@@ -32,14 +32,22 @@ def reference_fo_pool(z, f, o, mask, backward, quantize):
     return torch.stack(outs, dim=1)
 
 
-def reference_direction(pre, mask, backward, quantize, zoneout):
-    """Gate lookups, zoneout (drawn after the lookups), then the step-by-step pooling."""
+def reference_direction(pre, mask, backward, quantize, keep):
+    """Gate lookups, zoneout (keep: bool [B, T, H] or None), then the step-by-step pooling."""
     H = pre.shape[-1] // 3
     z, f, o = q_tanh(pre[..., :H], quantize), q_sigmoid(pre[..., H:2 * H], quantize), q_sigmoid(pre[..., 2 * H:], quantize)
-    if zoneout > 0:
-        keep = torch.rand(z.shape) < zoneout
+    if keep is not None:
         f = torch.where(keep, torch.full_like(f, Q7), f)
     return reference_fo_pool(z, f, o, mask, backward, quantize)
+
+
+def zoneout_draws(mask, H, zoneout):
+    """The keep masks qrnn_pool draws (one per valid row and unit, forward direction first), on
+    the padded grid; None without zoneout."""
+    if zoneout <= 0:
+        return None, None
+    packing = Packing.of(mask)
+    return tuple(packing.unpack(torch.rand(packing.n, H) < zoneout) for _ in range(2))
 
 
 def reference_window(u, k, backward):
@@ -119,8 +127,9 @@ def test_layer_pooling_matches_step_by_step_reference(quantize, case, zoneout, b
 
     def old():
         torch.manual_seed(7)
-        return torch.cat([reference_direction(pre_f, mask, False, quantize, zoneout),
-                          reference_direction(pre_b, mask, True, quantize, zoneout)], dim=-1)
+        keep_f, keep_b = zoneout_draws(mask, H, zoneout)
+        return torch.cat([reference_direction(pre_f, mask, False, quantize, keep_f),
+                          reference_direction(pre_b, mask, True, quantize, keep_b)], dim=-1)
 
     h_new, g_new = value_and_grads(new, [pre_f, pre_b], weight)
     h_old, g_old = value_and_grads(old, [pre_f, pre_b], weight)
@@ -205,8 +214,9 @@ def test_layer_matches_the_former_composition(quantize, backend):
 
     def old():
         torch.manual_seed(5)
+        keeps = zoneout_draws(mask, 5, 0.2)
         return torch.cat([reference_direction(d.gates(reference_window(u, 3, d.backward), scale), mask, d.backward,
-                                              quantize, 0.2) for d in (layer.fwd, layer.bwd)], dim=-1)
+                                              quantize, keep) for d, keep in zip((layer.fwd, layer.bwd), keeps)], dim=-1)
 
     def new():
         torch.manual_seed(5)
@@ -262,9 +272,10 @@ def reference_forward_int(model, features, mask):
     y = model.bottleneck(x, one, mv) * mv[..., None]
     scale = model.bottleneck.out_scale()
     for layer in model.layers:
-        zoneout = layer.zoneout if model.training else 0.0
+        keeps = zoneout_draws(mv, layer.fwd.hidden, layer.zoneout if model.training else 0.0)
         y = torch.cat([reference_direction(d.gates(reference_window(y, d.kernel_width, d.backward), scale), mv,
-                                           d.backward, model.quantize, zoneout) for d in (layer.fwd, layer.bwd)], -1)
+                                           d.backward, model.quantize, keep)
+                       for d, keep in zip((layer.fwd, layer.bwd), keeps)], -1)
         scale = q7
     E = F.pad(y, (0, 0, 0, mask.shape[1] - Tv))
     score = model.attention(E, q7)[..., 0]

@@ -252,20 +252,18 @@ def qrnn_pool(pre_f: torch.Tensor, pre_b: torch.Tensor, packing: Packing, quanti
               zoneout: float) -> torch.Tensor:
     """A QRNN layer's pooling: gate pre-activations of the forward and backward direction on packed
     rows ([N, 3H] each, z | f | o) -> the layer output [N, 2H] (Q7). zoneout: probability (0 in
-    eval), drawn on the padded grid [B, T, H] (the forward direction's first)."""
-    H = pre_f.shape[-1] // 3
-    shape = (packing.batch, packing.steps, H)
+    eval); the keep masks are drawn for the packed rows, the forward direction's first."""
+    shape = (pre_f.shape[0], pre_f.shape[-1] // 3)
     keep_f = zoneout_keep(shape, zoneout, pre_f.device)
     keep_b = zoneout_keep(shape, zoneout, pre_f.device)
     if quantize:
-        keeps = [None if k is None else packing.pack(k) for k in (keep_f, keep_b)]
-        return QRNNPoolQuantized.apply(pre_f, pre_b, *keeps, packing)
-    mask = packing.mask()
-    zf, ff, of = gates_float(packing.unpack(pre_f), keep_f)
-    zb, fb, ob = gates_float(packing.unpack(pre_b), keep_b)
+        return QRNNPoolQuantized.apply(pre_f, pre_b, keep_f, keep_b, packing)
+    keeps = [None if k is None else packing.unpack(k) for k in (keep_f, keep_b)]
+    zf, ff, of = gates_float(packing.unpack(pre_f), keeps[0])
+    zb, fb, ob = gates_float(packing.unpack(pre_b), keeps[1])
 
     def stack(a, b):
         return torch.stack([a.transpose(0, 1), b.flip(1).transpose(0, 1)], dim=2)
 
-    h = FoPool.apply(stack(zf, zb), stack(ff, fb), stack(of, ob), time_major_mask(mask, 2), False)
+    h = FoPool.apply(stack(zf, zb), stack(ff, fb), stack(of, ob), time_major_mask(packing.mask(), 2), False)
     return packing.pack(torch.cat([h[:, :, 0].transpose(0, 1), h[:, :, 1].flip(0).transpose(0, 1)], dim=-1))

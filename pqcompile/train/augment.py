@@ -8,8 +8,6 @@ and a resumed run, see identical inputs.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from ..projection import Token
@@ -39,11 +37,10 @@ def distort_tokens(tokens: list[Token], prob: float, rng: np.random.Generator) -
     only the hashed bytes change."""
     if prob <= 0:
         return tokens
-    hits = rng.random(len(tokens)) < prob
-    out = []
-    for tok, hit in zip(tokens, hits):
+    out = list(tokens)
+    for i, hit in enumerate((rng.random(len(tokens)) < prob).tolist()):
+        tok = tokens[i]
         if hit and not tok.is_tag:
-            word = tok.hashed.decode("utf-8")
-            tok = dataclasses.replace(tok, hashed=distort_word(word, rng).encode("utf-8"))
-        out.append(tok)
+            hashed = distort_word(tok.hashed.decode("utf-8"), rng).encode("utf-8")
+            out[i] = Token(tok.text, hashed, tok.char_start, tok.char_end, tok.byte_start, tok.byte_end, tok.is_tag)
     return out
