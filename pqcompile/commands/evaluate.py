@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..datasets import load_sources
+from ..train.decode import DECODERS, DEFAULT_DECODER
 from .common import emit_json, json_option, load_predictor, model_option, pick_model
 
 CHUNK = 512   # examples encoded and decoded per progress-bar step
@@ -35,9 +36,12 @@ def _row(name: str, m: dict) -> str:
 @click.option("--int8", "int8", is_flag=True,
               help="Evaluate the integer model (RUN/int8 on the integer reference) instead of the float model "
                    "(implied for integer model folders and the bundled model).")
+@click.option("--decode", "decode", type=click.Choice(DECODERS), default=DEFAULT_DECODER, show_default=True,
+              help="Slot decoding: BIO-constrained Viterbi over the raw slot logits, or per-token argmax "
+                   "with BIO repair (the earlier rule, for comparison).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def evaluate_cmd(model_opt, run_path, data, int8, quiet, as_json):
+def evaluate_cmd(model_opt, run_path, data, int8, decode, quiet, as_json):
     """Intent accuracy, slot micro-F1 (conlleval) and exact match of MODEL, overall and per language.
 
     MODEL (-m MODEL or the argument) is a run folder or an integer model folder; without one, the
@@ -45,15 +49,15 @@ def evaluate_cmd(model_opt, run_path, data, int8, quiet, as_json):
     from ..train.inference import score
     predictor, int8, name = load_predictor(pick_model(model_opt, run_path), int8)
     examples = load_sources(data)
-    decoded = _decode_all(predictor, examples, progress=not (as_json or quiet))
+    decoded = _decode_all(predictor, examples, progress=not (as_json or quiet), decode=decode)
     result = score(examples, decoded)
-    result.update({"model": name, "precision": "int8" if int8 else "float", "data": list(data),
+    result.update({"model": name, "precision": "int8" if int8 else "float", "decode": decode, "data": list(data),
                    "left_out_by_reader": len(examples.skipped),
                    "unknown_labels": predictor.unknown_labels(examples)})
     if as_json:
         emit_json(result)
         return
-    click.echo(f"{name} ({result['precision']}) on {', '.join(data)}")
+    click.echo(f"{name} ({result['precision']}, {decode} decoding) on {', '.join(data)}")
     click.echo(f"{'':8} {'n':>7} {'intent':>8} {'slot P':>8} {'slot R':>8} {'slot F1':>8} {'exact':>8}")
     for lang, m in result["per_lang"].items():
         click.echo(_row(lang, m))
