@@ -64,6 +64,6 @@ def test_evaluate_shows_progress_unless_json_or_quiet(tmp_path):
     (tmp_path / "d.tsv").write_text("0\tIN:0\t5:9:SL:0\tcall anna now\tcalling\ten_XX\t[IN:0 ]\t{}\n" * 600)
     args = ["evaluate", "-m", tmp_path / "m", "--data", f"mtop:{tmp_path / 'd.tsv'}"]
     shown = run_cli(*args)
-    assert "evaluate:" in shown.stderr and "512/600" in shown.stderr and "overall" in shown.stdout
+    assert "evaluate:" in shown.stderr and "256/600" in shown.stderr and "overall" in shown.stdout
     assert run_cli(*args, "--quiet").stderr == ""
     assert run_cli(*args, "--json").stderr == ""

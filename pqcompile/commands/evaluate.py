@@ -7,7 +7,7 @@ from ..datasets import load_sources
 from ..train.decode import DECODERS, DEFAULT_DECODER
 from .common import emit_json, json_option, load_predictor, model_option, pick_model
 
-CHUNK = 512   # examples encoded and decoded per progress-bar step
+CHUNK = 256   # examples per progress-bar step (as many as train.inference decodes at a time)
 
 
 def _decode_all(predictor, examples, progress: bool, **options) -> list:
