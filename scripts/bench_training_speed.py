@@ -5,7 +5,7 @@
 
 What is timed is one training step as pqcompile/train/loop.py runs it (make_batch with character
 distortion 0.25 -> forward -> training_loss -> backward -> clip 1.0 -> Adam), for the pQRNN `small`
-config with QAT on (its default: float_epochs 0), one torch thread, on a fixed subset of MTOP-en
+config with QAT on (its default: float_epochs 0; --float: float training), one torch thread, on a fixed subset of MTOP-en
 train (../shared/data/mtop/en/train.json, --utterances examples, read once with this tree's
 reader and handed to both codes, so both see the same examples).
 
@@ -39,7 +39,7 @@ SEED, DISTORTION, LR, CLIP = 0, 0.25, 1e-3, 1.0
 # -- worker: one code version, steps on request -------------------------------------------------
 
 class Worker:
-    def __init__(self, data_path: str, config: str):
+    def __init__(self, data_path: str, config: str, quantize: bool):
         import numpy as np
         import torch
 
@@ -57,13 +57,14 @@ class Worker:
         self.make_model = lambda: build_model("pqrnn", config, {}, len(labels.intents), len(labels.slot_tags), self.spec)
         self.np, self.torch = np, torch
         self.runs: dict[int, dict] = {}
+        self.quantize = quantize
 
     def _run(self, batch_size: int) -> dict:
         run = self.runs.get(batch_size)
         if run is None:
             self.torch.manual_seed(SEED)
             model = self.make_model()
-            model.set_quantize(True)
+            model.set_quantize(self.quantize)
             model.train()
             run = self.runs[batch_size] = {"model": model, "opt": self.torch.optim.Adam(model.parameters(), lr=LR),
                                            "epoch": -1, "order": [], "pos": 0}
@@ -103,9 +104,9 @@ class Worker:
                 "utterances": utterances, "losses": losses}
 
 
-def worker_main(code: str, data_path: str, config: str) -> None:
+def worker_main(code: str, data_path: str, config: str, quantize: bool) -> None:
     sys.path.insert(0, code)
-    w = Worker(data_path, config)
+    w = Worker(data_path, config, quantize)
     print(json.dumps({"ready": len(w.data)}), flush=True)
     for line in sys.stdin:
         bs, n = map(int, line.split())
@@ -131,10 +132,11 @@ def write_subset(path: Path, n: int) -> int:
 
 
 class Proc:
-    def __init__(self, name: str, code: Path, data: Path, config: str):
+    def __init__(self, name: str, code: Path, data: Path, config: str, quantize: bool):
         self.name = name
         self.p = subprocess.Popen([sys.executable, __file__, "--worker", str(code), "--data", str(data),
-                                   "--config", config], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                   "--config", config, *([] if quantize else ["--float"])],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.ready = json.loads(self.p.stdout.readline())["ready"]
 
     def steps(self, bs: int, n: int) -> dict:
@@ -185,25 +187,28 @@ def main() -> None:
     ap.add_argument("--batch-sizes", default="32,256")
     ap.add_argument("--steps", type=int, default=300, help="timed steps per code at batch size 32 (scaled by 32/bs)")
     ap.add_argument("--rounds", type=int, default=6, help="turns per code (the steps are split into these)")
+    ap.add_argument("--float", action="store_true", help="float training (the float warm-up epochs) instead of QAT")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker_main(args.worker, args.data, args.config)
+        return worker_main(args.worker, args.data, args.config, not args.float)
     if not MTOP_TRAIN.is_file():
         raise SystemExit(f"benchmark data not found: {MTOP_TRAIN}")
     old_rev = args.old or default_old_rev()
     old_commit = subprocess.run(["git", "rev-parse", "--short", old_rev], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()
-    results = {"old": old_commit, "new": "working tree", "config": args.config, "threads": 1, "by_batch_size": {}}
+    results = {"old": old_commit, "new": "working tree", "config": args.config, "threads": 1,
+               "mode": "float" if args.float else "QAT", "by_batch_size": {}}
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         tmp = Path(tmp)
         archive = subprocess.run(["git", "archive", old_rev, "pqcompile"], cwd=ROOT, capture_output=True, check=True)
         (tmp / "old").mkdir()
         subprocess.run(["tar", "-x", "-C", str(tmp / "old")], input=archive.stdout, check=True)
         results["utterances"] = write_subset(tmp / "data.json", args.utterances)
-        procs = [Proc("old", tmp / "old", tmp / "data.json", args.config), Proc("new", ROOT, tmp / "data.json", args.config)]
+        procs = [Proc(name, code, tmp / "data.json", args.config, not args.float)
+                 for name, code in (("old", tmp / "old"), ("new", ROOT))]
         try:
             for bs in (int(b) for b in args.batch_sizes.split(",")):
                 steps = max(args.rounds, args.steps * 32 // bs)
@@ -224,7 +229,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"old = {old_commit}, new = working tree; pqrnn {args.config}, QAT, distortion {DISTORTION}, "
+        print(f"old = {old_commit}, new = working tree; pqrnn {args.config}, {results['mode']}, distortion {DISTORTION}, "
               f"{results['utterances']} MTOP-en utterances, 1 thread, old and new alternating (ABBA)")
 
 
