@@ -187,7 +187,7 @@ class Trainer:
         torch.manual_seed(self.settings.seed)
         self.model = model_from_config(config["model"])
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.settings.lr,
-                                           weight_decay=self.settings.weight_decay)
+                                           weight_decay=self.settings.weight_decay, foreach=True)
         self.history: list[dict] = []
         self.best: dict | None = None
         self.next_epoch = 0
