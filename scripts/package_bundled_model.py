@@ -117,7 +117,7 @@ teacher and student. eval.txt is used only for the numbers below, never to choos
    --augment dropout=1 --augment swap=1`.
 3. Student: `pqcompile train --teacher-labels LABELS --alpha {distill.get('alpha')} --temperature {distill.get('temperature')} --model pqrnn
    --config {cfg['model']['config_name']} {' '.join(f'--set {k}={v}' for k, v in cfg['overrides'].items())}{' --spec specs/subword256.json' if cfg['spec'].get('char_ngrams') else ''} --epochs {s['epochs']} --batch-size {s['batch_size']}
-   --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
+   --distortion {s['distortion']} --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
    then quantisation-aware; distortion {s['distortion']}; best epoch {best['epoch']} (held-out dev exact match
    {_pct(best['dev']['overall']['exact_match'])}%).
 4. `pqcompile evaluate` (float, int8, int8 with argmax decoding), then

@@ -5,7 +5,8 @@
 #   2. fine-tune the MiniLM-L6 teacher 8 epochs (lr 1e-4, warm-up + linear decay, batch 32, 48 word-pieces);
 #   3. the teacher labels the training texts plus ~9x augmented ones (slot substitution, character
 #      noise, word dropout, word swaps): ~146k texts with soft intent and slot targets;
-#   4. distil the <= 260 KiB student (pQRNN small, 48-wide bottleneck) on them, cosine schedule;
+#   4. distil the <= 260 KiB student (pQRNN small, 48-wide bottleneck, character trigram features,
+#      distortion 0.1) on them, cosine schedule;
 #   5. evaluate teacher and student on MTOP-en eval, package the student (verified bit-exact on
 #      cortex-m7 under QEMU over the whole eval split).
 # Each step skips what is done and resumes what a kill interrupted; logs land beside the outputs.
@@ -41,7 +42,8 @@ $PQ teacher label "$OUT/teacher" --data "mtop:$SPLIT/train.json" --out "$OUT/lab
 if ! grep -qs '"complete": true' "$STUDENT/metrics.json"; then
   resume=(); [ -f "$STUDENT/config.json" ] && resume=(--resume)
   nice $PQ train --teacher-labels "$OUT/labels" --alpha 0.5 --temperature 2 --dev "mtop:$SPLIT/dev.json" \
-      --model pqrnn --config small --set bottleneck=48 --set float_epochs=1 --epochs "$EPOCHS" \
+      --model pqrnn --config small --set bottleneck=48 --set float_epochs=1 --spec specs/subword256.json \
+      --distortion 0.1 --epochs "$EPOCHS" \
       --batch-size 64 --lr 0.002 --schedule cosine --warmup 0.02 --seed 0 --out "$STUDENT" "${resume[@]}" \
       --quiet --json > "$STUDENT.train.json"
 fi
