@@ -3,13 +3,12 @@
 
 Every point comes from a file a measuring command wrote:
   --student LABEL=RUN      RUN/int8 (its int8 weight bytes) and RUN.eval-int8.json
-                           (`pqcompile evaluate -m RUN --int8 --json`; a RUN.eval-int8-viterbi.json
-                           beside it, when present, is drawn too)
+                           (`pqcompile evaluate -m RUN --int8 --json`, Viterbi decoding)
   --teacher LABEL=JSON     `pqcompile teacher evaluate --json` (fp32 bytes, exact match)
-  --baseline LABEL=JSON    scripts/bench_crf_baseline.py's JSON (its bytes and eval exact match)
+  --baseline LABEL=JSON    scripts/bench_crf_baseline.py's result.json (its total bytes, eval exact match)
 
     .venv/bin/python scripts/pareto_plot.py --student "small b48 distilled=runs/t8/dist-b48-e10" \\
-        --teacher "MiniLM-L6 teacher=runs/t8/teacher.eval.json" --baseline "CRF + LR=runs/crf.json" \\
+        --teacher "MiniLM-L6 teacher=runs/t8/teacher.eval.json" --baseline "CRF + LR=runs/bench/crf-baseline/result.json" \\
         --out docs/pareto.png --budget 266240 --budget 1048576
 """
 import argparse
@@ -33,7 +32,7 @@ def _pair(item: str) -> tuple[str, Path]:
 
 def _em(path: Path) -> float:
     d = json.loads(path.read_text())
-    return d["overall"]["exact_match"] if "overall" in d else d["eval"]["exact_match"]
+    return (d["overall"] if "overall" in d else d["eval"]["overall"])["exact_match"]
 
 
 def points(args) -> list[dict]:
@@ -42,16 +41,12 @@ def points(args) -> list[dict]:
         n_bytes = QuantizedModel.load(run / "int8").n_weight_bytes()
         out.append({"label": label, "kind": "student", "bytes": n_bytes,
                     "exact_match": _em(Path(f"{run}.eval-int8.json"))})
-        viterbi = Path(f"{run}.eval-int8-viterbi.json")
-        if viterbi.is_file():
-            out.append({"label": label + " + Viterbi", "kind": "student", "bytes": n_bytes,
-                        "exact_match": _em(viterbi)})
     for label, path in map(_pair, args.teacher):
         d = json.loads(path.read_text())
         out.append({"label": label, "kind": "teacher", "bytes": d["fp32_bytes"], "exact_match": _em(path)})
     for label, path in map(_pair, args.baseline):
         d = json.loads(path.read_text())
-        out.append({"label": label, "kind": "baseline", "bytes": d["bytes"], "exact_match": _em(path)})
+        out.append({"label": label, "kind": "baseline", "bytes": d["sizes"]["total"], "exact_match": _em(path)})
     return out
 
 
@@ -67,6 +62,7 @@ def plot(pts: list[dict], budgets: list[int], out: Path) -> None:
         ax.axvline(b, color="grey", linestyle=":", linewidth=1)
         ax.text(b, ax.get_ylim()[0], f" {b / 1024:,.0f} KiB", rotation=90, va="bottom", fontsize=7, color="grey")
     ax.set_xscale("log")
+    ax.set_xlim(min(p["bytes"] for p in pts) / 1.6, max(p["bytes"] for p in pts) * 4)
     ax.set_xlabel("model bytes (students: int8 weights; teacher: fp32; baseline: its files)")
     ax.set_ylabel("MTOP-en eval exact match")
     ax.grid(True, which="both", alpha=0.3)
