@@ -271,3 +271,40 @@ def test_distillation_options_need_teacher_labels(setup, tmp_path):
     r = run_cli("train", "--data", setup["data"], "--alpha", "0.5", "--config", "tiny", "--out", tmp_path / "r",
                 ok=False)
     assert r.returncode != 0 and "need --teacher-labels" in r.stderr and not (tmp_path / "r").exists()
+
+
+def test_transfer_texts_are_labelled_once_without_gold_and_never_from_held_out_data(setup, tmp_path):
+    """`teacher label --transfer`: another corpus's texts become teacher-only rows (origin
+    "transfer", no gold frame); repeats of a gold text, of each other, or of an --exclude text
+    (compared lowercased, on words only) are not labelled; the student trains on them."""
+    from cli_runner import run_cli
+    teacher_dir = setup["root"] / "cli-teacher"
+    if not teacher_dir.exists():
+        _train(setup, teacher_dir, epochs=1)
+    other = write_mtop(tmp_path / "other.txt", [
+        ("IN:X", "", "Call mom!"),                    # a gold text, other case and punctuation
+        ("IN:X", "", "remind me to buy milk"),
+        ("IN:Y", "", "Remind me to buy milk."),       # repeats the line above
+        ("IN:X", "", "what is the forecast in rome"),  # held out below
+        ("IN:Z", "", "set a timer for ten minutes"),
+    ])
+    held_out = write_mtop(tmp_path / "held.txt", [("IN:GET_WEATHER", "", "What is the forecast in Rome")])
+    labels = tmp_path / "labels"
+    rec = json.loads(run_cli("teacher", "label", teacher_dir, "--data", setup["data"], "--out", labels,
+                             "--transfer", other, "--exclude", held_out, "--json").stdout)
+    assert rec["origins"] == {"gold": 12, "transfer": 2}
+    soft = SoftLabels(labels)
+    transfer = [r for r in soft.rows if r["origin"] == "transfer"]
+    assert [r["text"] for r in transfer] == ["remind me to buy milk", "set a timer for ten minutes"]
+    assert all(r["intent"] is None and r["spans"] is None for r in transfer)
+    assert soft.index["transfer"] == [other, f"exclude {held_out}"]
+
+    student = tmp_path / "student"
+    summary = json.loads(run_cli("train", "--teacher-labels", labels, "--augmented", "transfer", "--model", "pqrnn",
+                                 "--config", "tiny", "--set", "feature_size=64", "--epochs", "1", "--out", student,
+                                 "--quiet", "--json").stdout)
+    assert summary["data"]["train"] == 12 and summary["data"]["train_used"] == 14
+
+    refused = run_cli("teacher", "label", teacher_dir, "--data", setup["data"], "--out", tmp_path / "l2",
+                      "--exclude", held_out, ok=False)
+    assert refused.returncode != 0 and "give --transfer too" in refused.stderr and not (tmp_path / "l2").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..datasets import load_sources
+from ..errors import PqError
 from .common import emit_json, json_option, load_spec, spec_option
 
 DATA_HELP = "Data source FORMAT:PATH[,opt=val] (repeatable), e.g. mtop:../shared/data/mtop/en/train.json."
@@ -108,24 +109,37 @@ def evaluate_cmd(teacher_dir, data, batch_size, as_json):
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Soft-labels folder to write.")
 @click.option("--augment", "augments", multiple=True, metavar="KIND=N",
               help="Also label N augmented texts per example (kinds: chars, dropout, swap, slotsub, codeswitch).")
+@click.option("--transfer", "transfer", multiple=True, metavar="FORMAT:PATH",
+              help="Also label the texts of another corpus (repeatable), e.g. mtod:../shared/data/mtod/en/"
+                   "train.conllu: only the text is used (its own frames are another label set), each distinct "
+                   "text once, none that repeats a --data text.")
+@click.option("--exclude", "exclude", multiple=True, metavar="FORMAT:PATH",
+              help="Held-out data (repeatable): no --transfer text that appears in it is labelled.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Augmentation seed.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--shard-size", default=1024, show_default=True, type=click.IntRange(1), help="Texts per shard.")
 @json_option
-def label_cmd(teacher_dir, data, out, augments, seed, batch_size, shard_size, as_json):
+def label_cmd(teacher_dir, data, out, augments, transfer, exclude, seed, batch_size, shard_size, as_json):
     """Write TEACHER_DIR's soft targets (intent and per-token slot logits) for the data.
 
+    Rows: the --data examples with their gold frame, their --augment texts, then the --transfer
+    texts (distillation on unlabelled text; compared after lowercasing, on words only).
     Shards are written one by one; after an interruption, the same command resumes."""
     from collections import Counter
 
     from ..distill.augment import parse_request
-    from ..distill.label import label_corpus
+    from ..distill.label import label_corpus, transfer_texts
     from ..teacher.model import load_teacher
     requests = [parse_request(a) for a in augments]
+    if exclude and not transfer:
+        raise PqError("--exclude only filters --transfer texts: give --transfer too")
     teacher = load_teacher(teacher_dir)
     examples = load_sources(data)
+    extra = transfer_texts(load_sources(transfer), examples, load_sources(exclude) if exclude else []) \
+        if transfer else []
     index = label_corpus(teacher, Path(teacher_dir), examples, Path(out), requests, seed, shard_size,
-                         batch_size, list(data), progress=not as_json)
+                         batch_size, list(data), progress=not as_json, transfer=extra,
+                         transfer_sources=list(transfer) + [f"exclude {e}" for e in exclude])
     origins = dict(Counter(r["origin"] for r in index["rows"]))
     if as_json:
         emit_json({"labels": out, "rows": len(index["rows"]), "shards": len(index["shards"]), "origins": origins})

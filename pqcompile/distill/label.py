@@ -1,6 +1,7 @@
 """`pqcompile teacher label`: a corpus (plus augmented text) -> the teacher's soft targets on disk."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..datasets import Example
@@ -12,12 +13,34 @@ from .augment import augment
 from .soft_labels import write_soft_labels
 
 
-def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: int, spec) -> list[dict]:
-    """The texts to label: the examples (with their gold frame) then the augmented texts (none)."""
+def normalised(text: str) -> str:
+    """A text's identity for de-duplication: lowercase words, punctuation and spacing ignored."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def transfer_texts(transfer: list[Example], examples: list[Example], exclude: list[Example] = ()) -> list[Example]:
+    """The transfer examples worth labelling: each distinct text once, none that repeats a gold
+    training text, none that appears in `exclude` (the held-out sets: keep them unseen)."""
+    seen = {normalised(ex.text) for ex in list(examples) + list(exclude)}
+    kept = []
+    for ex in transfer:
+        key = normalised(ex.text)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(ex)
+    return kept
+
+
+def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: int, spec,
+              transfer: list[Example] = ()) -> list[dict]:
+    """The texts to label: the examples (with their gold frame), the augmented texts, then the
+    transfer texts (other corpora's text, whose own frames are in another label set: no gold)."""
     rows = [{"text": ex.text, "lang": ex.lang, "origin": "gold", "intent": ex.intent,
              "spans": [list(s) for s in ex.spans]} for ex in examples]
     rows += [{"text": a.text, "lang": a.lang, "origin": a.kind, "source": a.source, "intent": None, "spans": None}
              for a in augment(examples, requests, seed)]
+    rows += [{"text": ex.text, "lang": ex.lang, "origin": "transfer", "source": k, "intent": None, "spans": None}
+             for k, ex in enumerate(transfer)]
     for r in rows:
         r["n_tokens"] = len(tokenize(r["text"], spec))
     return rows
@@ -25,13 +48,14 @@ def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: 
 
 def label_corpus(teacher: Teacher, teacher_path: Path, examples: list[Example], out: Path,
                  requests: list[tuple[str, float]] = (), seed: int = 0, shard_size: int = 1024,
-                 batch_size: int = 64, sources: list[str] | None = None, progress: bool = True) -> dict:
+                 batch_size: int = 64, sources: list[str] | None = None, progress: bool = True,
+                 transfer: list[Example] = (), transfer_sources: list[str] | None = None) -> dict:
     if out.exists():
         raise PqError(f"{out} already exists (remove it or choose another --out)")
-    rows = plan_rows(examples, list(requests), seed, teacher.spec)
+    rows = plan_rows(examples, list(requests), seed, teacher.spec, list(transfer))
     header = {"teacher": str(teacher_path), "teacher_trained": teacher.info.get("trained"),
               "labels": teacher.labels.to_dict(), "spec": teacher.spec.to_dict(),
-              "data": sources or [], "augment": [list(r) for r in requests], "seed": seed}
+              "data": sources or [], "transfer": transfer_sources or [], "augment": [list(r) for r in requests], "seed": seed}
 
     def label_batch(texts):
         intent, slots, _ = teacher_logits(teacher, texts)
