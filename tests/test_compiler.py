@@ -23,6 +23,7 @@ MODELS = {  # name -> (spec, random_quantized_model kwargs)
     "k3x1": (SPEC, dict(bottleneck=10, hidden=5, n_layers=1, kernel_width=3, seed=12)),
     "k1x2-t12": (DEFAULT_SPEC.replace(feature_size=96, max_tokens=12),
                  dict(bottleneck=16, hidden=6, n_layers=2, kernel_width=1, n_intents=9, n_slot_tags=11, seed=13)),
+    "k3-1": (SPEC, dict(bottleneck=12, hidden=7, n_layers=2, kernel_width=[3, 1], seed=14)),   # a width per layer
 }
 
 

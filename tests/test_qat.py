@@ -130,7 +130,7 @@ def test_fo_pool_matches_integer_reference_bit_for_bit(backward):
     assert np.array_equal(got, expected.astype(np.float32))
 
 
-def train_qat_model(seed: int = 0, steps: int = 30, float_steps: int = 0):
+def train_qat_model(seed: int = 0, steps: int = 30, float_steps: int = 0, overrides: dict | None = None):
     """A small pQRNN trained for a few steps on real projected text (QAT on after float_steps),
     so that its activation ranges and scales are realistic."""
     texts = ["wake me up at seven", "what is the weather in Paris tomorrow", "call mom", "play jazz",
@@ -139,8 +139,8 @@ def train_qat_model(seed: int = 0, steps: int = 30, float_steps: int = 0):
              "please tell me what the weather will be like in the city of Paris next week"]  # > max_tokens
     batch = make_batch(texts, SPEC)
     torch.manual_seed(seed)
-    model = build_model("pqrnn", "tiny", {"bottleneck": 24, "hidden": 12, "layers": 2, "kernel_width": 3}, 5, 7,
-                        spec=SPEC)
+    model = build_model("pqrnn", "tiny", {"bottleneck": 24, "hidden": 12, "layers": 2, "kernel_width": 3,
+                                          **(overrides or {})}, 5, 7, spec=SPEC)
     intents = torch.arange(len(texts)) % 5
     tags = torch.randint(0, 7, batch.mask.shape)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -177,6 +177,23 @@ def test_qat_model_equals_integer_reference_bit_for_bit(float_steps):
     with torch.no_grad():
         intent, _ = model(batch)
     assert np.allclose(intent.numpy(), ref.intent_logits * qm.meta["intent_scale"], rtol=1e-6)
+
+
+def test_a_kernel_width_per_layer_trains_converts_and_equals_the_integer_reference():
+    model, batch = train_qat_model(steps=10, overrides={"layer_kernel_widths": [3, 1]})
+    assert [l.fwd.kernel_width for l in model.layers] == [3, 1]
+    qm, out, ref = compare_with_integer_reference(model, batch)
+    assert [l.kernel_width for l in qm.layers] == [3, 1]
+    assert qm.tensors()["qrnn1.fwd.weight"].shape == (1 * 24, 3 * 12)
+    m = batch.mask.numpy()
+    assert np.array_equal(out["intent"].numpy(), ref.intent_logits.astype(np.float32))
+    assert np.array_equal(out["slot"].numpy()[m], ref.slot_logits[m].astype(np.float32))
+
+
+@pytest.mark.parametrize("widths", [[3], [3, 0], [3, "1"], 3])
+def test_layer_kernel_widths_must_list_one_width_per_layer(widths):
+    with pytest.raises(PqError, match="layer_kernel_widths"):
+        build_model("pqrnn", "tiny", {"layers": 2, "layer_kernel_widths": widths}, 5, 7, spec=SPEC)
 
 
 def test_converted_model_survives_save_and_load(tmp_path):

@@ -37,9 +37,17 @@ class PQRNNConfig:
     kernel_width: int = 3
     zoneout: float = 0.01
     float_epochs: int = 0
+    layer_kernel_widths: list[int] | None = None   # one width per layer, in place of kernel_width
 
     def __post_init__(self) -> None:
         check_positive_ints("pqrnn", self, ("feature_size", "bottleneck", "hidden", "layers", "kernel_width"))
+        w = self.layer_kernel_widths
+        if w is not None:
+            if (not isinstance(w, (list, tuple)) or len(w) != self.layers
+                    or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in w)):
+                raise PqError(f"pqrnn config: layer_kernel_widths must list {self.layers} whole numbers >= 1 "
+                              f"(one per layer), got {w!r}")
+            self.layer_kernel_widths = [int(k) for k in w]
         if not 0.0 <= float(self.zoneout) < 1.0:
             raise PqError(f"pqrnn config: zoneout must be in [0, 1), got {self.zoneout!r}")
         if not isinstance(self.float_epochs, int) or self.float_epochs < 0:
@@ -47,6 +55,10 @@ class PQRNNConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def width(self, layer: int) -> int:
+        """The kernel width of QRNN layer `layer` (0-based)."""
+        return self.kernel_width if self.layer_kernel_widths is None else self.layer_kernel_widths[layer]
 
 
 def windows(u: torch.Tensor, k: int, packing: Packing) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,7 +106,7 @@ class PQRNN(nn.Module):
         d_in, layers = c.bottleneck, []
         for i in range(c.layers):
             # Zoneout decays with depth, as in the paper's public implementation.
-            layers.append(QRNNLayer(d_in, c.hidden, c.kernel_width, c.zoneout ** (i + 1)))
+            layers.append(QRNNLayer(d_in, c.hidden, c.width(i), c.zoneout ** (i + 1)))
             d_in = 2 * c.hidden
         self.layers = nn.ModuleList(layers)
         self.attention = QATLinear(d_in, 1, -128, 127, out_scale=ATTN_SCORE_SCALE)

@@ -50,7 +50,7 @@ def to_quantized(model, spec: ProjectionSpec, intent_labels: list[str], slot_lab
             for i, layer in enumerate(model.layers):
                 layers.append(QRNNLayerQ(_qlinear(layer.fwd.gates, scale, f"qrnn{i}.fwd"),
                                          _qlinear(layer.bwd.gates, scale, f"qrnn{i}.bwd"),
-                                         model.config.kernel_width, model.config.hidden))
+                                         layer.fwd.kernel_width, model.config.hidden))
                 scale = q7
             qm = QuantizedModel(
                 spec=spec, bottleneck=bottleneck, layers=layers,

@@ -221,9 +221,10 @@ def _read_tensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def random_quantized_model(spec: ProjectionSpec, bottleneck: int = 16, hidden: int = 8, n_layers: int = 2,
-                           kernel_width: int = 2, n_intents: int = 5, n_slot_tags: int = 7,
+                           kernel_width: int | list[int] = 2, n_intents: int = 5, n_slot_tags: int = 7,
                            seed: int = 0) -> QuantizedModel:
-    """A model with random weights and plausible scales, for tests of the integer executors."""
+    """A model with random weights and plausible scales, for tests of the integer executors.
+    kernel_width: one width for every layer, or a list with one per layer."""
     rng = np.random.default_rng(seed)
 
     def lin(n_in: int, n_out: int, scale_lo: float, scale_hi: float) -> QLinear:
@@ -233,11 +234,12 @@ def random_quantized_model(spec: ProjectionSpec, bottleneck: int = 16, hidden: i
     F = spec.feature_size
     layers = []
     d_in = bottleneck
-    for _ in range(n_layers):
-        k_in = kernel_width * d_in
+    widths = list(kernel_width) if isinstance(kernel_width, (list, tuple)) else [kernel_width] * n_layers
+    for i in range(n_layers):
+        k_in = widths[i] * d_in
         s = 8.0 / (127 * np.sqrt(k_in))
         layers.append(QRNNLayerQ(lin(k_in, 3 * hidden, s / 2, s * 2), lin(k_in, 3 * hidden, s / 2, s * 2),
-                                 kernel_width, hidden))
+                                 widths[i], hidden))
         d_in = 2 * hidden
     s_b = 1.0 / (127 * np.sqrt(F) / 8)
     return QuantizedModel(
