@@ -7,7 +7,9 @@ a read-only disk) are one-line PqErrors naming the path.
 
 A folder the user names (`build -o DIR`) is replaced only when pqcompile may own it: it does not
 exist, is empty, or holds the caller's marker file (e.g. a build folder's report.json). Anything
-else is refused and left as it was: pqcompile never deletes what it did not write.
+else is refused and left as it was: pqcompile never deletes what it did not write. Such a folder
+also lists what pqcompile wrote into it (MANIFEST); files the user added later are copied into the
+replacement (a rebuild keeps them), and a rebuild that would write over one of them is refused.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import uuid
 from pathlib import Path
 
 from .errors import PqError
+
+MANIFEST = ".pqcompile-files"   # in a marked folder: the paths pqcompile wrote, one per line
 
 
 def current_umask() -> int:
@@ -109,6 +113,8 @@ def atomic_dir(path: str | os.PathLike, marker: str | None = None):
     try:
         os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
+        if marker is not None:
+            _write_manifest(tmp)
         if in_place:
             _fill_in_place(tmp, final, marker)
         else:
@@ -118,11 +124,66 @@ def atomic_dir(path: str | os.PathLike, marker: str | None = None):
         raise
 
 
+def _tree(folder: Path) -> list[str]:
+    """Every path under folder (files, links and folders), relative, '/'-separated, sorted."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        out += [(rel / n).as_posix() for n in dirs + files]
+    return sorted(out)
+
+
+def _write_manifest(tmp: Path) -> None:
+    paths = [p for p in _tree(tmp) if p != MANIFEST]
+    try:
+        (tmp / MANIFEST).write_text("".join(p + "\n" for p in paths), encoding="utf-8")
+    except OSError as e:
+        raise _os_error("write", tmp / MANIFEST, e) from None
+
+
+def users_files(final: Path, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The top-most paths in a marked folder that its manifest does not list (the user's own),
+    or [] when it has no manifest (written before manifests existed: all of it is pqcompile's)."""
+    try:
+        listed = set((final / MANIFEST).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return []
+    extra = []
+    for p in _tree(final):
+        if p == MANIFEST or p in listed or p.split("/")[0] in ignore:
+            continue
+        if not any(p.startswith(e + "/") for e in extra):
+            extra.append(p)
+    return extra
+
+
+def _carry_users_files(final: Path, tmp: Path, ignore: tuple[str, ...] = ()) -> None:
+    """Copy the user's files of the marked folder final into its replacement tmp, or a one-line
+    PqError (nothing changed) when the replacement writes one of those paths itself."""
+    extra = users_files(final, ignore)
+    clash = [p for p in extra if os.path.lexists(tmp / p)]
+    if clash:
+        raise PqError(f"{final} holds {clash[0]}, which pqcompile did not write and would now overwrite: "
+                      "move it away or choose another folder")
+    for p in extra:
+        src, dst = final / p, tmp / p
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir() and not src.is_symlink():
+                shutil.copytree(src, dst, symlinks=True)
+            else:
+                shutil.copy2(src, dst, follow_symlinks=False)
+        except OSError as e:
+            raise _os_error("keep", src, e) from None
+
+
 def replace_dir(tmp: Path, final: Path, marker: str | None = None) -> None:
     """Put the finished directory tmp at final (a sibling), replacing what was there (with a
-    marker, only a folder check_replaceable accepts)."""
+    marker, only a folder check_replaceable accepts; the user's files in it are kept)."""
     check_replaceable(final, marker)
     final = Path(final)
+    if marker is not None and final.is_dir():
+        _carry_users_files(final, tmp)
     old = None
     try:
         if final.exists():
@@ -146,19 +207,46 @@ def _fill_in_place(tmp: Path, final: Path, marker: str | None) -> None:
         if not _owned(final, marker, ignore=(tmp.name,)):
             raise PqError(f"{final} is not empty and was not written by pqcompile (it has no {marker}): "
                           "refusing to replace it; choose a new or empty folder")
+        keep = set(users_files(final, ignore=(tmp.name,)))
+        clash = [p for p in keep if os.path.lexists(tmp / p)]
+        if clash:
+            raise PqError(f"{final} holds {clash[0]}, which pqcompile did not write and would now overwrite: "
+                          "move it away or choose another folder")
         for entry in os.listdir(final):
-            if entry == tmp.name:
+            if entry == tmp.name or entry in keep:
+                continue
+            p = final / entry
+            if p.is_dir() and not p.is_symlink() and any(k.startswith(entry + "/") for k in keep):
+                _remove_all_but(p, entry, keep)
                 continue
             p = final / entry
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)
             else:
                 p.unlink()
-        for entry in os.listdir(tmp):
-            os.replace(tmp / entry, final / entry)
-        tmp.rmdir()
+        for rel in _tree(tmp):
+            src, dst = tmp / rel, final / rel
+            if src.is_dir() and not src.is_symlink() and dst.is_dir():
+                continue                        # a folder the user's files kept: fill it
+            if os.path.lexists(src) and not os.path.lexists(dst):
+                os.replace(src, dst)
+        shutil.rmtree(tmp)
     except OSError as e:
         raise _os_error("write into", final, e) from None
+
+
+def _remove_all_but(folder: Path, rel: str, keep: set[str]) -> None:
+    """Delete what pqcompile wrote under folder (relative path rel), keeping the user's paths."""
+    for entry in os.listdir(folder):
+        p, r = folder / entry, f"{rel}/{entry}"
+        if r in keep:
+            continue
+        if p.is_dir() and not p.is_symlink() and any(k.startswith(r + "/") for k in keep):
+            _remove_all_but(p, r, keep)
+        elif p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cli_runner import run_cli
 
-from pqcompile.atomic import atomic_dir, atomic_file
+from pqcompile.atomic import MANIFEST, atomic_dir, atomic_file
 from pqcompile.errors import PqError
 from pqcompile.projection import DEFAULT_SPEC
 from pqcompile.quant.qmodel import random_quantized_model
@@ -18,7 +18,8 @@ def mode(p: Path) -> int:
 
 
 def listing(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder))
+    """The folder's entries, less the manifest of what pqcompile wrote."""
+    return sorted(n for n in os.listdir(folder) if n != MANIFEST)
 
 
 @pytest.fixture
@@ -59,6 +60,40 @@ def test_a_folder_with_the_marker_is_replaced_whole(tmp_path):
         (tmp / "report.json").write_text("2")
     assert listing(out) == ["report.json"] and (out / "report.json").read_text() == "2"
     assert listing(tmp_path) == ["b"]           # no temporary or old folder left
+    assert (out / MANIFEST).read_text() == "report.json\n"
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_a_rebuild_keeps_the_files_the_user_added(tmp_path, monkeypatch, in_place):
+    """Files the user put into a build folder later survive a rebuild (also inside its subfolders
+    and for `-o .`); a rebuild that would write over one of them is refused and changes nothing."""
+    out = tmp_path / "b"
+    out.mkdir()
+    monkeypatch.chdir(out if in_place else tmp_path)
+    target = "." if in_place else out
+
+    def build(files):
+        with atomic_dir(target, marker="report.json") as tmp:
+            for rel, text in files.items():
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / rel).write_text(text)
+
+    build({"report.json": "1", "gen/model.c": "v1", "old.elf": "old"})
+    (out / "notes.txt").write_text("mine")
+    (out / "gen" / "tweak.h").write_text("mine too")
+    (out / "mine").mkdir()
+    (out / "mine" / "a.txt").write_text("a")
+    build({"report.json": "2", "gen/model.c": "v2"})
+    assert listing(out) == ["gen", "mine", "notes.txt", "report.json"]
+    assert sorted(os.listdir(out / "gen")) == ["model.c", "tweak.h"] and (out / "gen" / "model.c").read_text() == "v2"
+    assert (out / "notes.txt").read_text() == "mine" and (out / "mine" / "a.txt").read_text() == "a"
+    assert (out / MANIFEST).read_text() == "gen\ngen/model.c\nreport.json\n"   # only pqcompile's
+    assert not [n for n in os.listdir(tmp_path) + os.listdir(out) if n.startswith(".") and n != MANIFEST]
+
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(PqError, match="holds notes.txt, which pqcompile did not write"):
+        build({"report.json": "3", "notes.txt": "generated"})
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize("make", ["user files", "a file"])
@@ -121,6 +156,7 @@ def test_build_into_the_current_folder(tmp_path, monkeypatch, umask):
     run_cli("build", "-t", "host", "-m", tmp_path / "m", "-o", ".")
     assert {"report.json", "Makefile", "gen", "pqrnn", "model.onnx"} <= set(listing(here))
     assert not [n for n in listing(here) + listing(tmp_path) if n.startswith(".")]   # no temporary folder
+    assert (here / MANIFEST).is_file()
     assert mode(here / "report.json") == 0o644 and mode(here / "gen") == 0o755 and mode(here / "pqrnn") == 0o755
     (here / "report.json").unlink()
     (here / "notes.txt").write_text("mine")
