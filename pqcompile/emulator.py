@@ -13,18 +13,24 @@ call with the target's flags. Programs talk to the world only through pq_platfor
   exact end of file) and writes to the semihosting console, which is QEMU's stdout. QEMU runs
   with `-icount shift=0` (one instruction per virtual nanosecond) so pq_counter_read() counts
   instructions deterministically. The exit status comes back through SYS_EXIT_EXTENDED.
+- baremetal boards with `[run] console = "uart"` (stm32f405 on netduinoplus2): no semihosting;
+  the input goes through the board's serial0 (QEMU's stdin/stdout, `-chardev stdio`), framed
+  so that end of input and the exit status travel too (pqcompile/uart.py); the program ends
+  with a system reset, on which QEMU (-no-reboot) exits. Also `-icount shift=0`.
 - linux-user (qemu-aarch64 / qemu-arm) and host: stdin/stdout and the process exit status.
 """
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from . import uart
 from .errors import PqError, ToolMissing
 from .targets import FIRMWARE_DIR, Target
 
@@ -114,10 +120,21 @@ def _semihosting_arg(arg: str) -> str:
     return arg.replace(",", ",,")
 
 
+def uart_qemu_command(target: Target, exe: str | Path) -> list[str]:
+    """QEMU running `exe` on a board whose console is its first UART, on QEMU's stdin/stdout
+    (no monitor on it, so every byte is the program's, Ctrl-A included; signal=off passes
+    Ctrl-C as a byte). -no-reboot: the reset the program requests at its end stops QEMU."""
+    return [target.emulator, "-M", target.machine, "-nodefaults", "-display", "none",
+            "-monitor", "none", "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
+            "-no-reboot", "-icount", "shift=0", "-kernel", str(Path(exe).resolve())]
+
+
 def run_command(target: Target, exe: str | Path, args: Iterable[str] = (),
                 input_file: str | None = None) -> list[str]:
-    """The command that runs `exe` on the target (emulator by name). For baremetal targets
-    `input_file` is the semihosting input path, relative to the directory QEMU runs in."""
+    """The command that runs `exe` on the target (emulator by name), reading stdin. For
+    semihosting boards `input_file` is the semihosting input path, relative to the directory
+    QEMU runs in. For UART-console boards it is pqcompile.uart (this Python) around QEMU, which
+    frames stdin and unframes the output (`input_file` is not used)."""
     exe = Path(exe).resolve()
     args = [str(a) for a in args]
     if target.kind == "host":
@@ -125,6 +142,10 @@ def run_command(target: Target, exe: str | Path, args: Iterable[str] = (),
     if target.kind == "linux-user":
         cpu = ["-cpu", target.emulator_cpu] if target.emulator_cpu else []
         return [target.emulator, *cpu, str(exe), *args]
+    if target.console == "uart":
+        if args:
+            raise PqError(f"programs on {target.name} take no arguments (its console is a UART)")
+        return [sys.executable, "-m", "pqcompile.uart", *uart_qemu_command(target, exe)]
     words = [exe.name] + ([input_file] if input_file else []) + args
     semihosting = "enable=on,target=native," + ",".join(f"arg={_semihosting_arg(w)}" for w in words)
     return [target.emulator, "-M", target.machine, "-nodefaults", "-display", "none",
@@ -147,6 +168,8 @@ def run_program(target: Target, exe: str | Path, input: bytes = b"", args: Itera
         raise PqError(f"target {target.name} is hardware-only: pqcompile cannot run it{how}")
     if target.emulator is not None:
         require_tool(target.emulator, target.emulator_packages, target)
+    if target.console == "uart":
+        return _run_uart(target, exe, input, list(args), timeout)
     with tempfile.TemporaryDirectory(prefix="pq-run-") as workdir:
         if target.kind == "baremetal":
             (Path(workdir) / "input.bin").write_bytes(input)
@@ -165,6 +188,28 @@ def run_program(target: Target, exe: str | Path, input: bytes = b"", args: Itera
         wall = time.monotonic() - start
     return RunResult(stdout=proc.stdout, stderr=proc.stderr.replace(_QEMU_NOISE, b""), returncode=proc.returncode,
                      command=tuple(cmd), wall_s=wall)
+
+
+def _run_uart(target: Target, exe: Path, input: bytes, args: list[str], timeout: float) -> RunResult:
+    if args:
+        raise PqError(f"programs on {target.name} take no arguments (its console is a UART)")
+    cmd = uart_qemu_command(target, exe)
+    out = bytearray()
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pq-run-") as workdir:
+        try:
+            session = uart.talk(cmd, out.extend, input=input, timeout=timeout, cwd=workdir)
+        except uart.Timeout:
+            raise PqError(f"{exe.name} on {target.name} did not finish within {timeout:g} s") from None
+    wall = time.monotonic() - start
+    status = session.status
+    if status is None:
+        if session.returncode == 0:
+            what = "without sending an exit status" if session.ready else "without ever saying it was ready"
+            raise PqError(f"{exe.name} on {target.name} stopped {what} (is it a program for this board's "
+                          f"UART console?)")
+        status = session.returncode    # QEMU itself failed (e.g. a bad image): its message is on stderr
+    return RunResult(stdout=bytes(out), stderr=session.stderr, returncode=status, command=tuple(cmd), wall_s=wall)
 
 
 def section_sizes(target: Target, exe: str | Path) -> dict[str, int]:

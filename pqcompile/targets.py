@@ -21,6 +21,8 @@ board, its linker script and I/O back end in firmware/), never code here. A file
     emulator = "qemu-system-arm"
     packages = ["qemu-system-arm"]
     machine = "mps2-an500"         # qemu-system-* boards
+    console = "semihosting"        # qemu-system-* boards: semihosting (default) or uart (the
+                                   # board's serial0, framed: pqcompile/uart.py)
     cpu = "cortex-a53"             # qemu-* user mode
 
     [hardware]                     # baremetal boards without an emulator
@@ -42,6 +44,7 @@ TARGETS_DIR = REPO_ROOT / "targets"
 FIRMWARE_DIR = REPO_ROOT / "firmware"
 
 KINDS = ("baremetal", "linux-user", "host")
+CONSOLES = ("semihosting", "uart")
 
 # Every target compiles with these: optimised, no fused multiply-add (bit-exact floats across
 # machines), strict C99, and warnings are errors.
@@ -51,7 +54,7 @@ _SCHEMA = {
     "": {"description", "kind", "cpu", "build", "run", "hardware", "budget"},
     "build": {"compiler", "packages", "size_tool", "cflags", "ldflags", "linker_script",
               "firmware", "defines"},
-    "run": {"emulator", "packages", "machine", "cpu"},
+    "run": {"emulator", "packages", "machine", "cpu", "console"},
     "hardware": {"flash_command"},
     "budget": {"flash", "ram"},
 }
@@ -79,6 +82,7 @@ class Target:
     emulator_packages: tuple[str, ...] = ()
     machine: str | None = None        # qemu-system-* -M
     emulator_cpu: str | None = None   # qemu-* user mode -cpu
+    console: str | None = None        # qemu-system-* boards: "semihosting" or "uart"
     flash_command: str | None = None  # hardware-only boards
     path: Path | None = None
 
@@ -100,7 +104,7 @@ class Target:
             "linker_script": self.linker_script, "firmware": list(self.firmware),
             "defines": dict(self.defines), "emulator": self.emulator,
             "emulator_packages": list(self.emulator_packages), "machine": self.machine,
-            "emulator_cpu": self.emulator_cpu, "flash_command": self.flash_command,
+            "emulator_cpu": self.emulator_cpu, "console": self.console, "flash_command": self.flash_command,
             "flash_budget": self.flash_budget, "ram_budget": self.ram_budget,
             "runnable": self.runnable, "counts_instructions": self.counts_instructions,
         }
@@ -198,6 +202,7 @@ def _parse(name: str, raw: dict, path: Path) -> Target:
     machine = text(run, "machine", "run", required=False)
     emulator_cpu = text(run, "cpu", "run", required=False)
     flash_command = text(hw, "flash_command", "hardware", required=False)
+    console = text(run, "console", "run", required=False)
 
     if kind == "baremetal":
         if linker_script is None:
@@ -206,11 +211,17 @@ def _parse(name: str, raw: dict, path: Path) -> Target:
             fail("a baremetal target needs [run] (an emulator) or hardware.flash_command")
         if emulator is not None and machine is None:
             fail("run.machine is required with a qemu-system emulator")
+        if emulator is not None:
+            console = console or "semihosting"
+            if console not in CONSOLES:
+                fail(f"run.console must be one of {', '.join(CONSOLES)}, got {console!r}")
     elif kind == "linux-user":
         if emulator is None:
             fail("a linux-user target needs run.emulator")
     elif raw.get("run"):
         fail("a host target runs natively: remove [run]")
+    if console is not None and (kind != "baremetal" or emulator is None):
+        fail("run.console is for baremetal boards run under qemu-system-*")
 
     return Target(
         name=name,
@@ -231,6 +242,7 @@ def _parse(name: str, raw: dict, path: Path) -> Target:
         emulator_packages=strings(run, "packages", "run", required=emulator is not None),
         machine=machine,
         emulator_cpu=emulator_cpu,
+        console=console,
         flash_command=flash_command,
         path=path,
     )
