@@ -46,7 +46,8 @@ def makefile_text(target: Target, image: str, verify_image: str) -> str:
         lines += ["run run-verify:", f"\t@echo '{target.name} has no emulator: flash it with make flash' >&2; exit 2", ""]
     flash = flash_command(target, "$(IMAGE)")
     if flash is not None:
-        lines += ["# Flash the board over its ST-LINK/CMSIS-DAP probe (pyOCD; see docs/hardware.md for OpenOCD)",
+        lines += [f"# Flash the board over its debug probe: the command from targets/{target.name}.toml "
+                  "(docs/hardware.md has others)",
                   f"flash: $(IMAGE)\n\t{flash}", ""]
     else:
         lines += ["flash:", f"\t@echo '{target.name} is not a hardware board (no flash command in its TOML)' >&2; "
@@ -67,6 +68,9 @@ def readme_text(target: Target, report: dict) -> str:
            "| file | what |", "|---|---|",
            f"| `{image}` | the program: reads UTF-8 lines, prints one JSON frame (intent, slots) per line |",
            f"| `{report['verify_image']}` | the same, also printing the int8 logits (and instruction counts on QEMU boards) |",
+           *([f"| `{report['flash_binary']['file']}` | `{image}` as raw flash bytes, to be written at "
+              f"{report['flash_binary']['address']} (flashers that take a .bin and an address) |"]
+             if report.get("flash_binary") else []),
            "| `gen/` | generated C: projection, TVM kernels, driver with the weights, labels |",
            "| `model.onnx` | the integer network that was compiled |",
            "| `report.json`, `report.txt` | sizes by section, component and layer; MACs |",
@@ -78,7 +82,9 @@ def readme_text(target: Target, report: dict) -> str:
     if flash is not None:
         out += ["## Flash the board", "", "Connect the board's debug probe over USB, then, in this directory:", "",
                 "```", "make flash", f"# which runs: {flash}", "```", "",
+                *([f"or write the raw image with a flasher that takes a .bin and an address, e.g. ST's "
+                   f"`st-flash write {report['flash_binary']['file']} {report['flash_binary']['address']}`.", ""]
+                  if report.get("flash_binary") else []),
                 "The program then reads lines from, and writes JSON frames to, the board's console UART "
-                f"(targets/{target.name}.toml). docs/hardware.md has the details, OpenOCD instead of pyOCD "
-                "included.", ""]
+                f"(targets/{target.name}.toml). docs/hardware.md has the details and other flashers.", ""]
     return "\n".join(out)

@@ -5,6 +5,8 @@ Layout of a build directory:
     gen/           generated C: pq_kernels.c, pq_model.c/.h, pq_labels.h, projection.c/.h
     model.onnx     the compiled graph
     pqrnn[.elf]    the program (frames only); pqrnn_verify[.elf] also dumps logits and counts
+    pqrnn.bin      real boards (targets with a flash command): the program as raw flash bytes,
+                   from the start of flash (e.g. `st-flash write pqrnn.bin 0x08000000`)
     report.json    numbers (sizes by section and layer, arena, MACs, compile time); report.txt
     Makefile       `make run` (emulated targets), `make flash` (real boards), `make size`; README.md
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import onnx
 
-from ..atomic import atomic_dir, check_replaceable
+from ..atomic import atomic_dir, check_replaceable, current_umask
 from ..emulator import build_program, require_tool, section_sizes
 from ..errors import PqError
 from ..export import read_metadata
@@ -132,6 +134,24 @@ def image_name(target: Target, verify: bool = False) -> str:
     return ("pqrnn_verify" if verify else "pqrnn") + (".elf" if target.kind == "baremetal" else "")
 
 
+def flash_binary(target: Target, exe: Path, out: Path) -> dict:
+    """Write the image as raw bytes from its lowest load address (the vector table, at the start
+    of flash), for flashers that take a .bin and an address (objcopy of the target's toolchain).
+    Returns {"file": name, "address": "0x08000000"}: where the first byte goes."""
+    tools = {t: require_tool(re.sub(r"size$", t, target.size_tool), target.compiler_packages, target)
+             for t in ("objcopy", "size")}
+    proc = subprocess.run([tools["objcopy"], "-O", "binary", str(exe), str(out)], capture_output=True, text=True,
+                          errors="replace")
+    if proc.returncode != 0:
+        raise PqError(f"objcopy failed on {exe.name}: {proc.stderr.strip()}")
+    out.chmod(0o666 & ~current_umask())   # data, not a program (objcopy copies the ELF's mode)
+    proc = subprocess.run([tools["size"], "-A", str(exe)], capture_output=True, text=True, errors="replace")
+    vectors = [line.split() for line in proc.stdout.splitlines() if line.startswith(".isr_vector ")]
+    if proc.returncode != 0 or len(vectors) != 1:
+        raise PqError(f"{exe.name} has no .isr_vector section (the board's vector table)")
+    return {"file": out.name, "address": f"0x{int(vectors[0][2]):08X}"}
+
+
 def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: str = "") -> dict:
     """Compile `model` for `target` into out_dir (atomically); returns the report dict.
     A program over the target's flash or RAM budget fails the build (PqError with the numbers)."""
@@ -145,10 +165,14 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
         build_program(target, sources, tmp / image_name(target, True), include_dirs=[tmp / "gen"],
                       defines={"PQ_VERIFY": None})
         sizes = section_sizes(target, exe)
+        binary = None
+        if target.kind == "baremetal" and target.flash_command:
+            binary = flash_binary(target, exe, exe.with_suffix(".bin"))
         report = {
             "version": REPORT_VERSION, **build_key(model, target), "model": source,
             "max_tokens": cm.max_tokens, "feature_size": cm.feature_size, "intents": cm.n_intents,
             "slot_tags": cm.n_slots, "image": image_name(target), "verify_image": image_name(target, True),
+            **({"flash_binary": binary} if binary else {}),
             "sections": sizes, "components": _symbol_sizes(target, exe),
             "budget": {"flash": target.flash_budget, "ram": target.ram_budget},
             "arena_bytes": cm.arena_bytes, "weights_by_layer": cm.const_bytes_by_layer,
