@@ -1,5 +1,6 @@
 """The whole device program (projection + TVM-generated network + pqrnn_main.c) on host, Cortex-M7
-(qemu-system-arm) and Cortex-A53 (qemu-aarch64): bit-exact int8 logits (intent, and the slot rows
+(qemu-system-arm), Cortex-A53 (qemu-aarch64) and the others, stm32f405 (a real chip's image on
+netduinoplus2, over its UART) included: bit-exact int8 logits (intent, and the slot rows
 t < L the device reports) and identical frames against onnxruntime and the integer reference
 (the inputs include utterances where the BIO-constrained Viterbi and per-token argmax disagree,
 and where Viterbi's tie rule decides the path); build errors leave no build directory."""
@@ -71,6 +72,7 @@ def model():
     pytest.param("cortex-m7", marks=pytest.mark.qemu),
     pytest.param("cortex-a53", marks=pytest.mark.qemu),
     pytest.param("cortex-m4", marks=pytest.mark.qemu),   # no rounding instruction: floorf from libm
+    pytest.param("stm32f405", marks=pytest.mark.qemu),   # Cortex-M4F image of a real chip, over its UART
     pytest.param("cortex-a7", marks=pytest.mark.qemu),
 ])
 def test_device_is_bit_exact(model, target_name, tmp_path):

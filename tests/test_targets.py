@@ -16,7 +16,7 @@ EMULATED = {"cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m55": 
 def test_all_required_targets_are_registered():
     names = list_targets()
     for name in ["cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53", "cortex-a7", "host",
-                 "stm32f746g-disco"]:
+                 "stm32f746g-disco", "stm32f405"]:
         assert name in names
 
 
@@ -65,6 +65,14 @@ def test_real_board_is_hardware_only():
     assert t.linker_script == "ld/stm32f746g-disco.ld"
 
 
+def test_console_is_only_for_emulated_baremetal_boards(tmp_path):
+    text = (TARGETS_DIR / "cortex-a53.toml").read_text().replace("[run]\n", '[run]\nconsole = "uart"\n')
+    assert 'console = "uart"' in text
+    (tmp_path / "variant.toml").write_text(text)
+    with pytest.raises(PqError, match="run.console is for baremetal boards"):
+        load_target("variant", directory=tmp_path)
+
+
 def test_unknown_target_lists_the_known_ones():
     with pytest.raises(PqError) as e:
         load_target("cortex-m99")
@@ -89,6 +97,7 @@ def _variant(tmp_path, old: str, new: str, source: str = "cortex-m7") -> str:
     ('"cortex-m/startup.c"', '"cortex-m/nope.c"', "'cortex-m/nope.c' does not exist"),
     ('linker_script = "ld/mps2.ld"\n', '', "needs build.linker_script"),
     ('machine = "mps2-an500"', '', "run.machine is required"),
+    ('machine = "mps2-an500"', 'machine = "mps2-an500"\nconsole = "usb"', "run.console must be one of"),
     ('compiler = "arm-none-eabi-gcc"', 'compiler = 7', "build.compiler must be a non-empty string"),
     ('description = "', 'description = "unterminated\n', "invalid TOML"),
 ])
