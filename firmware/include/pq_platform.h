@@ -2,9 +2,9 @@
  *
  * Application code (the projection, the generated model driver, test apps) uses only these
  * functions; each target links one implementation (see firmware/README.md):
- *   - QEMU Cortex-M boards: ARM semihosting (input read from a host file, output to the console),
+ *   - QEMU's MPS2/MPS3 boards: ARM semihosting (input read from a host file, output to the console),
  *   - Linux user mode (qemu-aarch64 / qemu-arm) and the host: POSIX stdin/stdout,
- *   - real boards: a UART console.
+ *   - real boards, and stm32f405 under QEMU: a UART console.
  * The application defines `int main(void)`; returning from it is pq_exit(<return value>).
  * Nothing here allocates memory. */
 #ifndef PQ_PLATFORM_H
@@ -36,8 +36,9 @@ void pq_write_uint(uint64_t v);
 /* Flush the output and end the program with this status (0..255 on every target). Never returns. */
 void pq_exit(int code);
 
-/* 1 where instructions can be counted deterministically (QEMU MPS2/MPS3 boards run with
-   -icount shift=0), 0 elsewhere (then pq_counter_read() always returns 0). */
+/* 1 where instructions can be counted deterministically (QEMU's MPS2/MPS3 boards and
+   netduinoplus2 run with -icount shift=0; on a real STM32F405 the same TIM2 counter gives CPU
+   cycles), 0 elsewhere (then pq_counter_read() always returns 0). */
 int pq_counter_available(void);
 
 /* Start (or restart) the instruction counter. */
