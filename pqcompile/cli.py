@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "pqcompile.commands.data_report",
     "pqcompile.commands.export",
     "pqcompile.commands.build",
+    "pqcompile.commands.bench",
     "pqcompile.commands.targets",
     "pqcompile.commands.verify_projection",
     "pqcompile.commands.train",

@@ -41,6 +41,21 @@ def layer_of(initializer: str) -> str:
 
 
 @dataclass
+class CallInfo:
+    """One kernel call of model_run, in order (what `pqcompile bench` times one by one)."""
+
+    kernel: str          # the C symbol
+    layer: str           # layer of the weights it multiplies; a call without any: see call_infos
+    role: str            # matmul | window | fo-pool | concat | mask | other
+    macs: int            # multiply-accumulates with all T rows computed
+    per_row: bool        # its token loop runs to `rows` (MACs scale with rows / T)
+
+    def macs_at(self, rows: int, T: int) -> int:
+        """MACs of this call when model_run computes `rows` token rows."""
+        return self.macs * rows // T if self.per_row else self.macs
+
+
+@dataclass
 class CompiledModel:
     """Generated C sources and the numbers the build report needs."""
 
@@ -56,6 +71,7 @@ class CompiledModel:
     const_bytes_by_layer: dict[str, int] = field(default_factory=dict)
     macs_by_layer: dict[str, int] = field(default_factory=dict)
     arena_by_layer: dict[str, int] = field(default_factory=dict)   # peak live arena bytes per layer
+    calls: list[CallInfo] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -86,14 +102,50 @@ def arena_by_layer(prog) -> dict[str, int]:
     return out
 
 
-def compile_onnx(model: onnx.ModelProto) -> CompiledModel:
+def _role(symbol: str, has_macs: bool) -> str:
+    if has_macs:
+        return "matmul"
+    if "fo_pool" in symbol:
+        return "fo-pool"
+    if "strided_slice" in symbol:
+        return "window"
+    if "concatenate" in symbol:
+        return "concat"
+    if re.search(r"_less\d*$", symbol):
+        return "mask"
+    return "other"
+
+
+def call_infos(prog, kernels: dict[str, Kernel], macs: dict[str, int]) -> list[CallInfo]:
+    """Per call: kernel, layer, role and MACs. A call that multiplies no weights belongs to the
+    layer of the matmul it feeds when it builds a window (window copies), else to the layer
+    before it (pooling, concatenation), or "input" before the first layer (masks)."""
+    found = []
+    for call in prog.calls:
+        srcs = [prog.const_sources[a.key] for a in call.args if a.kind == "const"]
+        weights = [s for s in srcs if s in macs]
+        k = kernels[call.kernel]
+        found.append((k.symbol, layer_of(weights[0]) if weights else None, sum(macs[w] for w in weights), k.rows))
+    out: list[CallInfo] = []
+    for i, (symbol, layer, n, rows) in enumerate(found):
+        role = _role(symbol, n > 0)
+        if layer is None:
+            after = [f[1] for f in found[i + 1:] if f[1] is not None]
+            before = [c.layer for c in out if c.macs > 0]
+            layer = (after[0] if role == "window" and after else before[-1] if before else "input")
+        out.append(CallInfo(symbol, layer, role, n, rows))
+    return out
+
+
+def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True) -> CompiledModel:
     """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
-    TVM's own log lines are held back (tvm_log.py)."""
+    TVM's own log lines are held back (tvm_log.py). micro_kernels=False: the earlier plain TVM
+    matmul kernels (schedule.py), for comparisons."""
     with tvm_log_captured():
-        return _compile(model)
+        return _compile(model, micro_kernels)
 
 
-def _compile(model: onnx.ModelProto) -> CompiledModel:
+def _compile(model: onnx.ModelProto, micro_kernels: bool = True) -> CompiledModel:
     t0 = time.perf_counter()
     imported = import_onnx(model)
     t1 = time.perf_counter()
@@ -105,7 +157,7 @@ def _compile(model: onnx.ModelProto) -> CompiledModel:
     for i, (name, func) in enumerate(prims):
         short = "_".join(p for p in name.split("_") if p not in ("fused", "tir"))[:32].rstrip("_")
         func = imported.row_kernels.get(name, func)
-        kernels[name] = to_pointer_kernel(schedule_kernel(func), f"pq_k{i}_{short}", max_tokens=T)
+        kernels[name] = to_pointer_kernel(schedule_kernel(func, micro_kernels), f"pq_k{i}_{short}", max_tokens=T)
     t3 = time.perf_counter()
     kernel_c = KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + kernels_to_c(list(kernels.values()))
     t4 = time.perf_counter()
@@ -124,6 +176,6 @@ def _compile(model: onnx.ModelProto) -> CompiledModel:
                "pq_model.h": model_header(T, F, n_intents, n_slots, prog.arena_bytes)},
         max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
         n_kernels=len(kernels), n_calls=len(prog.calls), row_halo=imported.row_halo, const_bytes_by_layer=by_layer, macs_by_layer=macs,
-        arena_by_layer=arena,
+        arena_by_layer=arena, calls=call_infos(prog, kernels, imported.macs),
         seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
                  "total": time.perf_counter() - t0})

@@ -43,15 +43,17 @@ def _inline_elementwise(sch: s_tir.Schedule, root) -> None:
             break
 
 
-def _accumulate_in_register(sch: s_tir.Schedule, root) -> None:
-    """Move each reduction's single consumer under its spatial loops; hoist the init."""
+def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = True) -> None:
+    """Move each reduction's single consumer under its spatial loops; hoist the init. Without
+    micro_kernels, matmul reductions stay plain loops unrolled by 4 (no channel groups)."""
     for block in sch.get_child_blocks(root):
         if not _is_reduction(sch, block):
             continue
         n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
         loops = sch.get_loops(block)
         is_mac = "matmul" in sch.get(block).name_hint and len(loops) == n_spatial + 1 and n_spatial > 0
-        group = next((c for c in CHANNELS if int(sch.get(loops[n_spatial - 1]).extent) % c == 0), 0) if is_mac else 0
+        group = next((c for c in CHANNELS if int(sch.get(loops[n_spatial - 1]).extent) % c == 0), 0) \
+            if is_mac and micro_kernels else 0
         paired = group > 0
         if paired:   # output channels in groups: one pq_dot{4,2}_s8 call computes them (dot_intrin.py)
             sch.split(loops[n_spatial - 1], [None, group])
@@ -67,13 +69,16 @@ def _accumulate_in_register(sch: s_tir.Schedule, root) -> None:
             inner = loops[-1]
             extent = sch.get(inner).extent
             sch.decompose_reduction(block, loops[at + 1])
-            if is_mac and not mark_dot(sch, loops[at + 1]) and int(extent) % UNROLL == 0 and int(extent) > UNROLL:
+            if (is_mac and not (micro_kernels and mark_dot(sch, loops[at + 1]))
+                    and int(extent) % UNROLL == 0 and int(extent) > UNROLL):
                 _, inner = sch.split(inner, [None, UNROLL])
                 sch.unroll(inner)
 
 
-def schedule_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc:
-    """Scheduled copy of a fused PrimFunc; hand-written kernels (no root block) are returned as is."""
+def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True) -> tirx.PrimFunc:
+    """Scheduled copy of a fused PrimFunc; hand-written kernels (no root block) are returned as is.
+    micro_kernels=False: the earlier plain TVM kernels (matmul reductions unrolled by 4, no
+    pq_dot*_s8 calls), for `pqcompile bench --compare`."""
     sch = s_tir.Schedule(func)
     try:
         root = sch.get_sblock("root")
@@ -82,5 +87,5 @@ def schedule_kernel(func: tirx.PrimFunc) -> tirx.PrimFunc:
     if len(sch.get_child_blocks(root)) > MAX_BLOCKS:
         return func
     _inline_elementwise(sch, root)
-    _accumulate_in_register(sch, root)
+    _accumulate_in_register(sch, root, micro_kernels)
     return use_dot_kernel(sch.mod["main"])[0]

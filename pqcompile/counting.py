@@ -1,0 +1,57 @@
+"""How `pqcompile bench` reads instructions on a target: which timer, how many instructions per
+tick, how many phases make a count exact (pqcompile/compiler/bench.py, firmware/apps/pqrnn_bench.c).
+No TVM here: a target that cannot count fails at once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import PqError
+from .targets import Target
+
+MAX_PHASES = 200
+
+
+@dataclass(frozen=True)
+class Counter:
+    """How the bench program reads instructions on a target."""
+
+    defines: dict
+    tick_ns: Fraction      # instructions per timer tick
+    phases: int            # runs per measurement: the numerator of tick_ns
+    name: str
+
+    def insns(self, ticks: int) -> Fraction:
+        """Instructions for a sum of tick differences over all phases."""
+        return Fraction(ticks) * self.tick_ns / self.phases
+
+
+def counter_of(target: Target) -> Counter:
+    """The counter the bench program reads on `target`; PqError (one line) when it has none."""
+    defines = dict(target.defines)
+    if not target.counts_instructions:
+        why = ("it runs natively" if target.kind == "host" else
+               "it is a hardware board without an emulator" if not target.runnable else
+               f"its {target.kind} emulator has no instruction counter")
+        raise PqError(f"target {target.name} cannot count instructions ({why}); bench needs a QEMU "
+                      f"Cortex-M board run with -icount, e.g. cortex-m7 or cortex-m4")
+    if "cortex-m/counter_cmsdk.c" in target.firmware and "PQ_CMSDK_TIMER_BASE" in defines:
+        tick = Fraction(int(defines.get("PQ_CMSDK_NS_PER_TICK", "0").rstrip("uU") or 0))
+        c_defines = {"PQ_BENCH_CMSDK_BASE": defines["PQ_CMSDK_TIMER_BASE"]}
+        name = f"CMSDK timer at {defines['PQ_CMSDK_TIMER_BASE']}"
+    elif "cortex-m/counter_systick.c" in target.firmware and "PQ_CPU_CLOCK_HZ" in defines:
+        tick = Fraction(10**9, int(defines["PQ_CPU_CLOCK_HZ"].rstrip("uU")))
+        c_defines = {"PQ_BENCH_SYSTICK": None}
+        name = "SysTick"
+    elif "boards/stm32f4/counter_tim2.c" in target.firmware and "PQ_TIM2_NS_PER_TICK" in defines:
+        tick = Fraction(int(defines["PQ_TIM2_NS_PER_TICK"].rstrip("uU")))
+        c_defines = {"PQ_BENCH_TIM2": None}
+        name = "STM32 TIM2"
+    else:
+        raise PqError(f"target {target.name}: bench reads a CMSDK timer, SysTick or STM32 TIM2, and its platform "
+                      f"layer ({', '.join(target.firmware)}) uses none of them")
+    if tick <= 0 or tick.numerator > MAX_PHASES:
+        raise PqError(f"target {target.name}: a timer tick of {float(tick):g} instructions needs "
+                      f"{tick.numerator} phases (bench takes at most {MAX_PHASES})")
+    return Counter({**c_defines, "PQ_BENCH_PHASES": tick.numerator}, tick, tick.numerator,
+                   f"{name}, {float(tick):g} instructions per tick, {tick.numerator} phases")
