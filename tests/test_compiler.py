@@ -99,9 +99,12 @@ def test_generated_c_is_runtime_free_and_static(compiled):
     assert "void model_run(const int8_t *features, int32_t length, int8_t *intent, int8_t *slots)" in driver
     # every matmul's reduction is one call of an int8 dot-product micro-kernel (dot_intrin.py)
     matmul_kernels = re.findall(r"^TVM_DLL void pq_k\d+_NT_matmul\w*\(.*\{$", kernels, re.M)
-    calls = {n: kernels.count(f"pq_dot{n}_s8((&(") for n in ("", "2", "4")}
+    calls = {n: kernels.count(f"pq_dot{n}_s8((&(") for n in ("", "2", "4", "n")}
     assert len(matmul_kernels) >= 4 and sum(calls.values()) == len(matmul_kernels)
-    assert calls["2"] + calls["4"] > 0   # output channels in groups where their count allows
+    assert calls["2"] + calls["4"] + calls["n"] > 0   # output channels in groups where their count allows
+    # channel counts that 4 does not divide (the heads here: 5, 7, 9, 11) take the whole-row kernel,
+    # the attention score (one output) pq_dot_s8
+    assert qm.slot.n_out % 4 and calls["n"] >= 1 and calls[""] == 1
     assert "__smlad" in kernels
     # every matmul and recurrence kernel runs to the utterance's rows, with 32-bit loop counters
     assert driver.count("rows)") >= 2 + 4 * len(qm.layers) and "int64_t" not in kernels

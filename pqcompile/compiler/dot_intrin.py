@@ -1,7 +1,8 @@
 """The int8 dot product as C micro-kernels that the matmul kernels call: every matmul reduction
-becomes one call of `pq_dot_s8(a, w, n)` (one output channel) or `pq_dot{2,4}_s8(c, a, w, n)`
-(2 or 4 output channels, rows of w n apart, sharing each activation load): a tensorization,
-done in TVM's IR.
+becomes one call of `pq_dot_s8(a, w, n)` (one output channel), `pq_dot{2,4}_s8(c, a, w, n)`
+(2 or 4 output channels, rows of w n apart, sharing each activation load) or
+`pq_dotn_s8(c, a, w, n, m)` (all m channels of a row, 4 at a time, when 4 does not divide m):
+a tensorization, done in TVM's IR.
 
 On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
 int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
@@ -123,6 +124,23 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     c[2] = acc2;
     c[3] = acc3;
 }
+
+/* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): 4 channels at a time, then 2, then 1 */
+static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
+{
+    int32_t j = 0;
+
+    for (; j + 4 <= m; j += 4) {
+        pq_dot4_s8(c + j, a, w + j * n, n);
+    }
+    if (j + 2 <= m) {
+        pq_dot2_s8(c + j, a, w + j * n, n);
+        j += 2;
+    }
+    if (j < m) {
+        c[j] += pq_dot_s8(a, w + j * n, n);
+    }
+}
 """
 
 
@@ -138,8 +156,8 @@ def mark_dot(sch: s_tir.Schedule, loop) -> bool:
 
 
 def _dot_stmt(block):
-    """The pq_dot_s8 / pq_dot{2,4}_s8 statement for a marked block, or None when its body is not
-    `[for j < CHANNELS:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])`."""
+    """The pq_dot_s8 / pq_dot{2,4}_s8 / pq_dotn_s8 statement for a marked block, or None when its
+    body is not `[for j < m:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])` (m >= 2)."""
     loops, stmt = [], block.body
     while isinstance(stmt, tirx.For):
         if not (isinstance(stmt.min, tirx.IntImm) and int(stmt.min) == 0 and isinstance(stmt.extent, tirx.IntImm)):
@@ -152,7 +170,7 @@ def _dot_stmt(block):
     if len(inner.iter_vars) != len(loops) or not all(v.same_as(l.loop_var) for v, l in zip(stmt.iter_values, loops)):
         return None
     K = int(loops[-1].extent)
-    if len(loops) == 2 and int(loops[0].extent) not in CHANNELS:
+    if len(loops) == 2 and int(loops[0].extent) < 2:
         return None
     ivars = [iv.var for iv in inner.iter_vars]
     if not (isinstance(store, tirx.BufferStore) and isinstance(store.value, tirx.Add)
@@ -191,9 +209,12 @@ def _dot_stmt(block):
     if (moves[0] != [0] * len(moves[0]) or moves[1] != [0] * (len(moves[1]) - 2) + [1, 0] or shape[-1] != K
             or step(store.indices)[-1] is None or [int(d) for d in step(store.indices)] != [0] * (len(store.indices) - 1) + [1]):
         return None
-    call = tirx.call_extern("void", f"pq_dot{int(loops[0].extent)}_s8", ptr(store.buffer, at(store.indices, 0)),
-                            ptr(a.source, at(a.indices, 0)), ptr(w.source, at(w.indices, 0)), tirx.IntImm("int32", K))
-    return tirx.Evaluate(call)
+    m = int(loops[0].extent)
+    args = [ptr(store.buffer, at(store.indices, 0)), ptr(a.source, at(a.indices, 0)), ptr(w.source, at(w.indices, 0)),
+            tirx.IntImm("int32", K)]
+    if m in CHANNELS:
+        return tirx.Evaluate(tirx.call_extern("void", f"pq_dot{m}_s8", *args))
+    return tirx.Evaluate(tirx.call_extern("void", "pq_dotn_s8", *args, tirx.IntImm("int32", m)))
 
 
 def use_dot_kernel(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, int]:

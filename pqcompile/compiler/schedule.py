@@ -5,9 +5,9 @@ inlined into its consumer, and each reduction (the int8 matmuls, the attention s
 epilogue (bias, requantisation, masking) computed right after its reduction loop, so the int32
 accumulator shrinks to one element (a register) instead of a whole intermediate tensor, and the
 accumulator is zeroed once before the loop instead of tested on every step. A matmul's output
-channels are split in groups of 4 or 2 (the first that divides their count) and its reduction is
-blockized, to become one call of a dot-product micro-kernel (dot_intrin.py: SMLAD on cores with
-the DSP extension); a reduction the micro-kernel cannot take is unrolled by 4 instead (the loop
+channels are split in groups of 4 or 2 (the first that divides their count; a count that 4 does
+not divide takes a whole row of channels at once) and its reduction is blockized, to become one
+call of a dot-product micro-kernel (dot_intrin.py: SMLAD on cores with the DSP extension); a reduction the micro-kernel cannot take is unrolled by 4 instead (the loop
 test and branch then cost a quarter per multiply-accumulate)."""
 from __future__ import annotations
 
@@ -52,13 +52,17 @@ def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = Tru
         n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
         loops = sch.get_loops(block)
         is_mac = "matmul" in sch.get(block).name_hint and len(loops) == n_spatial + 1 and n_spatial > 0
-        group = next((c for c in CHANNELS if int(sch.get(loops[n_spatial - 1]).extent) % c == 0), 0) \
-            if is_mac and micro_kernels else 0
+        n_out = int(sch.get(loops[n_spatial - 1]).extent) if n_spatial > 0 else 0
+        # a channel count that 4 does not divide (e.g. 149 slot tags): all channels of a row in one
+        # pq_dotn_s8 call (4 at a time, then 2, then 1), the epilogue after it for the whole row
+        whole = is_mac and micro_kernels and n_spatial >= 2 and n_out > 2 and n_out % CHANNELS[0] != 0
+        group = next((c for c in CHANNELS if n_out % c == 0), 0) if is_mac and micro_kernels and not whole else 0
         paired = group > 0
         if paired:   # output channels in groups: one pq_dot{4,2}_s8 call computes them (dot_intrin.py)
             sch.split(loops[n_spatial - 1], [None, group])
             loops = sch.get_loops(block)
-        at = n_spatial - 1    # the epilogue goes under the last spatial loop (the pair's outer loop)
+        # the epilogue goes under the last spatial loop (the group's outer loop), or the row's loop
+        at = n_spatial - 2 if whole else n_spatial - 1
         consumers = sch.get_consumers(block)
         if len(consumers) == 1 and n_spatial > 0:
             try:
