@@ -4,7 +4,7 @@
 
 Reads RUN/config.json, RUN/metrics.json, the RUN.eval-float.json / RUN.eval-int8.json /
 RUN.eval-int8-argmax.json that `pqcompile evaluate --json` wrote, and the teacher's
-teacher.eval.json and the labels' labels.json beside RUN (scripts/train_bundled_model.sh's layout), builds the model for cortex-m7 for its flash/RAM, verifies it on
+teacher.eval.json beside RUN (scripts/train_bundled_model.sh's layout) and the index of the labels it learned from, builds the model for cortex-m7 for its flash/RAM, verifies it on
 the whole MTOP-en eval split under QEMU (device == onnxruntime == integer reference), and writes
 qmodel.json, qmodel.npz, metrics.json and MODEL.md into the bundled model folder (atomically).
 """
@@ -65,6 +65,16 @@ def _label_command(labels_dir: Path) -> str:
     return " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
 
 
+def _labels_summary(labels_dir: Path) -> dict | None:
+    """{"origins": {kind: texts}} of the soft labels the student learned from (their index)."""
+    from collections import Counter
+    try:
+        rows = json.loads((labels_dir / "index.json").read_text())["rows"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        return None
+    return {"origins": dict(Counter(r["origin"] for r in rows))}
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
@@ -102,8 +112,8 @@ def main(run: str) -> None:
     argmax_m = _metrics(argmax_path) if argmax_path.is_file() else None
     out_dir = run_dir.parent
     teacher = json.loads((out_dir / "teacher.eval.json").read_text())
-    labels = json.loads((out_dir / "labels.json").read_text()) if (out_dir / "labels.json").is_file() else None
     distill = cfg["train"].get("distill") or {}
+    labels = _labels_summary(Path(distill["labels"])) if distill.get("labels") else None
     metrics["teacher_mtop_en_eval"] = {k: teacher["overall"][k] for k in ("intent_accuracy", "slot_f1", "exact_match")}
     metrics["teacher_fp32_bytes"] = teacher["fp32_bytes"]
     if argmax_m:

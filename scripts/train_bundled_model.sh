@@ -4,19 +4,21 @@
 #      choose anything);
 #   2. fine-tune the MiniLM-L6 teacher 8 epochs (lr 1e-4, warm-up + linear decay, batch 32, 48 word-pieces);
 #   3. the teacher labels the training texts plus ~9x augmented ones (slot substitution, character
-#      noise, word dropout, word swaps): ~146k texts with soft intent and slot targets;
-#   4. distil the <= 260 KiB student (pQRNN small, 48-wide bottleneck, character trigram features,
-#      distortion 0.1) on them, cosine schedule;
+#      noise, word dropout, word swaps) and ~36k texts of two other English corpora (MTOD, SNIPS:
+#      text only, none that repeats a training, dev or eval text): ~182k texts with soft targets;
+#   4. distil the <= 260 KiB student (pQRNN small with 1024 projection features incl. character
+#      trigrams, bottleneck and kernel widths as below, no character distortion) on them, cosine schedule;
 #   5. evaluate teacher and student on MTOP-en eval, package the student (verified bit-exact on
 #      cortex-m7 under QEMU over the whole eval split).
 # Each step skips what is done and resumes what a kill interrupted; logs land beside the outputs.
-# Takes ~30 (teacher) + ~7 (labels) + ~40 (student) minutes on 2 cores.
+# Takes ~30 (teacher) + ~9 (labels) + ~20 (student) minutes on 2 cores.
 # Usage: bash scripts/train_bundled_model.sh [OUT]       (needs ../shared/data/mtop/en)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 OUT=${1:-runs/bundled}
 MTOP=${MTOP:-../shared/data/mtop/en}
+DATA=$(dirname "$MTOP")/..           # ../shared/data: MTOD and SNIPS beside MTOP
 EPOCHS=${EPOCHS:-10}
 PQ=".venv/bin/pqcompile"
 SPLIT=$OUT/split/en                  # the folder name tells the reader the language
@@ -35,15 +37,17 @@ fi
 [ -f "$OUT/teacher.eval.json" ] || $PQ teacher evaluate "$OUT/teacher" --data "$EVAL" --json > "$OUT/teacher.eval.json"
 
 # Re-running the same command resumes an interrupted labelling (finished shards are kept).
-$PQ teacher label "$OUT/teacher" --data "mtop:$SPLIT/train.json" --out "$OUT/labels" \
-    --augment slotsub=5 --augment chars=2 --augment dropout=1 --augment swap=1 --json > "$OUT/labels.json" \
+[ -d "$OUT/labels" ] || $PQ teacher label "$OUT/teacher" --data "mtop:$SPLIT/train.json" --out "$OUT/labels" \
+    --augment slotsub=5 --augment chars=2 --augment dropout=1 --augment swap=1 \
+    --transfer "mtod:$DATA/mtod/en/train.conllu" --transfer "mtod:$DATA/mtod/en/dev.conllu" --transfer "snips:$DATA/snips" \
+    --exclude "$EVAL" --exclude "mtop:$SPLIT/dev.json" --json > "$OUT/labels.json" \
     2> "$OUT/labels.log"
 
 if ! grep -qs '"complete": true' "$STUDENT/metrics.json"; then
   resume=(); [ -f "$STUDENT/config.json" ] && resume=(--resume)
   nice $PQ train --teacher-labels "$OUT/labels" --alpha 0.5 --temperature 2 --dev "mtop:$SPLIT/dev.json" \
-      --model pqrnn --config small --set bottleneck=48 --set float_epochs=1 --spec specs/subword256.json \
-      --distortion 0.1 --epochs "$EPOCHS" \
+      --model pqrnn --config small --set bottleneck=72 --set hidden=68 --set 'layer_kernel_widths=[3,1]' \
+      --set float_epochs=1 --spec specs/subword1024.json --distortion 0 --epochs "$EPOCHS" \
       --batch-size 64 --lr 0.002 --schedule cosine --warmup 0.02 --seed 0 --out "$STUDENT" "${resume[@]}" \
       --quiet --json > "$STUDENT.train.json"
 fi
