@@ -150,6 +150,29 @@ def test_foreign_scan_is_rejected():
         compiler.compile_onnx(model)
 
 
+def test_a_gather_with_negative_indices_reads_inside_its_table():
+    """ONNX Gather counts negative indices from the end (onnxruntime does): a foreign graph that
+    indexes the softmax's exp table with index - 256 must compute the same as before, never read
+    outside the table."""
+    model = _tiny_model()
+    gather = next(n for n in model.graph.node if n.op_type == "Gather")
+    table = next(i for i in model.graph.initializer if i.name == gather.input[0])
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array(table.dims[0], dtype=np.int32), "n_table"))
+    model.graph.node.insert(list(model.graph.node).index(gather),
+                            helper.make_node("Sub", [gather.input[1], "n_table"], ["negative_index"]))
+    gather.input[1] = "negative_index"
+    onnx.checker.check_model(model)
+    cm = compiler.compile_onnx(model)
+    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feats, lengths = random_inputs(np.random.default_rng(4), 12, cm.max_tokens, cm.feature_size)
+    for i in range(len(lengths)):
+        c_intent, c_slots = host.run(feats[i], lengths[i])
+        o_intent, o_slots = sess.run(None, {"features": feats[i:i + 1], "length": lengths[i:i + 1]})
+        np.testing.assert_array_equal(c_intent, o_intent[0])
+        np.testing.assert_array_equal(c_slots[:lengths[i]], o_slots[0][:lengths[i]])
+
+
 def test_corrupt_and_missing_onnx_files(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(_tiny_model().SerializeToString()[:200] + b"\xff" * 50)

@@ -130,7 +130,10 @@ class _Importer:
             lo, hi = (float(self.array(n, node)) for n in ins[1:3])
             return R.clip(self.tensor(ins[0]), lo, hi)
         if op == "Gather":
-            return R.take(self.tensor(ins[0]), self.tensor(ins[1]), axis=int(attrs.get("axis", 0)))
+            # "wrap": ONNX's negative indices count from the end, and no index, whatever a foreign
+            # graph computes, reads outside the table (TVM's default "fast" mode indexes unchecked).
+            # pqcompile's own one Gather (the softmax's exp table, 32 lookups) pays ~10 instructions each.
+            return R.take(self.tensor(ins[0]), self.tensor(ins[1]), axis=int(attrs.get("axis", 0)), mode="wrap")
         if op == "Where":
             return R.where(self.tensor(ins[0]), self.tensor(ins[1]), self.tensor(ins[2]))
         if op == "Concat":

@@ -15,8 +15,9 @@ The warnings a pqcompile build used to show:
   score - max + 255 with scores clipped to [-128, 127] and masked rows set to -128, so the index
   is in [0, 255] by construction (the fo-pool gate tables are read by their own kernel, index
   int8 + 128 or + 384 in a 512-entry table). A foreign ONNX Gather with negative (ONNX allows
-  [-n, -1]) or unbounded indices would read outside its table in the generated C (onnxruntime
-  wraps negative indices): a real risk for foreign graphs only, which the importer does not guard.
+  [-n, -1]) or unbounded indices would read outside its table with "fast" take, so the importer
+  asks for mode="wrap" (ONNX's meaning of negative indices; nothing out of bounds); the warning
+  is still printed by relax for every take and is dropped here.
 - "block_builder.cc:67: Warning: BlockBuilder destroyed with remaining blocks!": an import that
   fails half-way (an unsupported operator) leaves the builder's function open; harmless.
 """
