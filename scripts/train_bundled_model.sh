@@ -11,7 +11,7 @@
 #   5. evaluate teacher and student on MTOP-en eval, package the student (verified bit-exact on
 #      cortex-m7 under QEMU over the whole eval split).
 # Each step skips what is done and resumes what a kill interrupted; logs land beside the outputs.
-# Takes ~30 (teacher) + ~9 (labels) + ~20 (student) minutes on 2 cores.
+# Takes ~30 (teacher) + ~9 (labels) + ~25 (student) minutes on 2 cores.
 # Usage: bash scripts/train_bundled_model.sh [OUT]       (needs ../shared/data/mtop/en)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +19,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 OUT=${1:-runs/bundled}
 MTOP=${MTOP:-../shared/data/mtop/en}
 DATA=$(dirname "$MTOP")/..           # ../shared/data: MTOD and SNIPS beside MTOP
-EPOCHS=${EPOCHS:-10}
+EPOCHS=${EPOCHS:-16}
 PQ=".venv/bin/pqcompile"
 SPLIT=$OUT/split/en                  # the folder name tells the reader the language
 EVAL="mtop:$MTOP/eval.txt"
