@@ -20,10 +20,12 @@ FAST_MODE = "Fast mode segfaults"
 def test_compile_shows_no_tvm_warning(capfd, monkeypatch):
     model = build_onnx(random_quantized_model(SPEC, seed=2))
     compile_onnx(model)
-    assert FAST_MODE not in capfd.readouterr().err
-    monkeypatch.setenv(SHOW_ALL_ENV, "1")      # the warning is really there, only held back
+    assert "Warning" not in capfd.readouterr().err
+    # Gather compiles to take(mode="wrap"), so TVM's "Fast mode segfaults" warning is gone at its
+    # source, not only held back: it stays away with every TVM line shown
+    monkeypatch.setenv(SHOW_ALL_ENV, "1")
     compile_onnx(model)
-    assert FAST_MODE in capfd.readouterr().err
+    assert FAST_MODE not in capfd.readouterr().err
 
 
 def foreign_model_with_an_unsupported_operator() -> onnx.ModelProto:

@@ -16,8 +16,8 @@ The warnings a pqcompile build used to show:
   is in [0, 255] by construction (the fo-pool gate tables are read by their own kernel, index
   int8 + 128 or + 384 in a 512-entry table). A foreign ONNX Gather with negative (ONNX allows
   [-n, -1]) or unbounded indices would read outside its table with "fast" take, so the importer
-  asks for mode="wrap" (ONNX's meaning of negative indices; nothing out of bounds); the warning
-  is still printed by relax for every take and is dropped here.
+  asks for mode="wrap" (ONNX's meaning of negative indices; nothing out of bounds), and the
+  warning, printed only in fast mode, no longer appears.
 - "block_builder.cc:67: Warning: BlockBuilder destroyed with remaining blocks!": an import that
   fails half-way (an unsupported operator) leaves the builder's function open; harmless.
 """
