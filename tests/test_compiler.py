@@ -98,14 +98,24 @@ def test_generated_c_is_runtime_free_and_static(compiled):
         assert forbidden not in kernels and forbidden not in driver
     assert "void model_run(const int8_t *features, int32_t length, int8_t *intent, int8_t *slots)" in driver
     # every matmul's reduction is one call of an int8 dot-product micro-kernel (dot_intrin.py)
-    matmul_kernels = re.findall(r"^TVM_DLL void pq_k\d+_NT_matmul\w*\(.*\{$", kernels, re.M)
-    calls = {n: kernels.count(f"pq_dot{n}_s8((&(") for n in ("", "2", "4", "n")}
+    matmul_kernels = re.findall(r"^TVM_DLL void pq_k\d+_NT_matmul\w*\((.*)\{$", kernels, re.M)
+    calls = {n: kernels.count(f"pq_dot{n}_s8((&(") for n in ("", "2", "4", "n", "2r", "1r")}
     assert len(matmul_kernels) >= 4 and sum(calls.values()) == len(matmul_kernels)
-    assert calls["2"] + calls["4"] + calls["n"] > 0   # output channels in groups where their count allows
-    # channel counts that 4 does not divide (the heads here: 5, 7, 9, 11) take the whole-row kernel,
-    # the attention score (one output) pq_dot_s8
-    assert qm.slot.n_out % 4 and calls["n"] >= 1 and calls[""] == 1
-    assert "__smlad" in kernels
+    # matmuls over the token rows (bottleneck, gates, attention score, slot head) take the row
+    # kernels: channels in pairs where their count is even (bottleneck, gates), one at a time where
+    # it is odd (attention score, slot head, the gates of hidden 5 and 7); the intent head (one
+    # pooled row, 5 or 9 intents) the whole-row kernel
+    row_matmuls = 0
+    for body in re.split(r"^TVM_DLL void ", kernels, flags=re.M):
+        head = body.split("\n")[0]   # definitions only (their line ends with "{"), not prototypes
+        if re.match(r"pq_k\d+_NT_matmul", head) and head.endswith("int32_t rows) {"):
+            assert "pq_dot2r_s8(" in body or "pq_dot1r_s8(" in body, body[:80]
+            row_matmuls += 1
+    assert row_matmuls == len(matmul_kernels) - 1 >= 3 + len(qm.layers) - 1
+    odd = qm.layers[0].hidden % 2   # one gate kernel per layer (fwd and bwd share it)
+    assert calls["2r"] == 1 + len(qm.layers) * (1 - odd) and calls["1r"] == 2 + len(qm.layers) * odd
+    assert calls["n"] == 1 and calls[""] + calls["2"] + calls["4"] == 0
+    assert qm.slot.n_out % 2 and "__smlad" in kernels
     # every matmul and recurrence kernel runs to the utterance's rows, with 32-bit loop counters
     assert driver.count("rows)") >= 2 + 4 * len(qm.layers) and "int64_t" not in kernels
     # every recurrence direction is one fo-pool kernel call

@@ -1,6 +1,7 @@
-"""The int8 dot-product micro-kernels (dot_intrin.py: pq_dot_s8, pq_dot2_s8, pq_dot4_s8 and the
-whole-row pq_dotn_s8) against numpy, on random shapes with odd sizes and unaligned pointers: the
-SXTB16/SMLAD path on cortex-m7 (QEMU) and the portable C loops on the host."""
+"""The int8 dot-product micro-kernels (dot_intrin.py: pq_dot_s8, pq_dot2_s8, pq_dot4_s8, the
+whole-row pq_dotn_s8 and the row kernels pq_dot2r_s8 / pq_dot1r_s8) against numpy, on random shapes
+with odd sizes, odd row counts, activation row strides other than the depth and unaligned pointers:
+the SXTB16/SMLAD path on cortex-m7 and cortex-m4 (QEMU) and the portable C loops on the host."""
 import shutil
 import subprocess
 
@@ -11,23 +12,34 @@ from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C
 from pqcompile.emulator import build_program, run_program
 from pqcompile.targets import load_target
 
-# (kernel, channels m, depth n): every tail of the 4-at-a-time, 2 and 1 loops, short and long depths
-CASES = ([("dotn", m, n) for m in (1, 2, 3, 4, 5, 6, 7, 9, 11, 13) for n in (1, 3, 4, 7, 8, 9, 37, 128)]
-         + [("dot", 1, n) for n in (1, 5, 8, 13, 64)] + [("dot2", 2, n) for n in (3, 4, 6, 33)]
-         + [("dot4", 4, n) for n in (2, 4, 11, 144)])
+# (kernel, channels m, depth n, token rows): every tail of the 4-at-a-time, 2 and 1 loops, short and
+# long depths; the row kernels with every row count 0..9 (pairs and an odd last row; groups of 4 and
+# 1-3 rows left) and depths with every remainder mod 8
+DEPTHS = tuple(range(1, 25)) + (136, 384)
+CASES = ([("dotn", m, n, 1) for m in (1, 2, 3, 4, 5, 6, 7, 9, 11, 13) for n in (1, 3, 4, 7, 8, 9, 37, 128)]
+         + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64)] + [("dot2", 2, n, 1) for n in (3, 4, 6, 33)]
+         + [("dot4", 4, n, 1) for n in (2, 4, 11, 144)]
+         + [(k, g, n, rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for rows in range(10)
+            for n in (DEPTHS if rows in (2, 5) else DEPTHS[(3 * rows) % len(DEPTHS):][:3])])
 
 
 def harness(rng) -> tuple[str, list[np.ndarray]]:
     body, expected, a_all, w_all = [], [], [], []
     a_pos = w_pos = 0
-    for kernel, m, n in CASES:
+    for kernel, m, n, rows in CASES:
         a_off, w_off = int(rng.integers(0, 4)), int(rng.integers(0, 4))   # unaligned starts
-        a = rng.integers(-128, 128, n + a_off, dtype=np.int64)
+        lda = n + int(rng.integers(0, 3)) if kernel.endswith("r") else n  # row stride of a
+        a = rng.integers(-128, 128, rows * lda + a_off + (rows == 0), dtype=np.int64)
         w = rng.integers(-128, 128, m * n + w_off, dtype=np.int64)
-        a[-n:][rng.random(n) < 0.1] = -128                                # extremes
+        a[a_off:][rng.random(len(a) - a_off) < 0.1] = -128               # extremes
         w[-m * n:][rng.random(m * n) < 0.1] = -128
-        c0 = rng.integers(-10**6, 10**6, m, dtype=np.int64)
-        expected.append(c0 + w[w_off:].reshape(m, n) @ a[a_off:])
+        c0 = rng.integers(-10**6, 10**6, max(m * rows, 1), dtype=np.int64)
+        rows_a = a[a_off:a_off + rows * lda].reshape(rows, lda)[:, :n]
+        dots = (rows_a @ w[w_off:].reshape(m, n).T).reshape(-1)           # row-major [rows, m]
+        if kernel.endswith("r"):   # the row kernels write c[:rows * m] and leave the rest alone
+            expected.append(np.concatenate([dots, c0[rows * m:]]))
+        else:
+            expected.append(c0 + dots)
         a_all.append(a)
         w_all.append(w)
         init = " ".join(f"c[{j}] = {int(v)};" for j, v in enumerate(c0))
@@ -35,8 +47,10 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         call = {"dotn": f"pq_dotn_s8(c, {pa}, {pw}, {n}, {m});",
                 "dot": f"c[0] += pq_dot_s8({pa}, {pw}, {n});",
                 "dot2": f"pq_dot2_s8(c, {pa}, {pw}, {n});",
-                "dot4": f"pq_dot4_s8(c, {pa}, {pw}, {n});"}[kernel]
-        body.append(f"    {init} {call} put(c, {m});")
+                "dot4": f"pq_dot4_s8(c, {pa}, {pw}, {n});",
+                "dot2r": f"pq_dot2r_s8(c, {pa}, {pw}, {n}, {lda}, {rows});",
+                "dot1r": f"pq_dot1r_s8(c, {pa}, {pw}, {n}, {lda}, {rows});"}[kernel]
+        body.append(f"    {init} {call} put(c, {len(c0)});")
         a_pos += len(a)
         w_pos += len(w)
     arr = lambda name, x: f"static int8_t {name}[{len(x)}] = {{{', '.join(map(str, x))}}};"  # noqa: E731
@@ -48,11 +62,11 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
         "        else { pq_write_uint((uint32_t)c[j]); }",
         "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
-        "int main(void)", "{", "    int32_t c[16];", "    pq_platform_init();", *body, "    return 0;", "}", ""])
+        "int main(void)", "{", "    int32_t c[32];", "    pq_platform_init();", *body, "    return 0;", "}", ""])
     return src, expected
 
 
-@pytest.mark.parametrize("target_name", ["host", "cortex-m7"])
+@pytest.mark.parametrize("target_name", ["host", "cortex-m7", "cortex-m4"])
 def test_micro_kernels_equal_numpy(target_name, tmp_path):
     target = load_target(target_name)
     if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
@@ -60,7 +74,7 @@ def test_micro_kernels_equal_numpy(target_name, tmp_path):
     src, expected = harness(np.random.default_rng(5))
     (tmp_path / "dots.c").write_text(src)
     exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"))
-    if target_name == "cortex-m7":   # the DSP path is the one under test there
+    if target_name != "host":   # the DSP path is the one under test there
         dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
         assert "smlad" in dis and "sxtb16" in dis
     res = run_program(target, exe)

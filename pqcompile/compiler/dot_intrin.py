@@ -2,7 +2,13 @@
 becomes one call of `pq_dot_s8(a, w, n)` (one output channel), `pq_dot{2,4}_s8(c, a, w, n)`
 (2 or 4 output channels, rows of w n apart, sharing each activation load) or
 `pq_dotn_s8(c, a, w, n, m)` (all m channels of a row, 4 at a time, when 4 does not divide m):
-a tensorization, done in TVM's IR.
+a tensorization, done in TVM's IR. A matmul over the token rows ([1, T, K] x [N, K]: bottleneck,
+QRNN gates, attention score, slot head) instead calls a row kernel once per group of G output
+channels, `pq_dot{G}r_s8(c, a, w, n, lda, rows)` (G = 2, or 1 when N is odd), which computes
+that group for every token row: register blocking, 2 rows x 2 channels (G = 2) or 4 rows x 1
+channel (G = 1) per inner loop, so each sign-extended weight word serves 2 or 4 rows and each
+activation word 2 channels; an odd last row (or the last 1-3) goes through the one-row kernels.
+Its last argument, T here, becomes the run-time `rows` (rows.py).
 
 On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
 int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
@@ -10,10 +16,10 @@ ROR #8 for the odd bytes) and multiply-accumulate each pair with SMLAD: 2 produc
 instruction; elsewhere they are plain C loops. Both compute the exact int32 sum (int8 x int8
 products of at most 2^14, far from overflowing), so every target stays bit-exact.
 
-How: the schedule blockizes the reduction loop, or the channel-group loop around it
-(`mark_dot`), and, once scheduled, `use_dot_kernel` replaces each such block's body
-`[for j:] for k: C[.., j] += int32(A[.., k]) * int32(W[j, k])` by the call on the addresses of
-its first elements. Not `Schedule.tensorize` with a TensorIntrin: in TVM 0.27 (apache-tvm
+How: the schedule blockizes the reduction loop, or the channel-group loop around it, or the
+token-row loop around those (`mark_dot`), and, once scheduled, `use_dot_kernel` replaces each
+such block's body `[for t:] [for j:] for k: C[.., t, j] += int32(A[.., t, k]) * int32(W[j, k])`
+by the call on the addresses of its first elements (checking how every index moves). Not `Schedule.tensorize` with a TensorIntrin: in TVM 0.27 (apache-tvm
 0.27.0.post1) tensorize segfaults, even with an intrinsic whose implementation is its own
 description."""
 from __future__ import annotations
@@ -22,10 +28,15 @@ from tvm import s_tir, tirx
 from tvm.ir.expr import TensorLoad   # what tirx.BufferLoad() builds
 from tvm.sym import Analyzer
 
-from .tir_rebuild import rebuild
+from .tir_rebuild import rebuild, walk
 
 DOT_MARK = "pq_dot_s8"   # annotation on a blockized reduction for use_dot_kernel
 CHANNELS = (4, 2)         # output channels per micro-kernel call, first that divides the count
+ROW_CHANNELS = (2, 1)     # output channels per row-kernel call (pq_dot2r_s8, pq_dot1r_s8)
+ROWS_FORM = 2             # DOT_MARK value of a block for a row kernel
+EXPLICIT_WRITE_REGION = "explicit_write_region"   # TVM's block annotation for CompactBufferAllocation
+# micro-kernels whose last argument is the number of token rows they compute (rows.py: `rows`)
+ROW_KERNELS = tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS)
 
 MICRO_KERNEL_C = r"""
 #include <string.h>
@@ -125,6 +136,125 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     c[3] = acc3;
 }
 
+/* Row kernels: one call computes a group of output channels for every token row (rows < 32 or
+   so), so that each sign-extended weight word serves several rows. c[r * G + j] = sum of
+   a[r * lda + i] * w[j * n + i], i < n, for r < rows and j < G (G = 2 or 1); c is written, not
+   accumulated. With the DSP extension, per 4-deep step: 2 rows x 2 channels load 4 words, sign-
+   extend them with 8 SXTB16 and multiply-accumulate with 8 SMLAD (16 MACs); 4 rows x 1 channel
+   load 5 words, 10 SXTB16, 8 SMLAD. The inner loops go 8 deep; the empty asm with a memory
+   clobber between the two 4-deep halves keeps gcc's first scheduling pass from hoisting the
+   second half's loads above the first half, which ran out of registers on cortex-m4 (54 instead
+   of 44 instructions per 32 MACs). */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#define PQ_STEP_2X2(p, q, lda, n) do {                                                     \
+        int32_t x0_, x1_, y0_, y1_, x0e_, x0o_, x1e_, x1o_, ye_, yo_;                      \
+        memcpy(&y0_, (q), 4);                                                              \
+        memcpy(&y1_, (q) + (n), 4);                                                        \
+        memcpy(&x0_, (p), 4);                                                              \
+        memcpy(&x1_, (p) + (lda), 4);                                                      \
+        x0e_ = __sxtb16(x0_); x0o_ = pq_sxtb16_ror8(x0_);                                  \
+        x1e_ = __sxtb16(x1_); x1o_ = pq_sxtb16_ror8(x1_);                                  \
+        ye_ = __sxtb16(y0_); yo_ = pq_sxtb16_ror8(y0_);                                    \
+        c00 = __smlad(x0o_, yo_, __smlad(x0e_, ye_, c00));                                 \
+        c10 = __smlad(x1o_, yo_, __smlad(x1e_, ye_, c10));                                 \
+        ye_ = __sxtb16(y1_); yo_ = pq_sxtb16_ror8(y1_);                                    \
+        c01 = __smlad(x0o_, yo_, __smlad(x0e_, ye_, c01));                                 \
+        c11 = __smlad(x1o_, yo_, __smlad(x1e_, ye_, c11));                                 \
+    } while (0)
+#define PQ_STEP_4X1(p, q, lda) do {                                                        \
+        int32_t x_, y_, ye_, yo_;                                                          \
+        memcpy(&y_, (q), 4);                                                               \
+        ye_ = __sxtb16(y_); yo_ = pq_sxtb16_ror8(y_);                                      \
+        memcpy(&x_, (p), 4);                                                               \
+        c0 = __smlad(pq_sxtb16_ror8(x_), yo_, __smlad(__sxtb16(x_), ye_, c0));             \
+        memcpy(&x_, (p) + (lda), 4);                                                       \
+        c1 = __smlad(pq_sxtb16_ror8(x_), yo_, __smlad(__sxtb16(x_), ye_, c1));             \
+        memcpy(&x_, (p) + 2 * (lda), 4);                                                   \
+        c2 = __smlad(pq_sxtb16_ror8(x_), yo_, __smlad(__sxtb16(x_), ye_, c2));             \
+        memcpy(&x_, (p) + 3 * (lda), 4);                                                   \
+        c3 = __smlad(pq_sxtb16_ror8(x_), yo_, __smlad(__sxtb16(x_), ye_, c3));             \
+    } while (0)
+#define PQ_SCHED_BARRIER() __asm__ volatile("" ::: "memory")
+#endif
+
+/* G = 2: two rows x two channels at a time; an odd last row through pq_dot2_s8 */
+static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
+{
+    const int8_t *w1 = w + n;
+    int32_t r = 0;
+
+    for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
+        const int8_t *a1 = a + lda;
+        int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i = 0;
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+        const int8_t *p = a, *q = w, *end = w + (n & ~7);
+        for (; q != end; p += 8, q += 8) {
+            PQ_STEP_2X2(p, q, lda, n);
+            PQ_SCHED_BARRIER();
+            PQ_STEP_2X2(p + 4, q + 4, lda, n);
+            PQ_SCHED_BARRIER();
+        }
+        i = n & ~7;
+        if (n & 4) {
+            PQ_STEP_2X2(p, q, lda, n);
+            i += 4;
+        }
+#endif
+        for (; i < n; i++) {
+            c00 += (int32_t)a[i] * (int32_t)w[i];
+            c01 += (int32_t)a[i] * (int32_t)w1[i];
+            c10 += (int32_t)a1[i] * (int32_t)w[i];
+            c11 += (int32_t)a1[i] * (int32_t)w1[i];
+        }
+        c[0] = c00;
+        c[1] = c01;
+        c[2] = c10;
+        c[3] = c11;
+    }
+    if (r < rows) {
+        c[0] = 0;
+        c[1] = 0;
+        pq_dot2_s8(c, a, w, n);
+    }
+}
+
+/* G = 1: four rows x one channel at a time; the last rows (fewer than 4) through pq_dot_s8 */
+static inline void pq_dot1r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
+{
+    int32_t r = 0;
+
+    for (; r + 4 <= rows; r += 4, a += 4 * lda, c += 4) {
+        int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, i = 0;
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+        const int8_t *p = a, *q = w, *end = w + (n & ~7);
+        for (; q != end; p += 8, q += 8) {
+            PQ_STEP_4X1(p, q, lda);
+            PQ_SCHED_BARRIER();
+            PQ_STEP_4X1(p + 4, q + 4, lda);
+            PQ_SCHED_BARRIER();
+        }
+        i = n & ~7;
+        if (n & 4) {
+            PQ_STEP_4X1(p, q, lda);
+            i += 4;
+        }
+#endif
+        for (; i < n; i++) {
+            c0 += (int32_t)a[i] * (int32_t)w[i];
+            c1 += (int32_t)a[lda + i] * (int32_t)w[i];
+            c2 += (int32_t)a[2 * lda + i] * (int32_t)w[i];
+            c3 += (int32_t)a[3 * lda + i] * (int32_t)w[i];
+        }
+        c[0] = c0;
+        c[1] = c1;
+        c[2] = c2;
+        c[3] = c3;
+    }
+    for (; r < rows; r++, a += lda, c++) {
+        c[0] = pq_dot_s8(a, w, n);
+    }
+}
+
 /* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): 4 channels at a time, then 2, then 1 */
 static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
 {
@@ -144,33 +274,34 @@ static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32
 """
 
 
-def mark_dot(sch: s_tir.Schedule, loop) -> bool:
-    """Blockize the subtree of `loop` (a matmul's reduction loop, or the 2-channel loop around
-    it, after decompose_reduction) for use_dot_kernel."""
+def mark_dot(sch: s_tir.Schedule, loop, rows: bool = False, must: bool = False) -> bool:
+    """Blockize the subtree of `loop` for use_dot_kernel: a matmul's reduction loop, or the
+    2-channel loop around it, after decompose_reduction; with rows, the token-row loop around
+    [the channel loop and] the reduction loop, the reduction's init kept (pq_dot{1,2}r_s8).
+    False when blockize refuses, or with must, its ScheduleError."""
     try:
         outer = sch.blockize(loop)
-        sch.annotate(outer, DOT_MARK, 1)
+        sch.annotate(outer, DOT_MARK, ROWS_FORM if rows else 1)
     except s_tir.ScheduleError:
+        if must:
+            raise
         return False
     return True
 
 
-def _dot_stmt(block):
-    """The pq_dot_s8 / pq_dot{2,4}_s8 / pq_dotn_s8 statement for a marked block, or None when its
-    body is not `[for j < m:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])` (m >= 2)."""
+def _parse(block):
+    """(loops, iterator vars, store, accumulator load, the two int8 loads) of a marked block whose
+    body is `for ..: for k < K: C[..] = C[..] + int32(X[.., k]) * int32(Y[.., k])`, or None."""
     loops, stmt = [], block.body
     while isinstance(stmt, tirx.For):
         if not (isinstance(stmt.min, tirx.IntImm) and int(stmt.min) == 0 and isinstance(stmt.extent, tirx.IntImm)):
             return None
         loops.append(stmt)
         stmt = stmt.body
-    if not isinstance(stmt, s_tir.SBlockRealize) or len(loops) not in (1, 2):
+    if not isinstance(stmt, s_tir.SBlockRealize) or not 1 <= len(loops) <= 3:
         return None
     inner, store = stmt.block, stmt.block.body
     if len(inner.iter_vars) != len(loops) or not all(v.same_as(l.loop_var) for v, l in zip(stmt.iter_values, loops)):
-        return None
-    K = int(loops[-1].extent)
-    if len(loops) == 2 and int(loops[0].extent) < 2:
         return None
     ivars = [iv.var for iv in inner.iter_vars]
     if not (isinstance(store, tirx.BufferStore) and isinstance(store.value, tirx.Add)
@@ -182,55 +313,151 @@ def _dot_stmt(block):
             and all(isinstance(l, TensorLoad) and str(l.ty.dtype) == "int8" and l.indices[-1].same_as(ivars[-1])
                     for l in loads)):
         return None
+    return loops, ivars, store, acc, loads
 
-    def at(indices, j: int) -> list:
-        """indices with the channel iterator at j and the reduction iterator at 0"""
-        ana = Analyzer()
-        for v, value in zip(ivars, [j, 0][-len(ivars):]):
-            ana.bind(v, tirx.IntImm(str(v.ty.dtype), value))
-        return [ana.simplify(i) for i in indices]
 
-    def step(indices) -> list:
-        """how each index moves from channel 0 to channel 1"""
-        return [Analyzer().simplify(b - a) for a, b in zip(at(indices, 0), at(indices, 1))]
+def _at(indices, ivars, values) -> list:
+    """indices with the block iterators at `values` (ints)"""
+    ana = Analyzer()
+    for v, value in zip(ivars, values):
+        ana.bind(v, tirx.IntImm(str(v.ty.dtype), value))
+    return [ana.simplify(i) for i in indices]
 
-    ptr = lambda buf, idx: tirx.address_of(tirx.BufferLoad(buf, idx))  # noqa: E731
+
+def _moves(indices, ivars, which: int) -> list | None:
+    """how each index moves when iterator `which` goes from 0 to 1 (the others at 0); None unless
+    every move is a constant"""
+    zero = [0] * len(ivars)
+    one = [int(i == which) for i in range(len(ivars))]
+    d = [Analyzer().simplify(b - a) for a, b in zip(_at(indices, ivars, zero), _at(indices, ivars, one))]
+    return [int(x) for x in d] if all(isinstance(x, tirx.IntImm) for x in d) else None
+
+
+def _flat(moves: list, buf) -> int:
+    """a per-index move as an element offset in the row-major buffer"""
+    shape = [int(d) for d in buf.ty.shape]
+    stride, out = 1, 0
+    for m, n in zip(reversed(moves), reversed(shape)):
+        out += m * stride
+        stride *= n
+    return out
+
+
+def _ptr(buf, idx):
+    return tirx.address_of(tirx.BufferLoad(buf, idx))
+
+
+def _dot_stmt(block):
+    """The pq_dot_s8 / pq_dot{2,4}_s8 / pq_dotn_s8 statement for a marked block, or None when its
+    body is not `[for j < m:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])` (m >= 2)."""
+    parsed = _parse(block)
+    if parsed is None or len(parsed[0]) > 2:
+        return None
+    loops, ivars, store, acc, loads = parsed
+    K = int(loops[-1].extent)
+    if len(loops) == 2 and int(loops[0].extent) < 2:
+        return None
+    base = [0] * len(ivars)
     if len(loops) == 1:
         a, w = loads
-        call = tirx.call_extern("int32", "pq_dot_s8", ptr(a.source, at(a.indices, 0)), ptr(w.source, at(w.indices, 0)),
-                                tirx.IntImm("int32", K))
+        call = tirx.call_extern("int32", "pq_dot_s8", _ptr(a.source, _at(a.indices, ivars, base)),
+                                _ptr(w.source, _at(w.indices, ivars, base)), tirx.IntImm("int32", K))
         return tirx.BufferStore(store.buffer, acc + call, store.indices)
-    moves = [[int(d) if isinstance(d, tirx.IntImm) else None for d in step(l.indices)] for l in loads]
+    moves = [_moves(l.indices, ivars, 0) for l in loads]
+    if None in moves:
+        return None
     if [0] * len(moves[0]) == moves[0]:
         a, w = loads            # the activation is the same for both channels, W moves one row
     else:
         (w, a), moves = loads, moves[::-1]
     shape = [int(d) for d in w.source.ty.shape]
     if (moves[0] != [0] * len(moves[0]) or moves[1] != [0] * (len(moves[1]) - 2) + [1, 0] or shape[-1] != K
-            or step(store.indices)[-1] is None or [int(d) for d in step(store.indices)] != [0] * (len(store.indices) - 1) + [1]):
+            or _moves(store.indices, ivars, 0) != [0] * (len(store.indices) - 1) + [1]):
         return None
     m = int(loops[0].extent)
-    args = [ptr(store.buffer, at(store.indices, 0)), ptr(a.source, at(a.indices, 0)), ptr(w.source, at(w.indices, 0)),
-            tirx.IntImm("int32", K)]
+    args = [_ptr(store.buffer, _at(store.indices, ivars, base)), _ptr(a.source, _at(a.indices, ivars, base)),
+            _ptr(w.source, _at(w.indices, ivars, base)), tirx.IntImm("int32", K)]
     if m in CHANNELS:
         return tirx.Evaluate(tirx.call_extern("void", f"pq_dot{m}_s8", *args))
     return tirx.Evaluate(tirx.call_extern("void", "pq_dotn_s8", *args, tirx.IntImm("int32", m)))
 
 
+def _zero_init(init, buf) -> bool:
+    """whether a block's init only stores 0 into `buf`"""
+    stores = []
+
+    def visit(stmt):
+        if isinstance(stmt, tirx.BufferStore):
+            stores.append(stmt)
+        elif not isinstance(stmt, (tirx.For, tirx.SeqStmt, s_tir.SBlockRealize)):
+            stores.append(None)
+
+    walk(init, visit)
+    return bool(stores) and all(st is not None and st.buffer.same_as(buf) and isinstance(st.value, tirx.IntImm)
+                                and int(st.value) == 0 for st in stores)
+
+
+def _row_dot_stmt(block):
+    """The pq_dot{1,2}r_s8 statement for a block marked with the rows form, or None when its body is
+    not `for t < T: [for j < 2:] for k < K: C[.., t, j] += int32(A[0, t, k]) * int32(W[j, k])` with
+    A a [1, T', K'] token tensor (t moves its token axis), C's rows G = (2 or 1) elements apart and
+    its channels 1 apart, and an init that zeroes C (the call writes C instead)."""
+    parsed = _parse(block)
+    if parsed is None or len(parsed[0]) < 2 or block.init is None:
+        return None
+    loops, ivars, store, _, loads = parsed
+    K, T = int(loops[-1].extent), int(loops[0].extent)
+    G = int(loops[1].extent) if len(loops) == 3 else 1
+    if G not in ROW_CHANNELS or not _zero_init(block.init, store.buffer):
+        return None
+    row = [_moves(l.indices, ivars, 0) for l in loads]
+    if None in row:
+        return None
+    if row[0] == [0] * len(row[0]):
+        w, a = loads            # the weights are the same for every row, A moves one token
+    else:
+        a, w = loads
+    a_shape, w_shape = [int(d) for d in a.source.ty.shape], [int(d) for d in w.source.ty.shape]
+    c_row, c_k = _moves(store.indices, ivars, 0), _moves(store.indices, ivars, len(ivars) - 1)
+    if (_moves(w.indices, ivars, 0) != [0] * len(w.indices) or len(a_shape) != 3 or a_shape[0] != 1
+            or _moves(a.indices, ivars, 0) != [0, 1, 0] or c_row is None or _flat(c_row, store.buffer) != G
+            or c_k != [0] * len(store.indices)):
+        return None
+    if G == 2:
+        c_ch, a_ch, w_ch = (_moves(x, ivars, 1) for x in (store.indices, a.indices, w.indices))
+        if (c_ch is None or _flat(c_ch, store.buffer) != 1 or a_ch != [0] * len(a.indices)
+                or w_ch != [0] * (len(w.indices) - 2) + [1, 0] or w_shape[-1] != K):
+            return None
+    base = [0] * len(ivars)
+    args = [_ptr(store.buffer, _at(store.indices, ivars, base)), _ptr(a.source, _at(a.indices, ivars, base)),
+            _ptr(w.source, _at(w.indices, ivars, base)), tirx.IntImm("int32", K),
+            tirx.IntImm("int32", a_shape[2]), tirx.IntImm("int32", T)]
+    return tirx.Evaluate(tirx.call_extern("void", f"pq_dot{G}r_s8", *args))
+
+
 def use_dot_kernel(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, int]:
     """(func with every marked block's dot products replaced by a micro-kernel call, number
-    replaced). A marked block that does not match keeps its loops (correct, just slower)."""
+    replaced). A marked block that does not match keeps its loops (correct, just slower). A row
+    kernel writes its accumulators, so its block loses the init that zeroed them."""
     count = 0
 
     def replace(stmt):
         nonlocal count
         if isinstance(stmt, s_tir.SBlockRealize) and DOT_MARK in stmt.block.annotations:
             b = stmt.block
-            body = _dot_stmt(b)
+            rows = int(b.annotations[DOT_MARK]) == ROWS_FORM
+            body = _row_dot_stmt(b) if rows else _dot_stmt(b)
             annotations = {k: v for k, v in b.annotations.items() if k != DOT_MARK}
             count += body is not None
+            init = None if rows and body is not None else b.init
+            if rows and body is not None:
+                # TVM's buffer compaction sizes the accumulators by this block's declared write
+                # region (all T rows of the group), not by the call's address_of (one element):
+                # the epilogue reads `rows` of them, a size known at run time only
+                annotations[EXPLICIT_WRITE_REGION] = [i for i, r in enumerate(b.writes)
+                                                      if r.source.same_as(body.value.args[1].args[0].source)]
             blk = s_tir.SBlock(b.iter_vars, b.reads, b.writes, b.name_hint, body if body is not None else b.body,
-                               b.init, b.alloc_buffers, b.match_buffers, annotations)
+                               init, b.alloc_buffers, b.match_buffers, annotations)
             return s_tir.SBlockRealize(stmt.iter_values, stmt.predicate, blk)
         return stmt
 

@@ -114,7 +114,10 @@ def kernels_to_c(kernels: list[Kernel]) -> str:
     mod = _LOWER(mod)
     mod = tirx.transform.BindTarget(C_TARGET.with_host(C_TARGET))(mod)
     pipeline, _, _ = tvm.tirx.get_tir_pipeline("default")
-    mod = tirx.transform.LowerIntrin()(pipeline(mod))
+    # _LOWER has compacted every buffer; a second compaction would size a row kernel's accumulators
+    # (dot_intrin.py: written by a call, read by a loop to `rows`) by `rows`, not a constant
+    with tvm.transform.PassContext(disabled_pass=["s_tir.CompactBufferAllocation"]):
+        mod = tirx.transform.LowerIntrin()(pipeline(mod))
     src = tvm.get_global_func("target.build.c")(mod, C_TARGET).inspect_source()
     src = src.split("// CodegenC: NOTE: Auto-generated entry function")[0]
     lines = [line for line in src.splitlines() if not _RUNTIME_LINE.match(line)]

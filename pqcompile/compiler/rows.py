@@ -12,13 +12,19 @@ A token loop is found in the scheduled TIR (blocks still present) as a serial lo
 whose variable is bound to a block iterator that indexes axis 1 of a [1, T, C] buffer exactly:
 in a pqcompile graph every rank-3 tensor is [1, tokens, channels]. Its extent becomes the
 kernel's trailing `int32_t rows` parameter. Kernels without such a loop are left as they are
-(computing all T rows is always correct: only cheaper to skip)."""
+(computing all T rows is always correct: only cheaper to skip).
+
+A row micro-kernel (dot_intrin.py: pq_dot{1,2}r_s8) takes the token loop inside its call: its
+last argument, the number of token rows (T), becomes `rows` too."""
 from __future__ import annotations
 
 import tvm
 from tvm import s_tir, tirx
 
+from .dot_intrin import ROW_KERNELS
 from .tir_rebuild import rebuild, walk
+
+_CALL_EXTERN = tvm.ir.Op.get("tirx.call_extern")
 
 
 def _is_token_axis_access(region, var, T: int) -> bool:
@@ -48,9 +54,21 @@ def token_loops(body, T: int) -> list:
     return found
 
 
+def _row_kernel_call(stmt):
+    """The call of a row micro-kernel that `stmt` is, or None."""
+    if not (isinstance(stmt, tirx.Evaluate) and isinstance(stmt.value, tvm.ir.Call)
+            and stmt.value.op.same_as(_CALL_EXTERN)):
+        return None
+    name = stmt.value.args[0]
+    return stmt.value if isinstance(name, tvm.ir.StringImm) and name.value in ROW_KERNELS else None
+
+
 def limit_rows(body, T: int, rows: tirx.Var):
-    """(body with every token loop's extent replaced by `rows`, number of loops replaced)."""
+    """(body with every token loop's extent, and every row kernel's row count, replaced by `rows`,
+    number of loops and calls replaced)."""
     loops = token_loops(body, T)
+    calls: list = []
+    walk(body, lambda stmt: calls.append(_row_kernel_call(stmt)))
     count = 0
 
     def limit(stmt):
@@ -63,9 +81,13 @@ def limit_rows(body, T: int, rows: tirx.Var):
             extent = rows if dtype == "int32" else tirx.Cast(dtype, rows)
             return tirx.For(stmt.loop_var, stmt.min, extent, stmt.kind, stmt.body, stmt.thread_binding,
                             stmt.annotations)
+        call = _row_kernel_call(stmt)
+        if call is not None and isinstance(call.args[-1], tirx.IntImm) and int(call.args[-1]) == T:
+            count += 1
+            return tirx.Evaluate(tirx.call_extern("void", call.args[0].value, *call.args[1:-1], rows))
         return stmt
 
-    return (rebuild(body, limit), count) if loops else (body, 0)
+    return (rebuild(body, limit), count) if loops or any(c is not None for c in calls) else (body, 0)
 
 
 def rows_var() -> tirx.Var:

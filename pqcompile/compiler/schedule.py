@@ -4,16 +4,21 @@ For a microcontroller the win is memory traffic, not parallelism: every elementw
 inlined into its consumer, and each reduction (the int8 matmuls, the attention sums) gets its
 epilogue (bias, requantisation, masking) computed right after its reduction loop, so the int32
 accumulator shrinks to one element (a register) instead of a whole intermediate tensor, and the
-accumulator is zeroed once before the loop instead of tested on every step. A matmul's output
-channels are split in groups of 4 or 2 (the first that divides their count; a count that 4 does
-not divide takes a whole row of channels at once) and its reduction is blockized, to become one
-call of a dot-product micro-kernel (dot_intrin.py: SMLAD on cores with the DSP extension); a reduction the micro-kernel cannot take is unrolled by 4 instead (the loop
-test and branch then cost a quarter per multiply-accumulate)."""
+accumulator is zeroed once before the loop instead of tested on every step. A matmul over the
+token rows ([1, T, K] x [N, K]) takes its output channels in groups of 2 (1 when N is odd)
+outside and all its token rows inside one call of a row kernel (dot_intrin.py: register-blocked,
+2 rows x 2 channels), its epilogue after the call for the group's rows (int32 accumulators
+[T, G]). Any other matmul (the intent head's one pooled row) splits its output channels in
+groups of 4 or 2 (the first that divides their count; a count that 4 does not divide takes a
+whole row of channels at once) and its reduction is blockized, to become one call of a
+dot-product micro-kernel (SMLAD on cores with the DSP extension); a reduction the micro-kernel
+cannot take is unrolled by 4 instead (the loop test and branch then cost a quarter per
+multiply-accumulate)."""
 from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-from .dot_intrin import CHANNELS, mark_dot, use_dot_kernel
+from .dot_intrin import CHANNELS, ROW_CHANNELS, mark_dot, use_dot_kernel
 
 MAX_BLOCKS = 64   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
 # Matmul reduction loops the dot micro-kernel cannot take are unrolled by this much (when it
@@ -43,11 +48,45 @@ def _inline_elementwise(sch: s_tir.Schedule, root) -> None:
             break
 
 
-def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = True) -> None:
+def _extent(sch: s_tir.Schedule, loop) -> int:
+    return int(sch.get(loop).extent)
+
+
+def _row_blocked(sch: s_tir.Schedule, block) -> bool:
+    """Schedule a token-row matmul [1, T, K] x [N, K] for the row kernels: output channels in groups
+    of G = 2 (1 when N is odd) outside, the token rows inside one pq_dot{G}r_s8 call, the epilogue
+    after it for the group's rows. The int32 accumulators take the layout [N / G, T, G] (a group's
+    rows G apart: what the kernel writes; TVM then keeps one group's [T, G]). False when the block
+    is not such a matmul (nothing changed); a ScheduleError midway propagates (schedule_kernel
+    then starts again without row kernels)."""
+    loops = sch.get_loops(block)
+    spatial = [iv for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0]
+    if len(loops) != 4 or len(spatial) != 3 or _extent(sch, loops[0]) != 1 or _extent(sch, loops[1]) < 2:
+        return False
+    consumers = sch.get_consumers(block)
+    if len(consumers) != 1:
+        return False
+    _, rows, channels, _ = loops
+    n_out = _extent(sch, channels)
+    group = next(g for g in ROW_CHANNELS if n_out % g == 0)
+    sch.transform_layout(block, ("write", 0), lambda b, t, n: (n // group, t, n % group))
+    if group > 1:
+        channels, _ = sch.split(channels, [None, group])
+    sch.reorder(channels, rows)
+    sch.reverse_compute_at(consumers[0], channels)
+    mark_dot(sch, rows, rows=True, must=True)
+    return True
+
+
+def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = True, row_kernels: bool = True) -> None:
     """Move each reduction's single consumer under its spatial loops; hoist the init. Without
-    micro_kernels, matmul reductions stay plain loops unrolled by 4 (no channel groups)."""
+    micro_kernels, matmul reductions stay plain loops unrolled by 4 (no channel groups). With
+    row_kernels, token-row matmuls go to the row kernels (_row_blocked)."""
     for block in sch.get_child_blocks(root):
         if not _is_reduction(sch, block):
+            continue
+        if (micro_kernels and row_kernels and "matmul" in sch.get(block).name_hint
+                and _row_blocked(sch, block)):
             continue
         n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
         loops = sch.get_loops(block)
@@ -91,5 +130,12 @@ def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True) -> tirx.Pri
     if len(sch.get_child_blocks(root)) > MAX_BLOCKS:
         return func
     _inline_elementwise(sch, root)
-    _accumulate_in_register(sch, root, micro_kernels)
+    if micro_kernels:
+        try:
+            trial = sch.copy()
+            _accumulate_in_register(trial, trial.get_sblock("root"), micro_kernels, row_kernels=True)
+            return use_dot_kernel(trial.mod["main"])[0]
+        except s_tir.ScheduleError:
+            pass   # a matmul the row schedule cannot take: the per-row micro-kernels below
+    _accumulate_in_register(sch, root, micro_kernels, row_kernels=False)
     return use_dot_kernel(sch.mod["main"])[0]
