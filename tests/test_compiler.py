@@ -207,3 +207,38 @@ def test_arena_by_layer_accounts_every_layer(compiled):
     assert max(cm.arena_by_layer.values()) >= cm.arena_bytes // 4
     # the bottleneck's own output (int8 [T, B]) is live while it runs
     assert cm.arena_by_layer["bottleneck"] >= qm.max_tokens * qm.bottleneck.n_out
+
+
+@pytest.mark.parametrize("kw", [dict(bottleneck=12, hidden=8, n_layers=2, kernel_width=2, seed=11),
+                                dict(bottleneck=10, hidden=7, n_layers=2, kernel_width=[3, 1], seed=14)])
+def test_int16_weights_are_preextended_and_bit_exact(kw):
+    """compile_onnx(int16_weights=True): the matmuls over the token rows with an even channel count
+    (bottleneck, gates of an even hidden size) call pq_dot2rw_s8 on constants rewritten by
+    preextend_pairs (2 bytes per weight), the others keep int8; the host C equals the integer
+    reference for every length (depths 10, 30, 14, 24: every 4-deep tail)."""
+    from pqcompile.compiler.dot_intrin import preextend_pairs
+    qm = random_quantized_model(SPEC, **kw)
+    plain = compiler.compile_onnx(build_onnx(qm))
+    cm = compiler.compile_onnx(build_onnx(qm), int16_weights=True)
+    kernels, driver = cm.files["pq_kernels.c"], cm.files["pq_model.c"]
+    even = 1 - qm.layers[0].hidden % 2
+    assert cm.int16_weights and kernels.count("pq_dot2rw_s8((&(") == 1 + len(qm.layers) * even
+    assert kernels.count("pq_dot2r_s8((&(") == 0 and kernels.count("pq_dot1r_s8((&(") == 2 + len(qm.layers) * (1 - even)
+    wide = [qm.bottleneck] + [q for l in qm.layers for q in (l.fwd, l.bwd)] * even
+    for q in wide:   # the constant in flash is the pre-extended matrix ([N, K]: output channels first)
+        words = preextend_pairs(np.ascontiguousarray(q.weight.T).astype(np.int8))
+        assert ", ".join(map(str, words[:20])) in driver
+        assert len(words) * 4 >= 2 * q.weight.size
+    grown = sum(len(preextend_pairs(q.weight.T.astype(np.int8))) * 4 - q.weight.size for q in wide)
+    assert cm.const_bytes == plain.const_bytes + grown
+    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
+    rng = np.random.default_rng(9)
+    T = cm.max_tokens
+    for n in range(1, T + 1):
+        x = rng.integers(-1, 2, (T, cm.feature_size)).astype(np.int8)
+        x[n:] = 0
+        ref = run_integer(qm, x[None], np.array([n], np.int32))
+        intent, slots = host.run(x, n, fill=-77)
+        np.testing.assert_array_equal(intent, ref.intent_logits[0])
+        np.testing.assert_array_equal(slots[:n], ref.slot_logits[0][:n])
+        assert (slots[min(T, n + cm.row_halo):] == -77).all()

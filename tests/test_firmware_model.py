@@ -104,6 +104,36 @@ def test_device_is_bit_exact(model, target_name, tmp_path):
     assert (tmp_path / "b" / "report.txt").read_text().startswith(f"pqcompile build for {target_name}")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", [
+    "host",
+    pytest.param("cortex-m7", marks=pytest.mark.qemu),
+    pytest.param("cortex-m4", marks=pytest.mark.qemu),
+    pytest.param("cortex-a7", marks=pytest.mark.qemu),
+])
+def test_int16_weights_build_is_bit_exact(target_name, tmp_path):
+    """The build option int16_weights (weights of the bottleneck and the gates pre-extended to
+    int16, read by pq_dot2rw_s8): same logits and frames as onnxruntime and the integer reference;
+    depths 30 and 12 (a 4-deep tail and a plain-loop tail), odd row counts; more flash."""
+    qm = random_quantized_model(SPEC, bottleneck=10, hidden=6, n_layers=2, kernel_width=[3, 1], n_intents=4,
+                                n_slot_tags=7, seed=22)
+    onnx_model = build_onnx(qm)
+    target = load_target(target_name)
+    report = build(onnx_model, target, tmp_path / "b", "random", int16_weights=True)
+    assert report["int16_weights"] is True
+    int8 = qm.bottleneck.weight.size + sum(l.fwd.weight.size + l.bwd.weight.size for l in qm.layers)
+    wide = sum(v for k, v in report["weights_by_layer"].items() if k.startswith(("qrnn0.", "qrnn1.", "bottleneck")))
+    assert wide >= 2 * int8
+    lines = utterances(seed=3, n=40)
+    result = verify(onnx_model, qm, target, tmp_path / "b", report, lines)
+    assert result.mismatches == [] and result.ok
+    assert result.device_vs_onnxruntime == result.reference_vs_onnxruntime == result.frames_equal == 40
+    if target.cpu in ("cortex-m4", "cortex-m7"):   # weight words by LDRD, no SXTB16 for them
+        objdump = target.size_tool.replace("size", "objdump")
+        dis = subprocess.run([objdump, "-d", str(tmp_path / "b" / report["image"])], capture_output=True, text=True)
+        assert "smlad" in dis.stdout and "ldrd" in dis.stdout
+
+
 def all_ties_model(qm):
     """qm with BOS/EOS tag tokens and a slot head that gives every token the logits [2, 2, 0] for
     the tags [I-SL:A, B-SL:A, O] (I- listed before its B-). Every Viterbi choice is then a tie
@@ -164,6 +194,27 @@ def test_cli_build_run_verify_on_cortex_m7(model, tmp_path, capsys):
     main(["verify", "--target", "cortex-m7", str(tmp_path / "run"), "-o", str(out), "--texts", str(texts), "--json"])
     v = json.loads(capsys.readouterr().out)
     assert v["ok"] and v["utterances"] == 12 and v["frames_equal"] == 12 and v["reference_vs_onnxruntime"] == 12
+
+
+@pytest.mark.slow
+def test_cli_int16_weights_option_is_part_of_the_build(model, tmp_path, capsys):
+    """build --int16-weights records the option; verify/run with the same option reuse the build,
+    without it they rebuild (a build folder is never used with the other weights)."""
+    qm, _ = model
+    qm.save(tmp_path / "run")
+    out = tmp_path / "h"
+    main(["build", "--target", "host", str(tmp_path / "run"), "-o", str(out), "--int16-weights", "--json"])
+    assert json.loads(capsys.readouterr().out)["int16_weights"] is True
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes(b"\n".join(utterances(seed=6, n=8)) + b"\n")
+    args = ["verify", "--target", "host", str(tmp_path / "run"), "-o", str(out), "--texts", str(texts), "--json"]
+    main(args + ["--int16-weights"])
+    got = capsys.readouterr()
+    assert json.loads(got.out)["ok"] and "building" not in got.err
+    main(args)
+    got = capsys.readouterr()
+    assert json.loads(got.out)["ok"] and "building" in got.err
+    assert json.loads((out / "report.json").read_text())["int16_weights"] is False
 
 
 def test_over_budget_fails_with_numbers_and_leaves_no_dir(model, tmp_path):

@@ -6,7 +6,7 @@ import click
 
 from ..errors import PqError
 from ..targets import load_target
-from .build import resolve_model, target_option
+from .build import int16_option, resolve_model, target_option
 from .common import emit_json, json_option, model_option
 
 
@@ -18,8 +18,9 @@ from .common import emit_json, json_option, model_option
                    "by 4, no pq_dot*_s8 micro-kernels) in the same run, and print previous/current ratios.")
 @click.option("--keep", "keep_dir", type=click.Path(file_okay=False),
               help="Keep the generated C and the three programs in this new or empty folder.")
+@int16_option
 @json_option
-def bench_cmd(target_name, model_opt, compare, keep_dir, as_json):
+def bench_cmd(target_name, model_opt, compare, keep_dir, int16_weights, as_json):
     """Where every instruction goes: instructions per utterance (3, 10 and the maximum tokens) and per
     MAC, a per-kernel table, the projection's instructions per token, flash and RAM, for a target that
     counts instructions (QEMU Cortex-M boards: cortex-m7, cortex-m4, ...). Counted exactly under QEMU
@@ -35,7 +36,8 @@ def bench_cmd(target_name, model_opt, compare, keep_dir, as_json):
     from ..compiler.bench import bench, format_report
     onnx_model, _, source = resolve_model(model_opt)
     say = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
-    report = bench(onnx_model, target, source, compare=compare, work_dir=keep_dir, say=say)
+    report = bench(onnx_model, target, source, compare=compare, work_dir=keep_dir, say=say,
+                   int16_weights=int16_weights)
     if as_json:
         emit_json(report)
     else:

@@ -49,10 +49,10 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def ensure_built(model, target, out_dir: Path, source: str, say=_say) -> dict:
+def ensure_built(model, target, out_dir: Path, source: str, say=_say, int16_weights: bool = False) -> dict:
     """The build report of out_dir, rebuilding when it was made from another model, target,
-    pqcompile version or device program; a (re)build is announced through say ("building ...",
-    on stderr by default), as it takes a while and replaces what out_dir held."""
+    pqcompile version, device program or int16_weights option; a (re)build is announced through
+    say ("building ...", on stderr by default), as it takes a while and replaces what out_dir held."""
     from ..compiler.firmware import BUILD_MARKER, build, build_key
     report_path = out_dir / BUILD_MARKER
     report = None
@@ -61,8 +61,9 @@ def ensure_built(model, target, out_dir: Path, source: str, say=_say) -> dict:
             report = json.loads(report_path.read_text())
         except ValueError:
             report = {}
-        key = build_key(model, target)
-        if all(report.get(k) == v for k, v in key.items()):
+        key = build_key(model, target, int16_weights)
+        # reports from before the int16_weights option have no such key: those builds had none
+        if all(report.get(k, False if k == "int16_weights" else None) == v for k, v in key.items()):
             return report
     if report is None:
         why = ""
@@ -71,11 +72,18 @@ def ensure_built(model, target, out_dir: Path, source: str, say=_say) -> dict:
     else:
         why = ", replacing an out-of-date build"
     say(f"building {out_dir}/ for {target.name} from {source}{why} ...")
-    return build(model, target, out_dir, source)
+    return build(model, target, out_dir, source, int16_weights=int16_weights)
 
 
 def target_option(f):
     return click.option("--target", "-t", "target_name", required=True, help="Target name (see `pqcompile targets`).")(f)
+
+
+def int16_option(f):
+    return click.option("--int16-weights", "int16_weights", is_flag=True,
+                        help="Store the weights of the matmuls over the token rows with an even channel count "
+                             "(bottleneck, QRNN gates) pre-extended to int16: fewer instructions on cores with the "
+                             "DSP extension (no sign extension of weights), twice the flash for those weights.")(f)
 
 
 def out_option(f):
@@ -88,8 +96,9 @@ def out_option(f):
 @model_option(onnx=True)
 @click.argument("model", required=False)
 @out_option
+@int16_option
 @json_option
-def build_cmd(target_name, model_opt, model, out_dir, as_json):
+def build_cmd(target_name, model_opt, model, out_dir, int16_weights, as_json):
     """Compile MODEL (-m MODEL or the argument; default: the bundled model) for --target: generated
     C, the program image, a Makefile and a size report, written atomically into a new or empty
     folder or over an earlier build."""
@@ -98,7 +107,7 @@ def build_cmd(target_name, model_opt, model, out_dir, as_json):
     target = load_target(target_name)
     out = build_dir(out_dir, target)
     onnx_model, _, source = resolve_model(model)
-    report = build(onnx_model, target, out, source)
+    report = build(onnx_model, target, out, source, int16_weights=int16_weights)
     if as_json:
         emit_json({"build_dir": str(out), **report})
     else:
@@ -110,10 +119,11 @@ def build_cmd(target_name, model_opt, model, out_dir, as_json):
 @target_option
 @model_option(onnx=True)
 @out_option
+@int16_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout (the frames as a list) once all input is answered.")
 @click.argument("texts", nargs=-1, metavar="[TEXT]...")
-def run_cmd(target_name, model_opt, out_dir, as_json, texts):
+def run_cmd(target_name, model_opt, out_dir, int16_weights, as_json, texts):
     """Run TEXT... (or the lines on stdin) through the device program under QEMU; one JSON frame per line.
 
     Lines on stdin are answered as they arrive, so it can be used interactively. Every argument is
@@ -127,7 +137,7 @@ def run_cmd(target_name, model_opt, out_dir, as_json, texts):
     target = load_target(target_name)
     out = build_dir(out_dir, target)
     onnx_model, _, source = resolve_model(model)
-    ensure_built(onnx_model, target, out, source)
+    ensure_built(onnx_model, target, out, source, int16_weights=int16_weights)
     exe = out / image_name(target)
     if not texts and sys.stdin.isatty():
         _say("reading lines from the terminal: each is answered when you press Enter; Ctrl-D ends")
@@ -182,8 +192,9 @@ def _read_lines(data: str | None, texts: str | None, limit: int | None) -> list[
 @click.option("--texts", type=click.Path(dir_okay=False), help="Utterances from a file, one per line (any bytes).")
 @click.option("--limit", type=click.IntRange(min=1), help="Verify at most N utterances.")
 @out_option
+@int16_option
 @json_option
-def verify_cmd(target_name, model_opt, model, data, texts, limit, out_dir, as_json):
+def verify_cmd(target_name, model_opt, model, data, texts, limit, out_dir, int16_weights, as_json):
     """Integer reference vs onnxruntime vs the device under QEMU: bit-exact int8 logits, identical frames.
 
     MODEL (-m MODEL or the argument) is a run folder or an integer model folder (both also enable
@@ -194,7 +205,7 @@ def verify_cmd(target_name, model_opt, model, data, texts, limit, out_dir, as_js
     out = build_dir(out_dir, target)
     lines = _read_lines(data, texts, limit)
     onnx_model, qmodel, source = resolve_model(model)
-    report = ensure_built(onnx_model, target, out, source)
+    report = ensure_built(onnx_model, target, out, source, int16_weights=int16_weights)
     result = verify(onnx_model, qmodel, target, out, report, lines)
     if as_json:
         emit_json({"target": target.name, "model": source, **result.to_dict()})

@@ -50,6 +50,7 @@ TOKEN_COUNTS = (3, 10)  # and the model's maximum
 WORDS = (b"remind me to call mom and dad about the party at the lake house tomorrow after work "
          b"then set an alarm for seven and play some jazz music in the kitchen please").split()
 KERNELS = {True: "micro-kernels (pq_dot*_s8)", False: "plain TVM kernels (matmul reductions unrolled by 4)"}
+INT16_LABEL = ", weights pre-extended to int16"
 
 
 def utterances(spec) -> dict[int, bytes]:
@@ -189,9 +190,10 @@ def measure(cm: CompiledModel, model: onnx.ModelProto, target: Target, work: Pat
 
 
 def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: bool = False,
-          work_dir: str | Path | None = None, say=lambda message: None) -> dict:
+          work_dir: str | Path | None = None, say=lambda message: None, int16_weights: bool = False) -> dict:
     """Measure `model` on `target` (see the module docstring); with compare, also the earlier
-    plain TVM kernels of the same model, with the ratios. Returns the JSON report."""
+    plain TVM kernels of the same model, with the ratios. int16_weights: the micro-kernel build
+    with compile_onnx's int16_weights option. Returns the JSON report."""
     counter = counter_of(target)
     meta = read_metadata(model)
     lines = utterances(meta.spec)
@@ -200,12 +202,13 @@ def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: boo
         variants = [True, False] if compare else [True]
         measured = {}
         for micro in variants:
-            say(f"compiling and measuring the {KERNELS[micro]} ...")
-            cm = compile_onnx(model, micro_kernels=micro)
+            label = KERNELS[micro] + (INT16_LABEL if micro and int16_weights else "")
+            say(f"compiling and measuring the {label} ...")
+            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights)
             measured[micro] = measure(cm, model, target, work / ("current" if micro else "previous"), lines, counter)
-            measured[micro]["kernels"] = KERNELS[micro]
+            measured[micro]["kernels"] = label
     report = {"target": target.name, "model": source, "max_tokens": meta.spec.max_tokens,
-              "feature_size": meta.spec.feature_size,
+              "feature_size": meta.spec.feature_size, "int16_weights": int16_weights,
               "counting": f"QEMU -icount shift=0 ({target.machine}), {counter.name}; instructions, not cycles",
               "current": measured[True], "previous": measured.get(False), "ratios": None}
     if compare:

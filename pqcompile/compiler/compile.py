@@ -9,11 +9,12 @@ import onnx
 import tvm
 from tvm import relax, tirx
 
-from .dot_intrin import MICRO_KERNEL_C
+from ..errors import PqError
+from .dot_intrin import MICRO_KERNEL_C, preextend_pairs, preextended_params
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
-from .plan import build_program, live_bytes_by_call
+from .plan import Ref, build_program, live_bytes_by_call
 from .schedule import schedule_kernel
 from .tvm_log import tvm_log_captured
 
@@ -73,6 +74,7 @@ class CompiledModel:
     arena_by_layer: dict[str, int] = field(default_factory=dict)   # peak live arena bytes per layer
     calls: list[CallInfo] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    int16_weights: bool = False   # the row kernels' weights pre-extended to int16 (pq_dot2rw_s8)
 
     @property
     def macs(self) -> int:
@@ -137,31 +139,65 @@ def call_infos(prog, kernels: dict[str, Kernel], macs: dict[str, int]) -> list[C
     return out
 
 
-def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True) -> CompiledModel:
+def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False) -> CompiledModel:
     """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
     TVM's own log lines are held back (tvm_log.py). micro_kernels=False: the earlier plain TVM
-    matmul kernels (schedule.py), for comparisons."""
+    matmul kernels (schedule.py), for comparisons. int16_weights: the weights of the matmuls with
+    an even channel count over the token rows (bottleneck, QRNN gates) are stored pre-extended to
+    int16, two per int32 word (dot_intrin.py: pq_dot2rw_s8): fewer instructions on cores with the
+    DSP extension, twice the flash for those weights."""
     with tvm_log_captured():
-        return _compile(model, micro_kernels)
+        return _compile(model, micro_kernels, int16_weights and micro_kernels)
 
 
-def _compile(model: onnx.ModelProto, micro_kernels: bool = True) -> CompiledModel:
+def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str]) -> None:
+    """Replace every constant that a call passes where its kernel reads pre-extended weights
+    (wide: kernel -> those parameters' indices) by preextend_pairs of it; a constant that some
+    call also passes as int8 gets a pre-extended copy instead."""
+    int8_uses = {r.key for call in prog.calls for i, r in enumerate(call.args)
+                 if r.kind == "const" and i not in wide.get(call.kernel, ())}
+    done: dict[int, int] = {}
+    for call in prog.calls:
+        for i in wide.get(call.kernel, ()):
+            ref = call.args[i]
+            if ref.kind != "const":
+                raise PqError(f"internal: {symbols[call.kernel]} reads pre-extended weights from a tensor "
+                              f"that is not a constant")
+            if ref.key not in done:
+                name, arr = prog.consts[ref.key]
+                words = preextend_pairs(arr.reshape(arr.shape[0], -1))
+                if ref.key in int8_uses:
+                    prog.consts.append((f"pq_const_{len(prog.consts)}", words))
+                    prog.const_sources.append(prog.const_sources[ref.key])
+                    done[ref.key] = len(prog.consts) - 1
+                else:
+                    prog.consts[ref.key] = (name, words)
+                    done[ref.key] = ref.key
+            call.args[i] = Ref("const", done[ref.key])
+
+
+def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False) -> CompiledModel:
     t0 = time.perf_counter()
     imported = import_onnx(model)
     t1 = time.perf_counter()
     mod = RELAX_PASSES(imported.mod)
     t2 = time.perf_counter()
     kernels: dict[str, Kernel] = {}
+    wide: dict[str, list[int]] = {}   # kernel -> indices of its parameters holding pre-extended weights
     prims = sorted(((gv.name_hint, f) for gv, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)))
     T, F = imported.input_shapes["features"][1:]
     for i, (name, func) in enumerate(prims):
         short = "_".join(p for p in name.split("_") if p not in ("fused", "tir"))[:32].rstrip("_")
-        func = imported.row_kernels.get(name, func)
-        kernels[name] = to_pointer_kernel(schedule_kernel(func, micro_kernels), f"pq_k{i}_{short}", max_tokens=T)
+        func = schedule_kernel(imported.row_kernels.get(name, func), micro_kernels, int16_weights)
+        names = preextended_params(func)
+        kernels[name] = to_pointer_kernel(func, f"pq_k{i}_{short}", max_tokens=T)
+        if names:
+            wide[name] = [j for j, p in enumerate(kernels[name].args) if p.name in names]
     t3 = time.perf_counter()
     kernel_c = KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + kernels_to_c(list(kernels.values()))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
+    preextend_weights(prog, wide, {n: k.symbol for n, k in kernels.items()})
     n_intents = imported.output_shapes["intent_logits"][1]
     n_slots = imported.output_shapes["slot_logits"][2]
     by_layer: dict[str, int] = {}
@@ -176,6 +212,6 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True) -> CompiledMode
                "pq_model.h": model_header(T, F, n_intents, n_slots, prog.arena_bytes)},
         max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
         n_kernels=len(kernels), n_calls=len(prog.calls), row_halo=imported.row_halo, const_bytes_by_layer=by_layer, macs_by_layer=macs,
-        arena_by_layer=arena, calls=call_infos(prog, kernels, imported.macs),
+        arena_by_layer=arena, calls=call_infos(prog, kernels, imported.macs), int16_weights=int16_weights,
         seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
                  "total": time.perf_counter() - t0})

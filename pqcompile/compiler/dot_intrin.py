@@ -24,6 +24,8 @@ by the call on the addresses of its first elements (checking how every index mov
 description."""
 from __future__ import annotations
 
+import numpy as np
+import tvm
 from tvm import s_tir, tirx
 from tvm.ir.expr import TensorLoad   # what tirx.BufferLoad() builds
 from tvm.sym import Analyzer
@@ -36,7 +38,8 @@ ROW_CHANNELS = (2, 1)     # output channels per row-kernel call (pq_dot2r_s8, pq
 ROWS_FORM = 2             # DOT_MARK value of a block for a row kernel
 EXPLICIT_WRITE_REGION = "explicit_write_region"   # TVM's block annotation for CompactBufferAllocation
 # micro-kernels whose last argument is the number of token rows they compute (rows.py: `rows`)
-ROW_KERNELS = tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS)
+WIDE_KERNEL = "pq_dot2rw_s8"   # pq_dot2r_s8 on weights pre-extended to int16 (int16_weights)
+ROW_KERNELS = tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
 
 MICRO_KERNEL_C = r"""
 #include <string.h>
@@ -255,6 +258,119 @@ static inline void pq_dot1r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
     }
 }
 
+/* The weights pre-extended to int16 (the build option int16_weights): pq_dot2r_s8 without the
+   weights' SXTB16s. w is the whole weight matrix as int32 words, each two int16 in the form SXTB16
+   gives (low half, high half); channel pair j starts at word j * PQ_W16_PAIR_WORDS(n): for every
+   4-deep block i..i+3, the words (w[i], w[i+2]) and (w[i+1], w[i+3]) of channel 2j, then those of
+   channel 2j + 1; then the last n % 4 weights of channel 2j, then of channel 2j + 1, one word each
+   (dot_intrin.preextend_pairs writes it; the array is word-aligned). Per 4-deep step for 2 rows
+   x 2 channels: 2 activation words, 4 SXTB16, 2 LDRDs of weight words, 8 SMLAD. */
+#define PQ_W16_PAIR_WORDS(n) (4 * ((n) >> 2) + 2 * ((n) & 3))
+
+static inline int32_t pq_lo16(int32_t v)
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu);
+}
+
+static inline int32_t pq_hi16(int32_t v)
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)v >> 16);
+}
+
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+/* lo, hi = the two words at byte offset off (a literal) from q (word-aligned): one LDRD on
+   Thumb-2, where gcc's cortex-m7 tuning would load them with two LDRs (40 instead of 36
+   instructions per 32 MACs); the "m" operand tells gcc which memory it reads */
+#if defined(__thumb2__)
+#define PQ_LDRD(lo, hi, q, off)                                                            \
+    __asm__("ldrd %0, %1, [%2, #" #off "]" : "=&r"(lo), "=&r"(hi)                          \
+            : "r"(q), "m"(*(const int32_t (*)[2])(const void *)((const char *)(q) + (off))))
+#else
+#define PQ_LDRD(lo, hi, q, off) do { (lo) = (q)[(off) / 4]; (hi) = (q)[(off) / 4 + 1]; } while (0)
+#endif
+/* 4 deep, 2 rows x 2 channels; the channels' words at byte offsets o0 and o1 from q */
+#define PQ_STEP_2X2W(p, q, lda, o0, o1) do {                                              \
+        int32_t x0_, x1_, x0e_, x0o_, x1e_, x1o_, ye_, yo_;                                \
+        memcpy(&x0_, (p), 4);                                                              \
+        memcpy(&x1_, (p) + (lda), 4);                                                      \
+        x0e_ = __sxtb16(x0_); x0o_ = pq_sxtb16_ror8(x0_);                                  \
+        x1e_ = __sxtb16(x1_); x1o_ = pq_sxtb16_ror8(x1_);                                  \
+        PQ_LDRD(ye_, yo_, q, o0);                                                          \
+        c00 = __smlad(x0o_, yo_, __smlad(x0e_, ye_, c00));                                 \
+        c10 = __smlad(x1o_, yo_, __smlad(x1e_, ye_, c10));                                 \
+        PQ_LDRD(ye_, yo_, q, o1);                                                          \
+        c01 = __smlad(x0o_, yo_, __smlad(x0e_, ye_, c01));                                 \
+        c11 = __smlad(x1o_, yo_, __smlad(x1e_, ye_, c11));                                 \
+    } while (0)
+#endif
+
+/* one row of pq_dot2rw_s8: c[0..1] = the two channels' sums (v: the pair's words) */
+static inline void pq_dot2w_row(int32_t *c, const int8_t *a, const int32_t *v, int32_t n)
+{
+    int32_t c0 = 0, c1 = 0, b, tail = n & 3;
+
+    for (b = 0; b < (n >> 2); b++, a += 4, v += 4) {
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+        int32_t x, xe, xo;
+        memcpy(&x, a, 4);
+        xe = __sxtb16(x);
+        xo = pq_sxtb16_ror8(x);
+        c0 = __smlad(xo, v[1], __smlad(xe, v[0], c0));
+        c1 = __smlad(xo, v[3], __smlad(xe, v[2], c1));
+#else
+        c0 += a[0] * pq_lo16(v[0]) + a[2] * pq_hi16(v[0]) + a[1] * pq_lo16(v[1]) + a[3] * pq_hi16(v[1]);
+        c1 += a[0] * pq_lo16(v[2]) + a[2] * pq_hi16(v[2]) + a[1] * pq_lo16(v[3]) + a[3] * pq_hi16(v[3]);
+#endif
+    }
+    for (b = 0; b < tail; b++) {
+        c0 += (int32_t)a[b] * v[b];
+        c1 += (int32_t)a[b] * v[tail + b];
+    }
+    c[0] = c0;
+    c[1] = c1;
+}
+
+/* c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel 2j + k), i < n, for r < rows, k < 2,
+   w pre-extended (above); c is written. Two rows at a time, an odd last row alone. */
+static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
+                                int32_t rows)
+{
+    const int32_t *v = (const int32_t *)(const void *)w + j * PQ_W16_PAIR_WORDS(n);
+    int32_t r = 0;
+
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
+        const int8_t *p = a;
+        const int32_t *q = v, *end = v + 8 * (n >> 3);
+        int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i, tail = n & 3;
+        for (; q != end; p += 8, q += 8) {
+            PQ_STEP_2X2W(p, q, lda, 0, 8);
+            PQ_SCHED_BARRIER();
+            PQ_STEP_2X2W(p + 4, q, lda, 16, 24);
+            PQ_SCHED_BARRIER();
+        }
+        if (n & 4) {
+            PQ_STEP_2X2W(p, q, lda, 0, 8);
+            p += 4;
+            q += 4;
+        }
+        for (i = 0; i < tail; i++) {
+            c00 += (int32_t)p[i] * q[i];
+            c01 += (int32_t)p[i] * q[tail + i];
+            c10 += (int32_t)p[lda + i] * q[i];
+            c11 += (int32_t)p[lda + i] * q[tail + i];
+        }
+        c[0] = c00;
+        c[1] = c01;
+        c[2] = c10;
+        c[3] = c11;
+    }
+#endif
+    for (; r < rows; r++, a += lda, c += 2) {
+        pq_dot2w_row(c, a, v, n);
+    }
+}
+
 /* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): 4 channels at a time, then 2, then 1 */
 static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
 {
@@ -272,6 +388,25 @@ static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32
     }
 }
 """
+
+
+def preextend_pairs(w: np.ndarray) -> np.ndarray:
+    """An int8 weight matrix [N, K] (N even; row j: output channel j) as pq_dot2rw_s8 reads it:
+    int32 words, each two int16 in the SXTB16 form (w[i] | w[i + 2] << 16, w[i + 1] | w[i + 3] << 16
+    for every 4-deep block, channel 2j then 2j + 1, the pair's blocks in order), then the last K % 4
+    weights of each channel of the pair a word each: N * K / 2 words (2 bytes a weight) when 4
+    divides K."""
+    n_out, k = w.shape
+    if n_out % 2 or w.dtype != np.int8:
+        raise ValueError(f"preextend_pairs: an int8 matrix with an even number of rows, not {w.dtype} {w.shape}")
+    blocks, tail = k // 4, k % 4
+    pairs = w.astype(np.int64).reshape(n_out // 2, 2, k)
+    quads = pairs[:, :, :4 * blocks].reshape(n_out // 2, 2, blocks, 4)
+    even = (quads[..., 0] & 0xFFFF) | (quads[..., 2] << 16)
+    odd = (quads[..., 1] & 0xFFFF) | (quads[..., 3] << 16)
+    words = np.stack([even, odd], axis=-1).transpose(0, 2, 1, 3).reshape(n_out // 2, 4 * blocks)
+    ends = pairs[:, :, 4 * blocks:].reshape(n_out // 2, 2 * tail)
+    return np.concatenate([words, ends], axis=1).reshape(-1).astype(np.int32)
 
 
 def mark_dot(sch: s_tir.Schedule, loop, rows: bool = False, must: bool = False) -> bool:
@@ -397,11 +532,13 @@ def _zero_init(init, buf) -> bool:
                                 and int(st.value) == 0 for st in stores)
 
 
-def _row_dot_stmt(block):
+def _row_dot_stmt(block, int16_weights: bool = False):
     """The pq_dot{1,2}r_s8 statement for a block marked with the rows form, or None when its body is
     not `for t < T: [for j < 2:] for k < K: C[.., t, j] += int32(A[0, t, k]) * int32(W[j, k])` with
     A a [1, T', K'] token tensor (t moves its token axis), C's rows G = (2 or 1) elements apart and
-    its channels 1 apart, and an init that zeroes C (the call writes C instead)."""
+    its channels 1 apart, and an init that zeroes C (the call writes C instead). With
+    int16_weights and G = 2: pq_dot2rw_s8 on W's first element and the channel pair's index (W
+    then holds the weights pre-extended by preextend_pairs: compile.py converts the constant)."""
     parsed = _parse(block)
     if parsed is None or len(parsed[0]) < 2 or block.init is None:
         return None
@@ -429,16 +566,28 @@ def _row_dot_stmt(block):
                 or w_ch != [0] * (len(w.indices) - 2) + [1, 0] or w_shape[-1] != K):
             return None
     base = [0] * len(ivars)
-    args = [_ptr(store.buffer, _at(store.indices, ivars, base)), _ptr(a.source, _at(a.indices, ivars, base)),
-            _ptr(w.source, _at(w.indices, ivars, base)), tirx.IntImm("int32", K),
-            tirx.IntImm("int32", a_shape[2]), tirx.IntImm("int32", T)]
-    return tirx.Evaluate(tirx.call_extern("void", f"pq_dot{G}r_s8", *args))
+    c_ptr, a_ptr = _ptr(store.buffer, _at(store.indices, ivars, base)), _ptr(a.source, _at(a.indices, ivars, base))
+    sizes = [tirx.IntImm("int32", K), tirx.IntImm("int32", a_shape[2]), tirx.IntImm("int32", T)]
+    w_idx = _at(w.indices, ivars, base)
+    if int16_weights and G == 2 and len(w_shape) == 2 and w_shape[0] % 2 == 0:
+        pair = Analyzer().simplify(tirx.floordiv(w_idx[0], 2))
+        if not _is_zero(w_idx[0] - pair * 2):   # the group starts at an even channel
+            return None
+        w0 = _ptr(w.source, [tirx.IntImm(str(i.ty.dtype), 0) for i in w_idx])
+        return tirx.Evaluate(tirx.call_extern("void", WIDE_KERNEL, c_ptr, a_ptr, w0, tirx.Cast("int32", pair), *sizes))
+    return tirx.Evaluate(tirx.call_extern("void", f"pq_dot{G}r_s8", c_ptr, a_ptr, _ptr(w.source, w_idx), *sizes))
 
 
-def use_dot_kernel(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, int]:
+def _is_zero(expr) -> bool:
+    e = Analyzer().simplify(expr)
+    return isinstance(e, tirx.IntImm) and int(e) == 0
+
+
+def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False) -> tuple[tirx.PrimFunc, int]:
     """(func with every marked block's dot products replaced by a micro-kernel call, number
     replaced). A marked block that does not match keeps its loops (correct, just slower). A row
-    kernel writes its accumulators, so its block loses the init that zeroed them."""
+    kernel writes its accumulators, so its block loses the init that zeroed them. int16_weights:
+    the 2-channel row kernels read weights pre-extended to int16 (pq_dot2rw_s8)."""
     count = 0
 
     def replace(stmt):
@@ -446,7 +595,7 @@ def use_dot_kernel(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, int]:
         if isinstance(stmt, s_tir.SBlockRealize) and DOT_MARK in stmt.block.annotations:
             b = stmt.block
             rows = int(b.annotations[DOT_MARK]) == ROWS_FORM
-            body = _row_dot_stmt(b) if rows else _dot_stmt(b)
+            body = _row_dot_stmt(b, int16_weights) if rows else _dot_stmt(b)
             annotations = {k: v for k, v in b.annotations.items() if k != DOT_MARK}
             count += body is not None
             init = None if rows and body is not None else b.init
@@ -462,3 +611,18 @@ def use_dot_kernel(func: tirx.PrimFunc) -> tuple[tirx.PrimFunc, int]:
         return stmt
 
     return func.with_body(rebuild(func.body, replace)), count
+
+
+def preextended_params(func: tirx.PrimFunc) -> list[str]:
+    """Names of the buffers that func's pq_dot2rw_s8 calls read as pre-extended weights."""
+    names: list[str] = []
+
+    def visit(stmt):
+        if (isinstance(stmt, tirx.Evaluate) and isinstance(stmt.value, tvm.ir.Call)
+                and isinstance(stmt.value.args[0], tvm.ir.StringImm) and stmt.value.args[0].value == WIDE_KERNEL):
+            name = stmt.value.args[3].args[0].source.name
+            if name not in names:
+                names.append(name)
+
+    walk(func.body, visit)
+    return names

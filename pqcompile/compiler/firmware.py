@@ -80,11 +80,11 @@ def model_digest(model: onnx.ModelProto) -> str:
     return hashlib.sha256(model.SerializeToString()).hexdigest()
 
 
-def build_key(model: onnx.ModelProto, target: Target) -> dict:
+def build_key(model: onnx.ModelProto, target: Target, int16_weights: bool = False) -> dict:
     """What a build directory was made from: a build with the same key can be reused."""
     from .. import __version__
     return {"target": target.name, "model_sha256": model_digest(model), "pqcompile": __version__,
-            "app_sha256": hashlib.sha256(APP.read_bytes()).hexdigest()}
+            "app_sha256": hashlib.sha256(APP.read_bytes()).hexdigest(), "int16_weights": int16_weights}
 
 
 def _symbol_sizes(target: Target, exe: Path) -> dict[str, int]:
@@ -152,11 +152,13 @@ def flash_binary(target: Target, exe: Path, out: Path) -> dict:
     return {"file": out.name, "address": f"0x{int(vectors[0][2]):08X}"}
 
 
-def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: str = "") -> dict:
+def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: str = "",
+          int16_weights: bool = False) -> dict:
     """Compile `model` for `target` into out_dir (atomically); returns the report dict.
-    A program over the target's flash or RAM budget fails the build (PqError with the numbers)."""
+    A program over the target's flash or RAM budget fails the build (PqError with the numbers).
+    int16_weights: compile_onnx's build option (weights pre-extended to int16)."""
     check_replaceable(out_dir, BUILD_MARKER)   # refuse a folder of the user's before compiling
-    cm = compile_onnx(model)
+    cm = compile_onnx(model, int16_weights=int16_weights)
     with atomic_dir(out_dir, BUILD_MARKER) as tmp:
         require_tool(target.compiler, target.compiler_packages, target)
         sources = write_sources(cm, model, tmp / "gen") + libm(target)
@@ -169,7 +171,7 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
         if target.kind == "baremetal" and target.flash_command:
             binary = flash_binary(target, exe, exe.with_suffix(".bin"))
         report = {
-            "version": REPORT_VERSION, **build_key(model, target), "model": source,
+            "version": REPORT_VERSION, **build_key(model, target, int16_weights), "model": source,
             "max_tokens": cm.max_tokens, "feature_size": cm.feature_size, "intents": cm.n_intents,
             "slot_tags": cm.n_slots, "image": image_name(target), "verify_image": image_name(target, True),
             **({"flash_binary": binary} if binary else {}),

@@ -118,10 +118,11 @@ def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = Tru
                 sch.unroll(inner)
 
 
-def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True) -> tirx.PrimFunc:
+def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weights: bool = False) -> tirx.PrimFunc:
     """Scheduled copy of a fused PrimFunc; hand-written kernels (no root block) are returned as is.
     micro_kernels=False: the earlier plain TVM kernels (matmul reductions unrolled by 4, no
-    pq_dot*_s8 calls), for `pqcompile bench --compare`."""
+    pq_dot*_s8 calls), for `pqcompile bench --compare`. int16_weights: the 2-channel row kernels
+    read pre-extended weights (dot_intrin.py: pq_dot2rw_s8; compile.py converts those constants)."""
     sch = s_tir.Schedule(func)
     try:
         root = sch.get_sblock("root")
@@ -134,7 +135,7 @@ def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True) -> tirx.Pri
         try:
             trial = sch.copy()
             _accumulate_in_register(trial, trial.get_sblock("root"), micro_kernels, row_kernels=True)
-            return use_dot_kernel(trial.mod["main"])[0]
+            return use_dot_kernel(trial.mod["main"], int16_weights)[0]
         except s_tir.ScheduleError:
             pass   # a matmul the row schedule cannot take: the per-row micro-kernels below
     _accumulate_in_register(sch, root, micro_kernels, row_kernels=False)
