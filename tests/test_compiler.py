@@ -242,3 +242,23 @@ def test_int16_weights_are_preextended_and_bit_exact(kw):
         np.testing.assert_array_equal(intent, ref.intent_logits[0])
         np.testing.assert_array_equal(slots[:n], ref.slot_logits[0][:n])
         assert (slots[min(T, n + cm.row_halo):] == -77).all()
+
+
+def test_a_matmul_the_row_kernels_do_not_take_falls_back_to_the_row_by_row_kernels(monkeypatch):
+    """When use_dot_kernel cannot turn a block scheduled for a row kernel into a call (simulated
+    here: its matcher refuses every block), the kernel is scheduled again without row kernels:
+    one token row per call, as before them, still bit-exact."""
+    import pqcompile.compiler.dot_intrin as dot_intrin
+    monkeypatch.setattr(dot_intrin, "_row_dot_stmt", lambda block, int16_weights=False: None)
+    qm = random_quantized_model(SPEC, bottleneck=12, hidden=8, n_layers=1, kernel_width=2, seed=15)
+    cm = compiler.compile_onnx(build_onnx(qm))
+    kernels = cm.files["pq_kernels.c"]
+    assert not re.search(r"pq_dot\d?r\w*_s8\(\(&\(", kernels)
+    assert kernels.count("pq_dot4_s8((&(") >= 2 and kernels.count("pq_dotn_s8((&(") >= 1
+    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
+    feats, lengths = random_inputs(np.random.default_rng(3), 12, cm.max_tokens, cm.feature_size)
+    ref = run_integer(qm, feats, lengths)
+    for i in range(len(lengths)):
+        intent, slots = host.run(feats[i], lengths[i])
+        np.testing.assert_array_equal(intent, ref.intent_logits[i])
+        np.testing.assert_array_equal(slots[:lengths[i]], ref.slot_logits[i][:lengths[i]])

@@ -583,11 +583,17 @@ def _is_zero(expr) -> bool:
     return isinstance(e, tirx.IntImm) and int(e) == 0
 
 
+class RowKernelMismatch(Exception):
+    """A block scheduled for a row kernel whose body the row kernels do not compute."""
+
+
 def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False) -> tuple[tirx.PrimFunc, int]:
     """(func with every marked block's dot products replaced by a micro-kernel call, number
-    replaced). A marked block that does not match keeps its loops (correct, just slower). A row
-    kernel writes its accumulators, so its block loses the init that zeroed them. int16_weights:
-    the 2-channel row kernels read weights pre-extended to int16 (pq_dot2rw_s8)."""
+    replaced). A marked block that does not match keeps its loops (correct, just slower), except
+    one scheduled for a row kernel: RowKernelMismatch (its accumulators, sized by the run-time
+    row count, would not compile; schedule.py schedules the kernel again without row kernels). A
+    row kernel writes its accumulators, so its block loses the init that zeroed them.
+    int16_weights: the 2-channel row kernels read weights pre-extended to int16 (pq_dot2rw_s8)."""
     count = 0
 
     def replace(stmt):
@@ -596,6 +602,8 @@ def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False) -> tuple[ti
             b = stmt.block
             rows = int(b.annotations[DOT_MARK]) == ROWS_FORM
             body = _row_dot_stmt(b, int16_weights) if rows else _dot_stmt(b)
+            if rows and body is None:
+                raise RowKernelMismatch(b.name_hint)
             annotations = {k: v for k, v in b.annotations.items() if k != DOT_MARK}
             count += body is not None
             init = None if rows and body is not None else b.init

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-from .dot_intrin import CHANNELS, ROW_CHANNELS, mark_dot, use_dot_kernel
+from .dot_intrin import CHANNELS, ROW_CHANNELS, RowKernelMismatch, mark_dot, use_dot_kernel
 
 MAX_BLOCKS = 64   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
 # Matmul reduction loops the dot micro-kernel cannot take are unrolled by this much (when it
@@ -136,7 +136,7 @@ def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weigh
             trial = sch.copy()
             _accumulate_in_register(trial, trial.get_sblock("root"), micro_kernels, row_kernels=True)
             return use_dot_kernel(trial.mod["main"], int16_weights)[0]
-        except s_tir.ScheduleError:
-            pass   # a matmul the row schedule cannot take: the per-row micro-kernels below
+        except (s_tir.ScheduleError, RowKernelMismatch):
+            pass   # a matmul the row kernels cannot take: the per-row micro-kernels below
     _accumulate_in_register(sch, root, micro_kernels, row_kernels=False)
     return use_dot_kernel(sch.mod["main"])[0]
