@@ -45,7 +45,7 @@ fi
 
 if ! grep -qs '"complete": true' "$STUDENT/metrics.json"; then
   resume=(); [ -f "$STUDENT/config.json" ] && resume=(--resume)
-  nice $PQ train --teacher-labels "$OUT/labels" --alpha 0.5 --temperature 2 --dev "mtop:$SPLIT/dev.json" \
+  nice $PQ train --teacher-labels "$OUT/labels" --alpha 0.2 --temperature 2 --dev "mtop:$SPLIT/dev.json" \
       --model pqrnn --config small --set bottleneck=72 --set hidden=68 --set 'layer_kernel_widths=[3,1]' \
       --set float_epochs=1 --spec specs/subword1024.json --distortion 0 --epochs "$EPOCHS" \
       --batch-size 64 --lr 0.002 --schedule cosine --warmup 0.02 --seed 0 --out "$STUDENT" "${resume[@]}" \
