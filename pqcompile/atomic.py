@@ -141,9 +141,10 @@ def _write_manifest(tmp: Path) -> None:
         raise _os_error("write", tmp / MANIFEST, e) from None
 
 
-def users_files(final: Path, ignore: tuple[str, ...] = ()) -> list[str]:
-    """The top-most paths in a marked folder that its manifest does not list (the user's own),
-    or [] when it has no manifest (written before manifests existed: all of it is pqcompile's)."""
+def _users_files(final: Path, tmp: Path, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The top-most paths in the marked folder final that its manifest does not list (the user's
+    own; [] when it has no manifest: written before manifests existed, all of it is pqcompile's),
+    or a one-line PqError (nothing changed) when the replacement tmp writes one of them itself."""
     try:
         listed = set((final / MANIFEST).read_text(encoding="utf-8").splitlines())
     except (OSError, UnicodeDecodeError):
@@ -154,18 +155,16 @@ def users_files(final: Path, ignore: tuple[str, ...] = ()) -> list[str]:
             continue
         if not any(p.startswith(e + "/") for e in extra):
             extra.append(p)
-    return extra
-
-
-def _carry_users_files(final: Path, tmp: Path, ignore: tuple[str, ...] = ()) -> None:
-    """Copy the user's files of the marked folder final into its replacement tmp, or a one-line
-    PqError (nothing changed) when the replacement writes one of those paths itself."""
-    extra = users_files(final, ignore)
     clash = [p for p in extra if os.path.lexists(tmp / p)]
     if clash:
         raise PqError(f"{final} holds {clash[0]}, which pqcompile did not write and would now overwrite: "
                       "move it away or choose another folder")
-    for p in extra:
+    return extra
+
+
+def _carry_users_files(final: Path, tmp: Path) -> None:
+    """Copy the user's files of the marked folder final into its replacement tmp."""
+    for p in _users_files(final, tmp):
         src, dst = final / p, tmp / p
         try:
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -207,23 +206,8 @@ def _fill_in_place(tmp: Path, final: Path, marker: str | None) -> None:
         if not _owned(final, marker, ignore=(tmp.name,)):
             raise PqError(f"{final} is not empty and was not written by pqcompile (it has no {marker}): "
                           "refusing to replace it; choose a new or empty folder")
-        keep = set(users_files(final, ignore=(tmp.name,)))
-        clash = [p for p in keep if os.path.lexists(tmp / p)]
-        if clash:
-            raise PqError(f"{final} holds {clash[0]}, which pqcompile did not write and would now overwrite: "
-                          "move it away or choose another folder")
-        for entry in os.listdir(final):
-            if entry == tmp.name or entry in keep:
-                continue
-            p = final / entry
-            if p.is_dir() and not p.is_symlink() and any(k.startswith(entry + "/") for k in keep):
-                _remove_all_but(p, entry, keep)
-                continue
-            p = final / entry
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+        keep = set(_users_files(final, tmp, ignore=(tmp.name,)))
+        _remove_all_but(final, keep | {tmp.name})
         for rel in _tree(tmp):
             src, dst = tmp / rel, final / rel
             if src.is_dir() and not src.is_symlink() and dst.is_dir():
@@ -235,16 +219,18 @@ def _fill_in_place(tmp: Path, final: Path, marker: str | None) -> None:
         raise _os_error("write into", final, e) from None
 
 
-def _remove_all_but(folder: Path, rel: str, keep: set[str]) -> None:
-    """Delete what pqcompile wrote under folder (relative path rel), keeping the user's paths."""
+def _remove_all_but(folder: Path, keep: set[str], rel: str = "") -> None:
+    """Delete what lies in folder (at relative path rel, "" or ending in "/") except the paths in
+    keep and the folders on their way."""
     for entry in os.listdir(folder):
-        p, r = folder / entry, f"{rel}/{entry}"
+        p, r = folder / entry, rel + entry
         if r in keep:
             continue
-        if p.is_dir() and not p.is_symlink() and any(k.startswith(r + "/") for k in keep):
-            _remove_all_but(p, r, keep)
-        elif p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
+        if p.is_dir() and not p.is_symlink():
+            if any(k.startswith(r + "/") for k in keep):
+                _remove_all_but(p, keep, r + "/")
+            else:
+                shutil.rmtree(p)
         else:
             p.unlink()
 
