@@ -11,14 +11,17 @@ qmodel.json, qmodel.npz, metrics.json and MODEL.md into the bundled model folder
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from pqcompile.atomic import atomic_dir
 from pqcompile.bundled import BUNDLED_MODEL_DIR
+from pqcompile.errors import PqError
 
 REPO = Path(__file__).resolve().parent.parent
 PQ = str(REPO / ".venv" / "bin" / "pqcompile")
@@ -43,36 +46,28 @@ def _spec_file(spec: dict) -> str | None:
         try:
             if ProjectionSpec.from_dict(json.loads(f.read_text())) == want:
                 return f"specs/{f.name}"
-        except Exception:   # a spec file of another version: not ours
+        except (PqError, ValueError, TypeError):   # not a spec this version reads
             continue
     return None
 
 
 def _set_args(overrides: dict) -> str:
-    return " ".join(f"--set {k}={json.dumps(v, separators=(',', ':'))}" if not isinstance(v, list)
-                    else f"--set '{k}={json.dumps(v, separators=(',', ':'))}'" for k, v in overrides.items())
+    """--set KEY=VALUE for each override, quoted for a shell where needed ([3,1])."""
+    compact = {k: json.dumps(v, separators=(",", ":")) for k, v in overrides.items()}
+    return " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in compact.items())
 
 
-def _label_command(labels_dir: Path) -> str:
-    """The `teacher label` options that made the labels (from their index)."""
+def _labels_info(labels_dir: Path) -> tuple[dict | None, str]:
+    """({kind: texts}, the `teacher label` options that made them) from the labels' index."""
     try:
         index = json.loads((labels_dir / "index.json").read_text())
     except (OSError, json.JSONDecodeError):
-        return "see labels.json"
+        return None, "see labels.json"
     parts = [f"--augment {k}={n:g}" for k, n in index.get("augment", [])]
-    parts += [f"--transfer {t}" if not t.startswith("exclude ") else f"--exclude {t[len('exclude '):]}"
-              for t in index.get("transfer", [])]
-    return " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
-
-
-def _labels_summary(labels_dir: Path) -> dict | None:
-    """{"origins": {kind: texts}} of the soft labels the student learned from (their index)."""
-    from collections import Counter
-    try:
-        rows = json.loads((labels_dir / "index.json").read_text())["rows"]
-    except (OSError, json.JSONDecodeError, KeyError):
-        return None
-    return {"origins": dict(Counter(r["origin"] for r in rows))}
+    parts += [f"--transfer {t}" for t in index.get("transfer", [])]
+    parts += [f"--exclude {t}" for t in index.get("exclude", [])]
+    origins = dict(Counter(r["origin"] for r in index.get("rows", [])))
+    return origins or None, " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
 
 
 def _pct(x: float) -> str:
@@ -113,7 +108,7 @@ def main(run: str) -> None:
     out_dir = run_dir.parent
     teacher = json.loads((out_dir / "teacher.eval.json").read_text())
     distill = cfg["train"].get("distill") or {}
-    labels = _labels_summary(Path(distill["labels"])) if distill.get("labels") else None
+    origins, label_cmd = _labels_info(Path(distill["labels"])) if distill.get("labels") else (None, "see labels.json")
     metrics["teacher_mtop_en_eval"] = {k: teacher["overall"][k] for k in ("intent_accuracy", "slot_f1", "exact_match")}
     metrics["teacher_fp32_bytes"] = teacher["fp32_bytes"]
     if argmax_m:
@@ -129,9 +124,8 @@ def main(run: str) -> None:
                       for name, m in rows)
     weights = build["components"]["weights"]
     ratio = teacher["fp32_bytes"] / int8_m_bytes(run_dir)
-    label_cmd = _label_command(Path(distill["labels"])) if distill.get("labels") else "see labels.json"
     spec_file = _spec_file(cfg["spec"])
-    origins = ", ".join(f"{k} {v:,}" for k, v in labels["origins"].items()) if labels else "see labels.json"
+    origins = ", ".join(f"{k} {v:,}" for k, v in origins.items()) if origins else "see labels.json"
     model_md = f"""# The bundled model
 
 The default model of every pqcompile command that takes one (evaluate, predict, export, build,

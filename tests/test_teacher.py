@@ -297,7 +297,7 @@ def test_transfer_texts_are_labelled_once_without_gold_and_never_from_held_out_d
     transfer = [r for r in soft.rows if r["origin"] == "transfer"]
     assert [r["text"] for r in transfer] == ["remind me to buy milk", "set a timer for ten minutes"]
     assert all(r["intent"] is None and r["spans"] is None for r in transfer)
-    assert soft.index["transfer"] == [other, f"exclude {held_out}"]
+    assert soft.index["transfer"] == [other] and soft.index["exclude"] == [held_out]
 
     student = tmp_path / "student"
     summary = json.loads(run_cli("train", "--teacher-labels", labels, "--augmented", "transfer", "--model", "pqrnn",

@@ -135,11 +135,13 @@ def label_cmd(teacher_dir, data, out, augments, transfer, exclude, seed, batch_s
         raise PqError("--exclude only filters --transfer texts: give --transfer too")
     teacher = load_teacher(teacher_dir)
     examples = load_sources(data)
-    extra = transfer_texts(load_sources(transfer), examples, load_sources(exclude) if exclude else []) \
-        if transfer else []
+    extra = []
+    if transfer:
+        held_out = load_sources(exclude) if exclude else []
+        extra = transfer_texts(load_sources(transfer), examples, held_out)
     index = label_corpus(teacher, Path(teacher_dir), examples, Path(out), requests, seed, shard_size,
                          batch_size, list(data), progress=not as_json, transfer=extra,
-                         transfer_sources=list(transfer) + [f"exclude {e}" for e in exclude])
+                         transfer_sources=list(transfer), exclude_sources=list(exclude))
     origins = dict(Counter(r["origin"] for r in index["rows"]))
     if as_json:
         emit_json({"labels": out, "rows": len(index["rows"]), "shards": len(index["shards"]), "origins": origins})

@@ -49,13 +49,15 @@ def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: 
 def label_corpus(teacher: Teacher, teacher_path: Path, examples: list[Example], out: Path,
                  requests: list[tuple[str, float]] = (), seed: int = 0, shard_size: int = 1024,
                  batch_size: int = 64, sources: list[str] | None = None, progress: bool = True,
-                 transfer: list[Example] = (), transfer_sources: list[str] | None = None) -> dict:
+                 transfer: list[Example] = (), transfer_sources: list[str] | None = None,
+                 exclude_sources: list[str] | None = None) -> dict:
     if out.exists():
         raise PqError(f"{out} already exists (remove it or choose another --out)")
     rows = plan_rows(examples, list(requests), seed, teacher.spec, list(transfer))
     header = {"teacher": str(teacher_path), "teacher_trained": teacher.info.get("trained"),
               "labels": teacher.labels.to_dict(), "spec": teacher.spec.to_dict(),
-              "data": sources or [], "transfer": transfer_sources or [], "augment": [list(r) for r in requests], "seed": seed}
+              "data": sources or [], "transfer": transfer_sources or [], "exclude": exclude_sources or [],
+              "augment": [list(r) for r in requests], "seed": seed}
 
     def label_batch(texts):
         intent, slots, _ = teacher_logits(teacher, texts)
