@@ -66,13 +66,11 @@ def test_generated_c_equals_onnxruntime_and_reference(compiled):
         np.testing.assert_array_equal(c_slots[:n], ref.slot_logits[i][:n])  # the valid rows (model_run's result)
 
 
-def test_network_stops_at_the_utterance_length(compiled):
-    """Bit-exact for every length 1..T, and the slot rows past length + halo are never written:
-    the kernels' token loops stop there (rows.py)."""
-    qm, _, cm, host = compiled
+def assert_every_length_exact(qm, cm, host, seed: int) -> None:
+    """For every length 1..T (random features): the host C equals the integer reference, and the
+    slot rows past length + halo are never written (they keep the fill -77)."""
+    rng = np.random.default_rng(seed)
     T = cm.max_tokens
-    assert cm.row_halo == max(l.kernel_width for l in qm.layers) - 1
-    rng = np.random.default_rng(5)
     for n in range(1, T + 1):
         x = rng.integers(-1, 2, (T, cm.feature_size)).astype(np.int8)
         x[n:] = 0
@@ -82,8 +80,17 @@ def test_network_stops_at_the_utterance_length(compiled):
         np.testing.assert_array_equal(slots[:n], ref.slot_logits[0][:n])
         rows = min(T, n + cm.row_halo)
         assert (slots[rows:] == -77).all() and not (slots[:rows] == -77).all()
+
+
+def test_network_stops_at_the_utterance_length(compiled):
+    """Bit-exact for every length 1..T, and the slot rows past length + halo are never written:
+    the kernels' token loops stop there (rows.py)."""
+    qm, _, cm, host = compiled
+    T = cm.max_tokens
+    assert cm.row_halo == max(l.kernel_width for l in qm.layers) - 1
+    assert_every_length_exact(qm, cm, host, seed=5)
     # lengths out of range are clamped to 1..T
-    x[:] = 0
+    x = np.zeros((T, cm.feature_size), np.int8)
     for n, clamped in ((0, 1), (-5, 1), (T + 3, T)):
         ref = run_integer(qm, x[None], np.array([clamped], np.int32))
         intent, slots = host.run(x, n)
@@ -232,16 +239,7 @@ def test_int16_weights_are_preextended_and_bit_exact(kw):
     grown = sum(len(preextend_pairs(q.weight.T.astype(np.int8))) * 4 - q.weight.size for q in wide)
     assert cm.const_bytes == plain.const_bytes + grown
     host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
-    rng = np.random.default_rng(9)
-    T = cm.max_tokens
-    for n in range(1, T + 1):
-        x = rng.integers(-1, 2, (T, cm.feature_size)).astype(np.int8)
-        x[n:] = 0
-        ref = run_integer(qm, x[None], np.array([n], np.int32))
-        intent, slots = host.run(x, n, fill=-77)
-        np.testing.assert_array_equal(intent, ref.intent_logits[0])
-        np.testing.assert_array_equal(slots[:n], ref.slot_logits[0][:n])
-        assert (slots[min(T, n + cm.row_halo):] == -77).all()
+    assert_every_length_exact(qm, cm, host, seed=9)
 
 
 def test_a_matmul_the_row_kernels_do_not_take_falls_back_to_the_row_by_row_kernels(monkeypatch):
