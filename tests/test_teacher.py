@@ -175,7 +175,7 @@ def test_label_writes_memory_mapped_shards_and_resumes(setup, monkeypatch):
     teacher = load_teacher(teacher_dir)
     ex = setup["examples"]
     out = setup["root"] / "labels" / "x"
-    real = label_mod.teacher_logits
+    real = label_mod.ensemble_logits
     calls = {"n": 0}
 
     def die_in_shard_two(t, texts):
@@ -184,11 +184,11 @@ def test_label_writes_memory_mapped_shards_and_resumes(setup, monkeypatch):
             raise KeyboardInterrupt
         return real(t, texts)
 
-    monkeypatch.setattr(label_mod, "teacher_logits", die_in_shard_two)
+    monkeypatch.setattr(label_mod, "ensemble_logits", die_in_shard_two)
     kw = dict(requests=[("swap", 0.5)], seed=3, shard_size=4, batch_size=2, progress=False)
     with pytest.raises(KeyboardInterrupt):
         label_mod.label_corpus(teacher, teacher_dir, ex, out, **kw)
-    monkeypatch.setattr(label_mod, "teacher_logits", real)
+    monkeypatch.setattr(label_mod, "ensemble_logits", real)
     part = partial_dir(out)
     assert not out.exists() and sorted(p.name for p in part.glob("*.npy")) == ["00000.intent.npy",
                                                                               "00000.slots.npy"]
@@ -208,6 +208,41 @@ def test_label_writes_memory_mapped_shards_and_resumes(setup, monkeypatch):
         assert got_slots.shape == (len(toks[0]), len(teacher.labels.slot_tags))
         np.testing.assert_allclose(got_intent, intent[0], atol=2e-2, rtol=1e-2)
         np.testing.assert_allclose(got_slots, slots[0], atol=2e-2, rtol=1e-2)
+
+
+def test_an_ensemble_labels_and_evaluates_with_its_mean_log_probabilities(setup, tmp_path, capsys):
+    """Two teachers (other seeds) label as one: each stored row is the mean of their
+    log_softmax; `teacher evaluate A B` scores that ensemble; a teacher with other labels is refused."""
+    from cli_runner import run_cli
+    a, b = setup["root"] / "ens-a", setup["root"] / "ens-b"
+    _train(setup, a, epochs=1)
+    _train(setup, b, epochs=1, seed=5)
+    out = tmp_path / "ens-labels"
+    run_cli("teacher", "label", a, b, "--data", setup["data"], "--out", out, "--json")
+    soft = SoftLabels(out)
+    assert soft.index["ensemble"] == [str(a), str(b)] and len(soft) == 12
+    ta, tb = load_teacher(a), load_teacher(b)
+    for i in (0, 5, 11):
+        text = soft.rows[i]["text"]
+        (ia, sa, _), (ib, sb, _) = teacher_logits(ta, [text]), teacher_logits(tb, [text])
+        assert not np.allclose(ia, ib, atol=1e-3)          # two different teachers
+        mean_i = (torch.log_softmax(torch.from_numpy(ia[0]), -1) + torch.log_softmax(torch.from_numpy(ib[0]), -1)) / 2
+        mean_s = (torch.log_softmax(torch.from_numpy(sa[0]), -1) + torch.log_softmax(torch.from_numpy(sb[0]), -1)) / 2
+        got_i, got_s = soft.logits(i)
+        np.testing.assert_allclose(got_i, mean_i.numpy(), atol=2e-2, rtol=1e-2)
+        np.testing.assert_allclose(got_s, mean_s.numpy(), atol=2e-2, rtol=1e-2)
+    # the ensemble's evaluation differs from either member's only through the averaged logits
+    ens = json.loads(run_cli("teacher", "evaluate", a, b, "--data", setup["data"], "--json").stdout)
+    assert ens["teacher"] == [str(a), str(b)] and ens["overall"]["n"] == 12
+    assert ens["parameters"] == ta.n_parameters() + tb.n_parameters()
+    # members must share labels: a teacher trained on other intents is refused in one line
+    c = setup["root"] / "ens-other"
+    no_weather = [ex for ex in setup["examples"] if ex.intent != "IN:GET_WEATHER"]
+    train_teacher(setup["model"], no_weather, c, TrainSettings(epochs=1, lr=3e-3, batch_size=4), DEFAULT_SPEC)
+    with pytest.raises(SystemExit) as e:
+        main(["teacher", "evaluate", str(a), str(c), "--data", setup["data"]])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "other intents or slot tags" in err and "\n" not in err
 
 
 @pytest.fixture(scope="module")

@@ -77,34 +77,45 @@ def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_
 
 
 @teacher_group.command("evaluate")
-@click.argument("teacher_dir", type=click.Path())
+@click.argument("teacher_dirs", nargs=-1, required=True, type=click.Path(), metavar="TEACHER_DIR...")
 @click.option("--data", "data", multiple=True, required=True, help=DATA_HELP)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @json_option
-def evaluate_cmd(teacher_dir, data, batch_size, as_json):
-    """Exact match, intent accuracy and slot F1 of TEACHER_DIR on the data (as for students)."""
+def evaluate_cmd(teacher_dirs, data, batch_size, as_json):
+    """Exact match, intent accuracy and slot F1 of the teacher on the data (as for students);
+    several TEACHER_DIRs are evaluated as one ensemble (their mean log-probabilities)."""
     from tqdm import tqdm
 
-    from ..teacher.model import load_teacher
     from ..teacher.predict import evaluate
-    teacher = load_teacher(teacher_dir)
+    teachers = _load_teachers(teacher_dirs)
     examples = load_sources(data)
     with tqdm(total=len(examples), desc="teacher evaluate", unit="text", disable=as_json, leave=False) as bar:
-        metrics = evaluate(teacher, examples, batch_size, bar)
-    result = {"teacher": teacher_dir, "data": list(data), "parameters": teacher.n_parameters(),
-              "fp32_bytes": teacher.fp32_bytes(), **metrics}
+        metrics = evaluate(teachers, examples, batch_size, bar)
+    name = " + ".join(teacher_dirs)
+    params = sum(t.n_parameters() for t in teachers)
+    fp32 = sum(t.fp32_bytes() for t in teachers)
+    result = {"teacher": teacher_dirs[0] if len(teacher_dirs) == 1 else list(teacher_dirs), "data": list(data),
+              "parameters": params, "fp32_bytes": fp32, **metrics}
     if as_json:
         emit_json(result)
         return
-    click.echo(f"{teacher_dir} ({teacher.n_parameters():,} parameters, {teacher.fp32_bytes():,} bytes fp32)")
+    click.echo(f"{name} ({params:,} parameters, {fp32:,} bytes fp32)")
     click.echo("overall: " + _metrics_line(metrics))
     if len(metrics["per_lang"]) > 1:
         for lang, m in metrics["per_lang"].items():
             click.echo(f"  {lang}: " + _metrics_line({"overall": m}))
 
 
+def _load_teachers(teacher_dirs) -> list:
+    from ..teacher.model import load_teacher
+    from ..teacher.predict import check_ensemble
+    teachers = [load_teacher(d) for d in teacher_dirs]
+    check_ensemble(teachers, list(teacher_dirs))
+    return teachers
+
+
 @teacher_group.command("label")
-@click.argument("teacher_dir", type=click.Path())
+@click.argument("teacher_dirs", nargs=-1, required=True, type=click.Path(), metavar="TEACHER_DIR...")
 @click.option("--data", "data", multiple=True, required=True, help=DATA_HELP)
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Soft-labels folder to write.")
 @click.option("--augment", "augments", multiple=True, metavar="KIND=N",
@@ -119,8 +130,9 @@ def evaluate_cmd(teacher_dir, data, batch_size, as_json):
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--shard-size", default=1024, show_default=True, type=click.IntRange(1), help="Texts per shard.")
 @json_option
-def label_cmd(teacher_dir, data, out, augments, transfer, exclude, seed, batch_size, shard_size, as_json):
-    """Write TEACHER_DIR's soft targets (intent and per-token slot logits) for the data.
+def label_cmd(teacher_dirs, data, out, augments, transfer, exclude, seed, batch_size, shard_size, as_json):
+    """Write the teacher's soft targets (intent and per-token slot logits) for the data; several
+    TEACHER_DIRs label as one ensemble (their mean log-probabilities: better calibrated targets).
 
     Rows: the --data examples with their gold frame, their --augment texts, then the --transfer
     texts (distillation on unlabelled text; compared after lowercasing, on words only).
@@ -129,17 +141,16 @@ def label_cmd(teacher_dir, data, out, augments, transfer, exclude, seed, batch_s
 
     from ..distill.augment import parse_request
     from ..distill.label import label_corpus, transfer_texts
-    from ..teacher.model import load_teacher
     requests = [parse_request(a) for a in augments]
     if exclude and not transfer:
         raise PqError("--exclude only filters --transfer texts: give --transfer too")
-    teacher = load_teacher(teacher_dir)
+    teachers = _load_teachers(teacher_dirs)
     examples = load_sources(data)
     extra = []
     if transfer:
         held_out = load_sources(exclude) if exclude else []
         extra = transfer_texts(load_sources(transfer), examples, held_out)
-    index = label_corpus(teacher, Path(teacher_dir), examples, Path(out), requests, seed, shard_size,
+    index = label_corpus(teachers, [Path(d) for d in teacher_dirs], examples, Path(out), requests, seed, shard_size,
                          batch_size, list(data), progress=not as_json, transfer=extra,
                          transfer_sources=list(transfer), exclude_sources=list(exclude))
     origins = dict(Counter(r["origin"] for r in index["rows"]))

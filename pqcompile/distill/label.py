@@ -1,4 +1,5 @@
-"""`pqcompile teacher label`: a corpus (plus augmented text) -> the teacher's soft targets on disk."""
+"""`pqcompile teacher label`: a corpus (plus augmented text) -> the teacher's (or an ensemble of
+teachers') soft targets on disk."""
 from __future__ import annotations
 
 import re
@@ -8,7 +9,7 @@ from ..datasets import Example
 from ..errors import PqError
 from ..projection import tokenize
 from ..teacher.model import Teacher
-from ..teacher.predict import teacher_logits
+from ..teacher.predict import ensemble_logits
 from .augment import augment
 from .soft_labels import write_soft_labels
 
@@ -46,21 +47,27 @@ def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: 
     return rows
 
 
-def label_corpus(teacher: Teacher, teacher_path: Path, examples: list[Example], out: Path,
+def label_corpus(teacher: Teacher | list[Teacher], teacher_path: Path | list[Path], examples: list[Example], out: Path,
                  requests: list[tuple[str, float]] = (), seed: int = 0, shard_size: int = 1024,
                  batch_size: int = 64, sources: list[str] | None = None, progress: bool = True,
                  transfer: list[Example] = (), transfer_sources: list[str] | None = None,
                  exclude_sources: list[str] | None = None) -> dict:
+    """Label the examples, their augmented texts and the transfer texts with the teacher; with a
+    list of teachers, with their ensemble (pqcompile.teacher.predict.ensemble_logits)."""
     if out.exists():
         raise PqError(f"{out} already exists (remove it or choose another --out)")
-    rows = plan_rows(examples, list(requests), seed, teacher.spec, list(transfer))
-    header = {"teacher": str(teacher_path), "teacher_trained": teacher.info.get("trained"),
-              "labels": teacher.labels.to_dict(), "spec": teacher.spec.to_dict(),
+    teachers = teacher if isinstance(teacher, list) else [teacher]
+    paths = teacher_path if isinstance(teacher_path, list) else [teacher_path]
+    first = teachers[0]
+    rows = plan_rows(examples, list(requests), seed, first.spec, list(transfer))
+    header = {"teacher": str(paths[0]), "teacher_trained": first.info.get("trained"),
+              **({"ensemble": [str(p) for p in paths]} if len(paths) > 1 else {}),
+              "labels": first.labels.to_dict(), "spec": first.spec.to_dict(),
               "data": sources or [], "transfer": transfer_sources or [], "exclude": exclude_sources or [],
               "augment": [list(r) for r in requests], "seed": seed}
 
     def label_batch(texts):
-        intent, slots, _ = teacher_logits(teacher, texts)
+        intent, slots, _ = ensemble_logits(teachers, texts)
         return intent, slots
 
     return write_soft_labels(out, rows, header, label_batch, shard_size, batch_size, progress)

@@ -1,4 +1,10 @@
-"""Run a teacher over texts: logits in batches, and the same frame metrics students report."""
+"""Run a teacher (or an ensemble of teachers) over texts: logits in batches, and the same frame
+metrics students report.
+
+An ensemble's logits are the mean of its members' log-probabilities (log_softmax), for the intent
+and for each token's slot tag: the normalised geometric mean of their distributions, still valid
+logits for the distillation loss and the decoder. The members must share labels and projection
+spec (teachers fine-tuned on the same data with different seeds)."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -28,12 +34,37 @@ def teacher_logits(teacher: Teacher, texts: list[str]):
     return intent.float().numpy(), slots.float().numpy(), b.tokens
 
 
-def evaluate(teacher: Teacher, examples: list[Example], batch_size: int = 64, progress=None) -> dict:
+def check_ensemble(teachers: list[Teacher], names: list[str]) -> None:
+    """One-line error unless every teacher has the first one's labels and projection spec."""
+    from ..errors import PqError
+    first = teachers[0]
+    for t, name in zip(teachers[1:], names[1:]):
+        if t.labels.to_dict() != first.labels.to_dict():
+            raise PqError(f"{name} has other intents or slot tags than {names[0]}: an ensemble needs the same labels")
+        if t.spec.to_dict() != first.spec.to_dict():
+            raise PqError(f"{name} has another projection spec than {names[0]}: an ensemble needs the same tokens")
+
+
+def ensemble_logits(teachers: list[Teacher], texts: list[str]):
+    """As teacher_logits; one teacher's logits pass unchanged, several are averaged as
+    log-probabilities (module docstring)."""
+    if len(teachers) == 1:
+        return teacher_logits(teachers[0], texts)
+    intents, slots, tokens = [], [], None
+    for t in teachers:
+        i, s, tokens = teacher_logits(t, texts)
+        intents.append(torch.log_softmax(torch.from_numpy(i), -1))
+        slots.append(torch.log_softmax(torch.from_numpy(s), -1))
+    return (torch.stack(intents).mean(0).numpy(), torch.stack(slots).mean(0).numpy(), tokens)
+
+
+def evaluate(teacher: Teacher | list[Teacher], examples: list[Example], batch_size: int = 64, progress=None) -> dict:
     """frame_metrics over the examples: {"overall": {...}, "per_lang": {...}}."""
+    teachers = teacher if isinstance(teacher, list) else [teacher]
     golds, preds = [], []
-    intents, tags = list(teacher.labels.intents), list(teacher.labels.slot_tags)
+    intents, tags = list(teachers[0].labels.intents), list(teachers[0].labels.slot_tags)
     for chunk in batches(examples, batch_size):
-        intent, slots, tokens = teacher_logits(teacher, [ex.text for ex in chunk])
+        intent, slots, tokens = ensemble_logits(teachers, [ex.text for ex in chunk])
         for k, ex in enumerate(chunk):
             d = decode_one(ex.text, tokens[k], intent[k], slots[k], intents, tags)
             preds.append(d.frame)
