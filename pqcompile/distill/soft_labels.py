@@ -85,17 +85,20 @@ def write_soft_labels(out: Path, rows: list[dict], header: dict, label_batch, sh
         shards.append({"rows": [start, end], "intent": intent_name, "slots": slots_name})
         if (tmp / intent_name).is_file() and (tmp / slots_name).is_file():
             continue
+        # batches of similar length (less padding for the teacher), stored back in row order
+        order = sorted(range(start, end), key=lambda i: (len(rows[i]["text"]), i))
         intents, slots = [], []
-        for b in range(start, end, batch_size):
-            texts = [r["text"] for r in rows[b: min(b + batch_size, end)]]
+        for b in range(0, len(order), batch_size):
+            texts = [rows[i]["text"] for i in order[b: b + batch_size]]
             i_logits, s_logits = label_batch(texts)
             intents.append(i_logits)
             slots.append(s_logits)
             bar.update(len(texts))
         width = max(s.shape[1] for s in slots)
         padded = [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in slots]
-        _save_npy(tmp / slots_name, np.concatenate(padded).astype(DTYPE))
-        _save_npy(tmp / intent_name, np.concatenate(intents).astype(DTYPE))
+        back = np.argsort(np.asarray(order) - start)    # sorted position of each row
+        _save_npy(tmp / slots_name, np.concatenate(padded)[back].astype(DTYPE))
+        _save_npy(tmp / intent_name, np.concatenate(intents)[back].astype(DTYPE))
     bar.close()
 
     index = {"format": FORMAT, "version": VERSION, "dtype": DTYPE, **header, "shards": shards, "rows": rows}
