@@ -190,6 +190,26 @@ def test_a_kernel_width_per_layer_trains_converts_and_equals_the_integer_referen
     assert np.array_equal(out["slot"].numpy()[m], ref.slot_logits[m].astype(np.float32))
 
 
+def test_dropout_only_acts_in_training_and_leaves_the_integer_model_exact():
+    """config dropout: training forward passes differ from eval ones (values are zeroed), eval
+    passes are deterministic, and the trained model still equals the integer reference."""
+    model, batch = train_qat_model(steps=10, overrides={"dropout": 0.3})
+    model.train()
+    with torch.no_grad():
+        a, b = model(batch)[1], model(batch)[1]
+    assert not torch.equal(a, b)
+    model.eval()
+    with torch.no_grad():
+        c, d = model(batch)[1], model(batch)[1]
+    assert torch.equal(c, d)
+    qm, out, ref = compare_with_integer_reference(model, batch)
+    m = batch.mask.numpy()
+    assert np.array_equal(out["intent"].numpy(), ref.intent_logits.astype(np.float32))
+    assert np.array_equal(out["slot"].numpy()[m], ref.slot_logits[m].astype(np.float32))
+    with pytest.raises(PqError, match="dropout"):
+        build_model("pqrnn", "tiny", {"dropout": 1.0}, 5, 7, spec=SPEC)
+
+
 @pytest.mark.parametrize("widths", [[3], [3, 0], [3, "1"], 3])
 def test_layer_kernel_widths_must_list_one_width_per_layer(widths):
     with pytest.raises(PqError, match="layer_kernel_widths"):

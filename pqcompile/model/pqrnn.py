@@ -28,7 +28,9 @@ from .packing import Packing
 class PQRNNConfig:
     """Sizes of a pQRNN. hidden is the state size per direction (a layer outputs 2*hidden).
     feature_size is the projection's (the spec owns it; it is recorded here for the record).
-    float_epochs: epochs trained in float before QAT starts (0 = QAT throughout)."""
+    float_epochs: epochs trained in float before QAT starts (0 = QAT throughout).
+    dropout: in training only, the probability of zeroing each value entering a QRNN layer and
+    the heads (inverted dropout; a regulariser with no trace in the integer model)."""
 
     feature_size: int = 512
     bottleneck: int = 128
@@ -38,6 +40,7 @@ class PQRNNConfig:
     zoneout: float = 0.01
     float_epochs: int = 0
     layer_kernel_widths: list[int] | None = None   # one width per layer, in place of kernel_width
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         check_positive_ints("pqrnn", self, ("feature_size", "bottleneck", "hidden", "layers", "kernel_width"))
@@ -50,6 +53,8 @@ class PQRNNConfig:
             self.layer_kernel_widths = [int(k) for k in w]
         if not 0.0 <= float(self.zoneout) < 1.0:
             raise PqError(f"pqrnn config: zoneout must be in [0, 1), got {self.zoneout!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise PqError(f"pqrnn config: dropout must be in [0, 1), got {self.dropout!r}")
         if not isinstance(self.float_epochs, int) or self.float_epochs < 0:
             raise PqError(f"pqrnn config: float_epochs must be an integer >= 0, got {self.float_epochs!r}")
 
@@ -137,8 +142,9 @@ class PQRNN(nn.Module):
         y = self.bottleneck(x, one)
         scale = self.bottleneck.out_scale()
         for layer in self.layers:
-            y = layer(y, scale, packing)
+            y = layer(self._dropout(y), scale, packing)
             scale = q7
+        y = self._dropout(y)
         E = F.pad(packing.unpack(y), (0, 0, 0, T - Tv))
         # The attention scores and the slot head also run on the valid rows only: scores at t >= L
         # are masked out below, and the slot logits there are the head's output for a zero row.
@@ -153,6 +159,10 @@ class PQRNN(nn.Module):
             pooled = torch.clamp(round_half_up(pooled), -127, 127)
         return {"intent": self.intent(pooled, q7), "slot": self._slot_logits(y, packing, T, q7), "encoder": E,
                 "pooled": pooled}
+
+    def _dropout(self, y: torch.Tensor) -> torch.Tensor:
+        p = float(self.config.dropout)
+        return F.dropout(y, p, training=True) if self.training and p > 0 else y
 
     def _slot_logits(self, y: torch.Tensor, packing: Packing, T: int, q7: torch.Tensor) -> torch.Tensor:
         """The slot head on the valid rows and one zero row (the output at every t >= L) -> [B, T, S].
