@@ -27,14 +27,16 @@ def load_model(model: str | None, int8: bool):
 def _integer_decoded(qmodel, seen: list[str], tokens: list) -> list:
     from ..projection import project
     from ..quant.integer_reference import run_integer
-    from ..train.decode import decode_one
+    from ..train.decode import decode_one, intent_tag_mask
+    mask = intent_tag_mask(qmodel.intent_slots, qmodel.intent_labels, qmodel.slot_labels)
     out = []
     for start in range(0, len(tokens), BATCH):
         toks = tokens[start:start + BATCH]
         p = project(None, qmodel.spec, tokens=toks)
         logits = run_integer(qmodel, p.features, p.lengths)
         out += [decode_one(seen[start + i], t, logits.intent_logits[i], logits.slot_logits[i],
-                           list(qmodel.intent_labels), list(qmodel.slot_labels)) for i, t in enumerate(toks)]
+                           list(qmodel.intent_labels), list(qmodel.slot_labels), tag_mask=mask)
+                for i, t in enumerate(toks)]
     return out
 
 

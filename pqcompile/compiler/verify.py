@@ -21,7 +21,7 @@ from ..projection import project
 from ..quant.integer_reference import run_integer
 from ..quant.qmodel import QuantizedModel
 from ..targets import Target
-from ..train.decode import decode_one
+from ..train.decode import decode_one, intent_tag_mask
 
 
 @dataclass
@@ -76,6 +76,7 @@ def verify(model: onnx.ModelProto, qmodel: QuantizedModel | None, target: Target
            report: dict, lines: list[bytes], max_mismatches: int = 5) -> VerifyResult:
     meta = read_metadata(model)
     spec = meta.spec
+    tag_mask = intent_tag_mask(meta.intent_slots, meta.intent_labels, meta.slot_labels)
     p = project(lines, spec)
     lengths = p.lengths.astype(np.int32)
     o_intent, o_slots = onnxruntime_logits(model, p.features, lengths)
@@ -98,7 +99,8 @@ def verify(model: onnx.ModelProto, qmodel: QuantizedModel | None, target: Target
                 problems.append("integer reference != onnxruntime")
         text = line[:spec.max_input_bytes].decode("utf-8", "replace")
         src_i, src_s = (ref.intent_logits[i], ref.slot_logits[i]) if ref is not None else (o_intent[i], o_slots[i])
-        py = decode_one(text, p.tokens[i], src_i, src_s, meta.intent_labels, meta.slot_labels).to_dict(text)
+        py = decode_one(text, p.tokens[i], src_i, src_s, meta.intent_labels, meta.slot_labels,
+                        tag_mask=tag_mask).to_dict(text)
         frame = {"intent": py["intent"], "slots": py["slots"]}
         r.device_frames.append({"intent": dev["intent"], "slots": dev["slots"]})
         if frame == r.device_frames[-1]:

@@ -20,7 +20,7 @@ from onnx import helper
 from ..atomic import atomic_file
 from ..errors import PqError
 from ..projection import ProjectionSpec
-from ..quant.qmodel import SEMANTICS_VERSION, QLinear, QuantizedModel
+from ..quant.qmodel import SEMANTICS_VERSION, QLinear, QuantizedModel, check_intent_slots
 from ..quant.tables import exp_q15
 from .fo_pool import add_fo_pool
 from .graph import GraphBuilder, value_info
@@ -118,6 +118,8 @@ def build_onnx(qmodel: QuantizedModel) -> onnx.ModelProto:
         META_PREFIX + "layers": json.dumps([{"kernel_width": l.kernel_width, "hidden": l.hidden}
                                              for l in qmodel.layers]),
         META_PREFIX + "meta": json.dumps(qmodel.meta, ensure_ascii=False, default=str),
+        **({META_PREFIX + "intent_slots": json.dumps(qmodel.intent_slots, ensure_ascii=False)}
+           if qmodel.intent_slots is not None else {}),
     })
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -133,11 +135,13 @@ def export_onnx(qmodel: QuantizedModel, path: str | os.PathLike) -> onnx.ModelPr
 
 @dataclass
 class ModelMetadata:
-    """What the device program needs besides the graph: projection spec and label inventories."""
+    """What the device program needs besides the graph: projection spec, label inventories and
+    the slot labels allowed per intent (None: no constraint; QuantizedModel.intent_slots)."""
 
     spec: ProjectionSpec
     intent_labels: list[str]
     slot_labels: list[str]
+    intent_slots: list[list[str]] | None = None
 
 
 def read_metadata(model: onnx.ModelProto) -> ModelMetadata:
@@ -148,9 +152,17 @@ def read_metadata(model: onnx.ModelProto) -> ModelMetadata:
         if version != str(SEMANTICS_VERSION):
             raise PqError(f"ONNX model uses integer semantics v{version}, this pqcompile implements "
                           f"v{SEMANTICS_VERSION}")
-        return ModelMetadata(ProjectionSpec.from_json(props[META_PREFIX + "spec"]),
+        meta = ModelMetadata(ProjectionSpec.from_json(props[META_PREFIX + "spec"]),
                              list(json.loads(props[META_PREFIX + "intent_labels"])),
                              list(json.loads(props[META_PREFIX + "slot_labels"])))
+        intent_slots = props.get(META_PREFIX + "intent_slots")   # absent in models without the constraint
+        if intent_slots is not None:
+            try:
+                meta.intent_slots = check_intent_slots(json.loads(intent_slots), meta.intent_labels,
+                                                       meta.slot_labels)
+            except PqError as e:
+                raise PqError(f"ONNX model has unusable pqcompile metadata: {e}") from None
+        return meta
     except KeyError as e:
         raise PqError(f"ONNX model lacks pqcompile metadata {e.args[0]!r} (not exported by pqcompile export?)") from None
     except (ValueError, TypeError) as e:

@@ -11,7 +11,7 @@ import torch
 from ..errors import PqError
 from ..projection import ProjectionSpec
 from .qat import QATLinear, set_quantize
-from .qmodel import QLinear, QRNNLayerQ, QuantizedModel
+from .qmodel import QLinear, QRNNLayerQ, QuantizedModel, check_intent_slots
 
 INT32_MAX = 2 ** 31 - 1
 
@@ -29,8 +29,10 @@ def _qlinear(layer: QATLinear, in_scale: torch.Tensor, name: str) -> QLinear:
 
 
 def to_quantized(model, spec: ProjectionSpec, intent_labels: list[str], slot_labels: list[str],
-                 meta: dict | None = None) -> QuantizedModel:
-    """The integer model of a pQRNN (quantised as QAT does, whether or not QAT is on)."""
+                 meta: dict | None = None, intent_slots: list[list[str]] | None = None) -> QuantizedModel:
+    """The integer model of a pQRNN (quantised as QAT does, whether or not QAT is on).
+    intent_slots: the slot labels allowed per intent (QuantizedModel.intent_slots; e.g.
+    train.decode.intent_slots_from_examples of the gold training rows), None for no constraint."""
     if getattr(model, "kind", None) != "pqrnn":
         raise PqError(f"only pqrnn models can be quantized, not {getattr(model, 'kind', type(model).__name__)}")
     if spec.feature_size != model.config.feature_size:
@@ -60,7 +62,8 @@ def to_quantized(model, spec: ProjectionSpec, intent_labels: list[str], slot_lab
                 intent_labels=list(intent_labels), slot_labels=list(slot_labels),
                 meta={"kind": "pqrnn", "config": model.config.to_dict(),
                       "intent_scale": float(model.intent.out_scale()),
-                      "slot_scale": float(model.slot.out_scale()), **(meta or {})})
+                      "slot_scale": float(model.slot.out_scale()), **(meta or {})},
+                intent_slots=check_intent_slots(intent_slots, list(intent_labels), list(slot_labels)))
     finally:
         set_quantize(model, was_quantized)
     return qm

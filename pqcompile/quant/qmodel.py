@@ -67,6 +67,9 @@ class QuantizedModel:
     intent_labels: list[str]
     slot_labels: list[str]
     meta: dict = field(default_factory=dict)   # config name, metrics, provenance
+    # for each intent (intent_labels order) the slot labels X ("SL:DATE_TIME") whose tags B-X/I-X
+    # the decoder may choose with it (train/decode.py rule 2b); None: every tag with every intent
+    intent_slots: list[list[str]] | None = None
 
     @property
     def max_tokens(self) -> int:
@@ -114,6 +117,7 @@ class QuantizedModel:
             "intent_labels": self.intent_labels,
             "slot_labels": self.slot_labels,
             "meta": self.meta,
+            **({"intent_slots": self.intent_slots} if self.intent_slots is not None else {}),
         }
 
     # -- persistence: <dir>/qmodel.json + <dir>/qmodel.npz -------------------------------------
@@ -172,8 +176,13 @@ class QuantizedModel:
             raise PqError(f"qmodel.json: malformed ({e})") from None
         if not all(isinstance(x, str) for x in labels[0] + labels[1]):
             raise PqError("qmodel.json: labels must be strings")
+        try:
+            intent_slots = check_intent_slots(cfg.get("intent_slots"), *labels)
+        except PqError as e:
+            raise PqError(f"qmodel.json: {e}") from None
         layers = [QRNNLayerQ(get(f"qrnn{i}.fwd"), get(f"qrnn{i}.bwd"), k, h) for i, (k, h) in enumerate(layer_cfg)]
-        model = cls(spec, get("bottleneck"), layers, get("attention"), get("intent"), get("slot"), *labels, meta)
+        model = cls(spec, get("bottleneck"), layers, get("attention"), get("intent"), get("slot"), *labels, meta,
+                    intent_slots)
         model.check_shapes()
         return model
 
@@ -194,6 +203,27 @@ class QuantizedModel:
             if q.weight.shape != expected:
                 raise PqError(f"qmodel.npz: tensor {name}.weight has shape {tuple(q.weight.shape)}, "
                               f"the model needs {expected}")
+
+
+def check_intent_slots(intent_slots, intent_labels: list[str], slot_labels: list[str]) -> list[list[str]] | None:
+    """intent_slots as stored (JSON), checked: None, or one list per intent of slot labels X that
+    the model has tags of (B-X or I-X), and an O tag (the one every intent allows). PqError otherwise."""
+    if intent_slots is None:
+        return None
+    if not isinstance(intent_slots, list) or len(intent_slots) != len(intent_labels):
+        raise PqError(f"intent_slots must be a list of one list per intent ({len(intent_labels)})")
+    if "O" not in slot_labels:
+        raise PqError("intent_slots needs an O slot tag (the tag every intent allows)")
+    known = {t[2:] for t in slot_labels if t[:2] in ("B-", "I-")}
+    out = []
+    for intent, row in zip(intent_labels, intent_slots):
+        if not isinstance(row, list) or not all(isinstance(x, str) for x in row):
+            raise PqError(f"intent_slots of {intent}: expected a list of slot labels")
+        unknown = [x for x in row if x not in known]
+        if unknown:
+            raise PqError(f"intent_slots of {intent}: {unknown[0]!r} is no slot label of the model")
+        out.append(list(row))
+    return out
 
 
 TENSOR_DTYPES = {"weight": np.int8, "bias": np.int32, "scale": np.float32}

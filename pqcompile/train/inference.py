@@ -16,21 +16,22 @@ from ..projection import ProjectionSpec, project, tokenize
 from ..quant.integer_reference import run_integer
 from ..quant.qmodel import QuantizedModel
 from .data import EncodedSet, encode, make_batch
-from .decode import DEFAULT_DECODER, Decoded, decode_one
+from .decode import DEFAULT_DECODER, Decoded, decode_one, intent_tag_mask
 from .metrics import Frame, frame_metrics
 from .run import RunFolder
 
 
 def decode_set(logits_fn, data: EncodedSet, intent_labels, slot_labels, batch_size: int = 256,
-               decode: str = DEFAULT_DECODER) -> list[Decoded]:
+               decode: str = DEFAULT_DECODER, tag_mask: np.ndarray | None = None) -> list[Decoded]:
     """Decode every example of data; logits_fn(data, indices) -> (intent [B, I], slot [B, T, S]);
-    decode: the slot decoder (decode.DECODERS)."""
+    decode: the slot decoder (decode.DECODERS); tag_mask: decode.intent_tag_mask of the model's
+    intent_slots (None: no per-intent constraint)."""
     out = []
     for start in range(0, len(data), batch_size):
         idx = np.arange(start, min(start + batch_size, len(data)))
         il, sl = logits_fn(data, idx)
-        out += [decode_one(data.examples[i].text, data.tokens[i], il[r], sl[r], intent_labels, slot_labels, decode)
-                for r, i in enumerate(idx)]
+        out += [decode_one(data.examples[i].text, data.tokens[i], il[r], sl[r], intent_labels, slot_labels, decode,
+                           tag_mask) for r, i in enumerate(idx)]
     return out
 
 
@@ -76,7 +77,11 @@ def evaluate_model(model: torch.nn.Module, data: EncodedSet, spec: ProjectionSpe
 
 
 class Predictor:
-    """A run's float model (best epoch), or its integer model with int8=True, ready to decode."""
+    """A run's float model (best epoch), or its integer model with int8=True, ready to decode.
+    The integer model's intent_slots constrain its slot decoding (decode.py rule 2b); the float
+    model has none (its run config does not list them)."""
+
+    tag_mask: np.ndarray | None = None
 
     def __init__(self, run: RunFolder, int8: bool = False):
         cfg = run.config()
@@ -84,9 +89,7 @@ class Predictor:
         if int8:
             if not (run.int8 / "qmodel.json").is_file():
                 raise PqError(f"{run.path} has no integer model (int8/); only pqrnn runs have one")
-            qmodel = QuantizedModel.load(run.int8)
-            self.intent_labels, self.slot_labels = list(qmodel.intent_labels), list(qmodel.slot_labels)
-            self.logits_fn = integer_logits(qmodel)
+            self._use_quantized(QuantizedModel.load(run.int8))
             return
         model = model_from_config(cfg["model"])
         try:
@@ -105,9 +108,13 @@ class Predictor:
         """An integer model without its run folder (e.g. the bundled model), on the integer reference."""
         self = cls.__new__(cls)
         self.spec = qmodel.spec
-        self.intent_labels, self.slot_labels = list(qmodel.intent_labels), list(qmodel.slot_labels)
-        self.logits_fn = integer_logits(qmodel)
+        self._use_quantized(qmodel)
         return self
+
+    def _use_quantized(self, qmodel: QuantizedModel) -> None:
+        self.intent_labels, self.slot_labels = list(qmodel.intent_labels), list(qmodel.slot_labels)
+        self.tag_mask = intent_tag_mask(qmodel.intent_slots, self.intent_labels, self.slot_labels)
+        self.logits_fn = integer_logits(qmodel)
 
     def encode(self, examples: list[Example]) -> EncodedSet:
         """Examples -> model inputs. An example whose gold frame has a label the model does not know
@@ -121,7 +128,8 @@ class Predictor:
                    for ex in examples)
 
     def decode(self, data: EncodedSet, decode: str = DEFAULT_DECODER) -> list[Decoded]:
-        return decode_set(self.logits_fn, data, self.intent_labels, self.slot_labels, decode=decode)
+        return decode_set(self.logits_fn, data, self.intent_labels, self.slot_labels, decode=decode,
+                          tag_mask=self.tag_mask)
 
     def predict_texts(self, texts: list[str]) -> list[Decoded]:
         data = EncodedSet([Example(t, "", (), "und") for t in texts], [tokenize(t, self.spec) for t in texts],

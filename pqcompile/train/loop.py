@@ -41,6 +41,7 @@ from ..projection import ProjectionSpec, tokenize
 from ..quant.convert import to_quantized
 from ..quant.qat import EmaRange
 from .data import IGNORE, EncodedSet, TrainBatch, encode, make_batch
+from .decode import intent_slots_from_examples
 from .inference import evaluate_model
 from .plots import plot_learning_curve
 from .run import RUN_FORMAT, RUN_VERSION, RunFolder, read_json, save_weights_dir, write_json
@@ -183,6 +184,7 @@ class Trainer:
         self.settings = TrainSettings(**config["train"]["settings"])
         self.spec = ProjectionSpec.from_dict(config["spec"])
         self.intent_labels, self.slot_labels = config["intent_labels"], config["slot_labels"]
+        self.intent_slots: list[list[str]] | None = None   # for the int8 model (_write_int8)
         self.show_progress = show_progress and ctx.main
         torch.manual_seed(self.settings.seed)
         self.model = model_from_config(config["model"])
@@ -285,9 +287,14 @@ class Trainer:
         """pQRNN: RUN/int8 = the best epoch as a QuantizedModel (what export and build read)."""
         if getattr(self.model, "kind", None) != "pqrnn":
             return
+        if self.intent_slots is None:   # once: the slot labels seen with each intent in gold training rows
+            self.intent_slots = intent_slots_from_examples(
+                [ex for ex, i in zip(self.train_set.examples, self.train_set.intent_ids) if i >= 0],
+                self.intent_labels, self.slot_labels)
         qm = to_quantized(self.model, self.spec, self.intent_labels, self.slot_labels,
                           meta={"run": str(self.run.path), "epoch": epoch,
-                                "config_name": self.config["model"]["config_name"]})
+                                "config_name": self.config["model"]["config_name"]},
+                          intent_slots=self.intent_slots)
         with atomic_dir(self.run.int8) as tmp:
             qm.save(tmp)
 

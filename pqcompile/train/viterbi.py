@@ -5,6 +5,9 @@ SLOT LOGITS (logits[t, tag] summed over the tokens, no softmax) subject to:
   - an I-X tag may only follow B-X or I-X (the same X); the first token cannot be I-X;
   - a tag token (Token.is_tag: BOS, EOS, the empty-utterance marker) is O, whatever its logits,
     and so ends a slot: the token after it is constrained like a first token.
+  - with an allowed-tag mask (decode.py: the intent's slot labels, when the model has
+    intent_slots), a tag that is not allowed is absent at every token, exactly like I-X at a
+    segment's start: no valid sequence contains it. O is always allowed, so a valid sequence exists.
 Raw logits make the rule scale free: the int8 model's integer logits and the float QAT model's
 (the same integers times one positive scale) give the same path, and the device sums int8
 logits exactly in int32.
@@ -21,12 +24,13 @@ is exact for integer logits (the device's int32 sums are the same numbers).
 
 Implementation per token t of a segment, with S[t, j] the best score of a valid sequence ending
 in tag j at t (absent if none):
-  - S[0, j] = logits[0, j] for every j that is not I-X; I-X is absent;
+  - S[0, j] = logits[0, j] for every allowed j that is not I-X; I-X is absent;
   - a tag that is not I-X may follow any tag: its predecessor is g, the lowest index with the
-    largest S[t-1, .] (there is always one: O and B- tags are never absent);
+    largest S[t-1, .] (there is always one: O is never absent, nor is an allowed B- tag);
   - I-X may follow B-X or I-X: of those two (those present), the one with the larger
     S[t-1, .], the lower index on a tie; I-X is absent at t when both are absent (or B-X is not
-    a label and I-X was absent).
+    a label and I-X was absent);
+  - a tag that is not allowed is absent at every t (S[t, j] absent), whatever its predecessor.
 """
 from __future__ import annotations
 
@@ -51,13 +55,21 @@ def is_inside(tag: str) -> bool:
     return tag.startswith("I-")
 
 
-def viterbi_tags(slot_logits: np.ndarray, is_tag_token: Sequence[bool], slot_labels: Sequence[str]) -> list[int | None]:
+def viterbi_tags(slot_logits: np.ndarray, is_tag_token: Sequence[bool], slot_labels: Sequence[str],
+                 allowed: np.ndarray | None = None) -> list[int | None]:
     """Tag indices of the best valid sequence (module docstring) for the n = len(is_tag_token)
-    tokens; slot_logits [n or more, n_tags] (rows past n ignored). None marks a tag token (O)."""
+    tokens; slot_logits [n or more, n_tags] (rows past n ignored). None marks a tag token (O).
+    allowed: bool [n_tags], the tags a sequence may use (None: all)."""
     n_tags = len(slot_labels)
     inside = np.array([is_inside(t) for t in slot_labels], dtype=bool)
     if not inside.size or inside.all():
         raise PqError("slot labels have no O or B- tag: no valid BIO sequence exists")
+    if allowed is None:
+        allowed = np.ones(n_tags, dtype=bool)
+    allowed = np.asarray(allowed, dtype=bool)
+    if allowed.shape != (n_tags,) or not (allowed & ~inside).any():
+        raise PqError(f"the allowed-tag mask (shape {allowed.shape}) does not fit {n_tags} slot tags or "
+                      "allows no O or B- tag")
     logits = np.asarray(slot_logits)
     if logits.ndim != 2 or logits.shape[1] != n_tags or logits.shape[0] < len(is_tag_token):
         raise PqError(f"slot logits of shape {logits.shape} do not fit {len(is_tag_token)} tokens "
@@ -68,15 +80,16 @@ def viterbi_tags(slot_logits: np.ndarray, is_tag_token: Sequence[bool], slot_lab
     for t, tag_token in enumerate(list(is_tag_token) + [True]):   # a virtual tag token closes the last segment
         if tag_token:
             if t > start:
-                out += _segment(logits[start:t].astype(np.float64), inside, partners)
+                out += _segment(logits[start:t].astype(np.float64), inside, partners, allowed)
             if t < len(is_tag_token):
                 out.append(None)
             start = t + 1
     return out
 
 
-def _segment(logits: np.ndarray, inside: np.ndarray, partners: np.ndarray) -> list[int]:
+def _segment(logits: np.ndarray, inside: np.ndarray, partners: np.ndarray, allowed: np.ndarray) -> list[int]:
     """The best valid tag sequence of one segment of word tokens (no tag token inside)."""
+    logits = np.where(allowed, logits, -np.inf)    # a tag that is not allowed is absent everywhere
     n, n_tags = logits.shape
     inside_idx = np.flatnonzero(inside)
     begin = partners[inside_idx]
