@@ -239,3 +239,45 @@ def test_select_rows_picks_gold_and_the_kinds_asked_for(tmp_path):
     targets = TeacherTargets(soft, ["IN:A"], ["O"], DistillSettings(), one_each)
     intent, _, _ = targets.batch([2], 4)
     assert intent[0, 0].item() == pytest.approx(float(soft.logits(int(one_each[2]))[0][1]), abs=1e-3)
+
+
+def test_several_labels_folders_train_as_one_corpus(tmp_path):
+    """A union of labels folders: rows in folder order, a text repeated in a later folder (the gold
+    rows of a second labelling run) used once with the first folder's targets; the student's
+    inputs come from all of them; folders with other teacher labels are refused."""
+    import json as _json
+    from pqcompile.distill.soft_labels import SoftLabelsUnion, open_labels
+    from pqcompile.distill.student import distill_inputs, labels_spec
+    from pqcompile.distill.targets import gold_examples
+    from pqcompile.train.loop import TrainSettings, new_run_config
+    gold = [{"text": "alpha beta", "lang": "en", "origin": "gold", "intent": "IN:A", "spans": [["SL:X", 6, 10]]},
+            {"text": "gamma", "lang": "en", "origin": "gold", "intent": "IN:B", "spans": []}]
+    first = _write_labels(tmp_path / "a", [dict(r) for r in gold] +
+                          [{"text": "beta alpha", "lang": "en", "origin": "swap", "source": 0, "intent": None, "spans": None}])
+    second = _write_labels(tmp_path / "b", [dict(gold[1]),
+                                            {"text": "delta gamma", "lang": "en", "origin": "transfer", "source": 0,
+                                             "intent": None, "spans": None}, dict(gold[0])])
+    union = open_labels([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert isinstance(union, SoftLabelsUnion) and len(union) == 4
+    assert [r["text"] for r in union.rows] == ["alpha beta", "gamma", "beta alpha", "delta gamma"]
+    assert len(gold_examples(union)) == 2                      # the repeated gold rows count once
+    np.testing.assert_allclose(union.logits(0)[0], first["alpha beta"][0], atol=1e-2)    # first folder wins
+    assert not np.allclose(first["alpha beta"][0], second["alpha beta"][0], atol=1e-2)
+    np.testing.assert_allclose(union.logits(3)[1], second["delta gamma"][1], atol=1e-2)
+    assert union.index["parts"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    # a student trains on the union; its config records both folders
+    folders = [str(tmp_path / "a"), str(tmp_path / "b")]
+    spec = labels_spec(folders, 64)
+    config = new_run_config(gold_examples(union), [], spec, "pqrnn", "tiny", {"feature_size": 64}, TrainSettings(), {})
+    train_set, _ = distill_inputs(folders, config, DistillSettings())
+    assert len(train_set) == 4 and _json.loads(_json.dumps(config))["train"]["distill"]["labels"] == folders
+    # one folder in a list is that folder
+    assert isinstance(open_labels([folders[0]]), SoftLabels)
+    # other teacher labels: refused in one line
+    other = tmp_path / "c"
+    write_soft_labels(other, [dict(gold[1], n_tokens=1)], {"teacher": "none", "labels": {"intents": ["IN:Z"], "slot_tags": ["O"]},
+                      "spec": DEFAULT_SPEC.to_dict()},
+                      lambda texts: (np.zeros((len(texts), 1), np.float32), np.zeros((len(texts), 1, 1), np.float32)),
+                      progress=False)
+    with pytest.raises(PqError, match="other intents or slot tags"):
+        open_labels([folders[0], str(other)])

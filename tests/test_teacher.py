@@ -258,6 +258,25 @@ def cli_labels(setup):
     return labels
 
 
+def test_a_student_trains_on_two_labels_folders_and_resumes(setup, cli_labels, tmp_path):
+    """A second labelling run (more augmented text, same teacher) joins the first one at training
+    time: `--teacher-labels A --teacher-labels B` uses each distinct text once; --resume reads both."""
+    from cli_runner import run_cli
+    more = tmp_path / "more-labels"
+    run_cli("teacher", "label", setup["root"] / "cli-teacher", "--data", setup["data"], "--out", more,
+            "--augment", "chars=1", "--json")
+    student = tmp_path / "two-folders"
+    common = ["--teacher-labels", cli_labels, "--teacher-labels", more, "--model", "pqrnn", "--config", "tiny",
+              "--set", "feature_size=64", "--out", student, "--quiet", "--json"]
+    summary = json.loads(run_cli("train", *common, "--epochs", "1").stdout)
+    n_first = len(SoftLabels(cli_labels))
+    n_chars = sum(r["origin"] == "chars" for r in SoftLabels(more).rows)
+    assert summary["data"]["train"] == 12 and summary["data"]["train_used"] == n_first + n_chars
+    assert json.loads((student / "config.json").read_text())["train"]["distill"]["labels"] == [str(cli_labels), str(more)]
+    resumed = json.loads(run_cli("train", *common, "--epochs", "2", "--resume").stdout)
+    assert resumed["complete"] and len(resumed["epochs"]) == 2
+
+
 def test_teacher_label_then_distilled_student_from_the_cli(setup, cli_labels):
     """The whole distillation flow on the fixture: teacher train -> teacher label (with augmented
     text) -> `pqcompile train --teacher-labels` -> evaluate the int8 student; then resume it."""

@@ -15,8 +15,10 @@ SIZE_NAMES = ["tiny", "small", "base"]
 @click.command("train")
 @click.option("--data", "data", multiple=True, metavar="FORMAT:PATH",
               help="Training data source (repeatable; formats: mtop, mtop6, mtod, matis, snips).")
-@click.option("--teacher-labels", type=click.Path(file_okay=False), metavar="LABELS",
-              help="Distil: train on a `pqcompile teacher label` folder's texts and soft targets (instead of --data).")
+@click.option("--teacher-labels", multiple=True, type=click.Path(file_okay=False), metavar="LABELS",
+              help="Distil: train on a `pqcompile teacher label` folder's texts and soft targets (instead of --data); "
+                   "repeat it to train on several folders as one corpus (same teacher labels and spec; a text "
+                   "in more than one is used once).")
 @click.option("--alpha", type=float, help="Distillation: weight of the gold cross-entropy (default 0.5; 1 = gold only).")
 @click.option("--temperature", type=float, help="Distillation: softmax temperature T of the KL term (default 2).")
 @click.option("--teacher-scale", type=float,
@@ -67,7 +69,8 @@ def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented
     spec = load_spec(spec_path) if spec_path else None
     distill = None
     if teacher_labels:
-        distill = DistillRequest(teacher_labels, alpha, temperature, teacher_scale, list(augmented) or None)
+        labels = teacher_labels[0] if len(teacher_labels) == 1 else list(teacher_labels)
+        distill = DistillRequest(labels, alpha, temperature, teacher_scale, list(augmented) or None)
     elif alpha is not None or temperature is not None or teacher_scale is not None or augmented:
         raise PqError("--alpha, --temperature, --teacher-scale and --augmented need --teacher-labels")
     summary = train_command(out, list(data), list(dev), kind, config_name, parse_overrides(list(sets)), spec,

@@ -153,3 +153,50 @@ class SoftLabels:
         r = i - self.index["shards"][k]["rows"][0]
         return (np.asarray(intent[r], dtype=np.float32),
                 np.asarray(slots[r, : self.rows[i]["n_tokens"]], dtype=np.float32))
+
+
+class SoftLabelsUnion:
+    """Several labels folders read as one (`pqcompile train --teacher-labels A --teacher-labels B`):
+    their rows in order, each distinct text once (the first folder that has it wins: a second
+    corpus labelled from the same --data repeats the gold rows, and an augmentation made with
+    the same seed repeats its texts). The folders must agree on labels and projection spec, so
+    one corpus can be labelled in parts (e.g. more augmented or transfer text later) and trained
+    on together. Reads like a SoftLabels: rows, intents, tags, index (the first folder's header
+    with every part named), folder (for messages) and logits(i)."""
+
+    def __init__(self, folders: list[str | Path]):
+        self.parts = [SoftLabels(f) for f in folders]
+        first = self.parts[0]
+        for p in self.parts[1:]:
+            if p.index["labels"] != first.index["labels"]:
+                raise PqError(f"{p.folder} has other intents or slot tags than {first.folder}: "
+                              "labels folders trained on together need the same teacher labels")
+            if p.index["spec"] != first.index["spec"]:
+                raise PqError(f"{p.folder} was labelled on another projection spec than {first.folder}")
+        self.folder = " + ".join(str(p.folder) for p in self.parts)
+        self.intents, self.tags = first.intents, first.tags
+        self.rows: list[dict] = []
+        self._where: list[tuple[int, int]] = []
+        seen: set[str] = set()
+        for k, p in enumerate(self.parts):
+            for i, row in enumerate(p.rows):
+                if row["text"] not in seen:
+                    seen.add(row["text"])
+                    self.rows.append(row)
+                    self._where.append((k, i))
+        self.index = {**{key: v for key, v in first.index.items() if key not in ("rows", "shards")},
+                      "parts": [str(p.folder) for p in self.parts]}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def logits(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        k, j = self._where[i]
+        return self.parts[k].logits(j)
+
+
+def open_labels(labels: str | Path | list) -> SoftLabels | SoftLabelsUnion:
+    """One labels folder, or (a list of several) their union."""
+    if isinstance(labels, (list, tuple)):
+        return SoftLabels(labels[0]) if len(labels) == 1 else SoftLabelsUnion(list(labels))
+    return SoftLabels(labels)

@@ -14,7 +14,7 @@ import torch.distributed as dist
 
 from ..datasets import load_sources
 from ..distill.loss import DistillSettings
-from ..distill.soft_labels import SoftLabels
+from ..distill.soft_labels import open_labels
 from ..distill.student import check_spec_matches, distill_inputs, distill_inputs_from_config, labels_spec
 from ..distill.targets import gold_examples
 from ..errors import PqError
@@ -75,7 +75,7 @@ def _resume_dev(config: dict, dev: list[str]) -> list[str]:
 class DistillRequest:
     """`--teacher-labels` and its loss settings (None where not given on the command line)."""
 
-    labels: str
+    labels: str | list[str]      # one labels folder, or several read as one
     alpha: float | None = None
     temperature: float | None = None
     teacher_scale: float | None = None
@@ -142,7 +142,7 @@ def train_command(out: str, data: list[str], dev: list[str], kind: str, config_n
         if resume and config["train"].get("distill"):
             labels = config["train"]["distill"]["labels"]
         if labels is not None:
-            soft = SoftLabels(labels)
+            soft = open_labels(labels)
             examples = gold_examples(soft)
             skipped = 0
         else:
