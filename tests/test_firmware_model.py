@@ -20,7 +20,7 @@ from pqcompile.projection import DEFAULT_SPEC, project
 from pqcompile.quant.integer_reference import run_integer
 from pqcompile.quant.qmodel import QLinear, random_quantized_model
 from pqcompile.targets import load_target
-from pqcompile.train.decode import slot_tags
+from pqcompile.train.decode import decode_one, slot_tags
 from pqcompile.train.viterbi import viterbi_tags
 
 SPEC = DEFAULT_SPEC.replace(feature_size=64, max_tokens=8, max_input_bytes=48)
@@ -159,6 +159,34 @@ def test_device_viterbi_breaks_ties_like_python(model, target_name, tmp_path):
     assert slots[0] == [{"label": "SL:A", "start": 0, "end": 15, "text": "wake me up at 7"}]
     assert slots[1] == []
     assert [[s["text"] for s in frame] for frame in slots[2:]] == [["lights"], ["turn off the lights"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", ["host", pytest.param("cortex-m7", marks=pytest.mark.qemu)])
+def test_device_applies_the_slot_labels_allowed_per_intent(model, target_name, tmp_path):
+    """A model with intent_slots (decode.py rule 2b): pq_labels.h carries the table, and the
+    device's frames equal the Python decoder's with it, on utterances where the table changes the
+    frame (and where Viterbi and argmax disagree); every slot is one the frame's intent allows."""
+    qm = dataclasses.replace(model[0], intent_slots=[["SL:0", "SL:1", "SL:2"], ["SL:1"], [], ["SL:2", "SL:0"]])
+    onnx_model = build_onnx(qm)
+    target = load_target(target_name)
+    report = build(onnx_model, target, tmp_path / "b", "intent slots")
+    header = (tmp_path / "b" / "gen" / "pq_labels.h").read_text()
+    assert "#define PQ_INTENT_SLOTS 1" in header and "pq_intent_slot_bits[4][1]" in header
+    assert "{0x7f},  /* IN:0 */" in header and "{0x01},  /* IN:2 */" in header
+    lines = utterances(seed=11, n=40)
+    result = verify(onnx_model, qm, target, tmp_path / "b", report, lines)
+    assert result.mismatches == [] and result.ok
+    assert result.device_vs_onnxruntime == result.reference_vs_onnxruntime == result.frames_equal == 40
+    allowed = dict(zip(qm.intent_labels, qm.intent_slots))
+    assert all(s["label"] in allowed[f["intent"]] for f in result.device_frames for s in f["slots"])
+    # the table decides: the unconstrained decoder's frames differ on many of these utterances
+    p = project(lines, SPEC)
+    ref = run_integer(qm, p.features, p.lengths.astype(np.int32))
+    changed = sum(decode_one("", t, i, s, qm.intent_labels, qm.slot_labels).frame.spans != tuple(
+                      (x["label"], x["start"], x["end"]) for x in f["slots"])
+                  for t, i, s, f in zip(p.tokens, ref.intent_logits, ref.slot_logits, result.device_frames))
+    assert changed >= 10
 
 
 @pytest.mark.slow

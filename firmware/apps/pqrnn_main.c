@@ -9,7 +9,9 @@
  * of a line count, like the projection). Decoding is pqcompile.train.decode's rule: intent =
  * argmax with the lowest index winning ties; slot tags = the BIO-constrained Viterbi path over the
  * raw int8 slot logits summed in int32 (I-X only after B-X or I-X, not first, tag tokens are O),
- * with pqcompile/train/viterbi.py's tie rule. Built with -DPQ_VERIFY it adds the token count n,
+ * with pqcompile/train/viterbi.py's tie rule; where pq_labels.h has a table of the slot tags allowed
+ * per intent (PQ_INTENT_SLOTS), the tags the decoded intent does not allow are never chosen
+ * (decode.py rule 2b). Built with -DPQ_VERIFY it adds the token count n,
  * the raw int8 logits (the intent
  * logits and the n valid rows of slot logits: model_run computes only the utterance's rows) and,
  * where the platform counts instructions, those of the projection and of the network.
@@ -42,6 +44,14 @@ typedef uint8_t pq_tag_t;
 typedef uint16_t pq_tag_t;
 #endif
 #define PQ_ABSENT INT32_MIN   /* score of a tag no valid sequence can end in */
+
+/* PQ_TAG_ALLOWED(j): tag j may be decoded with the frame's intent (always, without a table). */
+#ifdef PQ_INTENT_SLOTS
+static const uint8_t *allowed_tags;   /* the decoded intent's row of pq_intent_slot_bits */
+#define PQ_TAG_ALLOWED(j) ((allowed_tags[(j) >> 3] >> ((j) & 7)) & 1u)
+#else
+#define PQ_TAG_ALLOWED(j) 1
+#endif
 
 static pq_tag_t backptr[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
 static int32_t scores[2][PQ_MODEL_N_SLOTS];
@@ -76,14 +86,16 @@ static int best_score(const int32_t *v)
 /* path[start..end) = the best valid tag sequence of the word tokens start..end-1 (a segment
    between tag tokens), exactly as pqcompile/train/viterbi.py's _segment: a tag that is not I-X
    follows the best previous tag (lowest index on a tie); I-X follows the better of B-X and I-X
-   (the lower index on a tie) and is absent where both are; the first token is not I-X. */
+   (the lower index on a tie) and is absent where both are; the first token is not I-X; a tag
+   that is not allowed (PQ_TAG_ALLOWED) is absent everywhere (O always is allowed). */
 static void viterbi_segment(int start, int end)
 {
     int32_t *prev = scores[0], *cur = scores[1], *swap;
     int t, j, best;
 
     for (j = 0; j < PQ_MODEL_N_SLOTS; j++) {
-        prev[j] = pq_slot_kind[j] == PQ_SLOT_I ? PQ_ABSENT : (int32_t)slots[start][j];
+        prev[j] = (pq_slot_kind[j] == PQ_SLOT_I || !PQ_TAG_ALLOWED(j)) ? PQ_ABSENT
+                                                                        : (int32_t)slots[start][j];
     }
     for (t = start + 1; t < end; t++) {
         best = best_score(prev);
@@ -100,7 +112,8 @@ static void viterbi_segment(int start, int end)
                 }
             }
             backptr[t][j] = (pq_tag_t)p;
-            cur[j] = prev[p] == PQ_ABSENT ? PQ_ABSENT : prev[p] + (int32_t)slots[t][j];
+            cur[j] = (prev[p] == PQ_ABSENT || !PQ_TAG_ALLOWED(j)) ? PQ_ABSENT
+                                                                  : prev[p] + (int32_t)slots[t][j];
         }
         swap = prev;
         prev = cur;
@@ -225,9 +238,13 @@ static void write_slot(int type, int first, int last, int written)
 static void write_frame(int n)
 {
     int t, first = -1, prev_type = -1, written = 0;
+    int best_intent = argmax(intent, PQ_MODEL_N_INTENTS);
 
+#ifdef PQ_INTENT_SLOTS
+    allowed_tags = pq_intent_slot_bits[best_intent];
+#endif
     pq_write_str("{\"intent\":");
-    pq_write_str(pq_intent_json[argmax(intent, PQ_MODEL_N_INTENTS)]);
+    pq_write_str(pq_intent_json[best_intent]);
     pq_write_str(",\"slots\":[");
     decode_slots(n);
     for (t = 0; t <= n; t++) {

@@ -18,6 +18,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from ..atomic import atomic_dir, check_replaceable, current_umask
@@ -26,6 +27,7 @@ from ..errors import PqError
 from ..export import read_metadata
 from ..projection.emit_c import emit_projection_c
 from ..targets import FIRMWARE_DIR, Target
+from ..train.decode import intent_tag_mask
 from ..train.viterbi import begin_partners
 from .build_files import makefile_text, readme_text
 from .compile import CompiledModel, compile_onnx
@@ -41,9 +43,13 @@ def _c_string(s: str) -> str:
     return '"' + js.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def labels_header(intent_labels: list[str], slot_labels: list[str]) -> str:
+def labels_header(intent_labels: list[str], slot_labels: list[str],
+                  intent_slots: list[list[str]] | None = None) -> str:
     """pq_labels.h: intent names and BIO slot tags (kind O/B/I + slot type) for the decoder, and
-    for each I-X tag the index of B-X (-1 if none; -1 for other tags), the Viterbi's table."""
+    for each I-X tag the index of B-X (-1 if none; -1 for other tags), the Viterbi's table.
+    With intent_slots (the model's slot labels allowed per intent) also PQ_INTENT_SLOTS and
+    pq_intent_slot_bits[intent][tag >> 3] bit (tag & 7): 1 where the tag may be decoded with the
+    intent (train/decode.py rule 2b; O always); without, the header is as before."""
     types: list[str] = []
     kinds, type_ids = [], []
     for tag in slot_labels:
@@ -72,8 +78,30 @@ def labels_header(intent_labels: list[str], slot_labels: list[str]) -> str:
              f"static const uint16_t pq_slot_type[{len(slot_labels)}] = {{{', '.join(map(str, type_ids))}}};",
              f"static const int16_t pq_slot_begin[{len(slot_labels)}] = {{{', '.join(map(str, begin))}}};",
              f"static const char *const pq_slot_type_json[{max(len(types), 1)}] = {{",
-             *[f"    {_c_string(s)}," for s in types or [""]], "};", "#endif", ""]
+             *[f"    {_c_string(s)}," for s in types or [""]], "};",
+             *_intent_slot_table(intent_labels, slot_labels, intent_slots), "#endif", ""]
     return "\n".join(lines)
+
+
+def _intent_slot_table(intent_labels: list[str], slot_labels: list[str],
+                       intent_slots: list[list[str]] | None) -> list[str]:
+    """pq_labels.h's lines for the per-intent allowed tags (none without intent_slots): one row of
+    ceil(n_tags / 8) bytes per intent, tag j in bit j & 7 of byte j >> 3."""
+    mask = intent_tag_mask(intent_slots, intent_labels, slot_labels)
+    if mask is None:
+        return []
+    n_bytes = (len(slot_labels) + 7) // 8
+    bits = np.packbits(np.pad(mask, ((0, 0), (0, 8 * n_bytes - mask.shape[1]))), axis=1, bitorder="little")
+    rows = [f"    {{{', '.join(f'0x{b:02x}' for b in row)}}},  /* {_c_comment(name)} */"
+            for row, name in zip(bits, intent_labels)]
+    return ["/* slot tags allowed per decoded intent (pqcompile/train/decode.py rule 2b) */",
+            "#define PQ_INTENT_SLOTS 1",
+            f"static const uint8_t pq_intent_slot_bits[{len(intent_labels)}][{n_bytes}] = {{", *rows, "};"]
+
+
+def _c_comment(s: str) -> str:
+    """s made safe inside a C comment (ASCII, no comment delimiters)."""
+    return json.dumps(s, ensure_ascii=True)[1:-1].replace("*/", "* /").replace("/*", "/ *")
 
 
 def model_digest(model: onnx.ModelProto) -> str:
@@ -125,7 +153,7 @@ def write_sources(cm: CompiledModel, model: onnx.ModelProto, gen: Path) -> list[
     gen.mkdir(parents=True, exist_ok=True)
     for name, text in cm.files.items():
         (gen / name).write_text(text)
-    (gen / "pq_labels.h").write_text(labels_header(meta.intent_labels, meta.slot_labels))
+    (gen / "pq_labels.h").write_text(labels_header(meta.intent_labels, meta.slot_labels, meta.intent_slots))
     proj_c, _ = emit_projection_c(meta.spec, gen)
     return [APP, proj_c, gen / "pq_model.c", gen / "pq_kernels.c"]
 
