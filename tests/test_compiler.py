@@ -16,6 +16,7 @@ from pqcompile.quant.qmodel import random_quantized_model
 
 import pqcompile.compiler as compiler
 from pqcompile.compiler.host import HostModel
+from pqcompile.compiler.requant import REQUANT_C
 
 SPEC = DEFAULT_SPEC.replace(feature_size=64, max_tokens=8)
 MODELS = {  # name -> (spec, random_quantized_model kwargs)
@@ -123,6 +124,12 @@ def test_generated_c_is_runtime_free_and_static(compiled):
     assert calls["2r"] == 1 + len(qm.layers) * (1 - odd) and calls["1r"] == 2 + len(qm.layers) * odd
     assert calls["n"] == 1 and calls[""] + calls["2"] + calls["4"] == 0
     assert qm.slot.n_out % 2 and "__smlad" in kernels
+    # every requantisation's floor, clamp and conversion is one pq_floor_clamp (requant.py): the
+    # bottleneck, one gate kernel per layer, attention score, pooling, intent and slot heads
+    generated = kernels.split(REQUANT_C, 1)[1]
+    assert "floorf(" not in generated
+    definitions = [b for b in re.split(r"^TVM_DLL void ", generated, flags=re.M) if b.split("\n")[0].endswith("{")]
+    assert sum("pq_floor_clamp(" in b for b in definitions) == 5 + len(qm.layers)
     # every matmul and recurrence kernel runs to the utterance's rows, with 32-bit loop counters
     assert driver.count("rows)") >= 2 + 4 * len(qm.layers) and "int64_t" not in kernels
     # every recurrence direction is one fo-pool kernel call
@@ -139,6 +146,14 @@ def test_generated_c_is_runtime_free_and_static(compiled):
 
 def _tiny_model():
     return build_onnx(random_quantized_model(SPEC, bottleneck=4, hidden=2, n_layers=1, seed=3))
+
+
+def test_a_scale_that_is_not_finite_is_refused():
+    """pq_floor_clamp assumes no NaN: the compiler refuses a graph whose scales are not all finite."""
+    qm = random_quantized_model(SPEC, bottleneck=4, hidden=2, n_layers=1, seed=3)
+    qm.slot.scale[1] = np.nan
+    with pytest.raises(PqError, match="not finite"):
+        compiler.compile_onnx(build_onnx(qm))
 
 
 def test_unsupported_op_is_named():

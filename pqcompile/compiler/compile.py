@@ -15,6 +15,7 @@ from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
 from .plan import Ref, build_program, live_bytes_by_call
+from .requant import REQUANT_C, fuse_floor_clamp, not_finite_constants
 from .schedule import schedule_kernel
 from .tvm_log import tvm_log_captured
 
@@ -189,15 +190,21 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
     for i, (name, func) in enumerate(prims):
         short = "_".join(p for p in name.split("_") if p not in ("fused", "tir"))[:32].rstrip("_")
         func = schedule_kernel(imported.row_kernels.get(name, func), micro_kernels, int16_weights)
+        if micro_kernels:   # the requantisations' floor, clamp and conversion: pq_floor_clamp (requant.py)
+            func = fuse_floor_clamp(func)[0]
         names = preextended_params(func)
         kernels[name] = to_pointer_kernel(func, f"pq_k{i}_{short}", max_tokens=T)
         if names:
             wide[name] = [j for j, p in enumerate(kernels[name].args) if p.name in names]
     t3 = time.perf_counter()
-    kernel_c = KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + kernels_to_c(list(kernels.values()))
+    kernel_c = (KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + REQUANT_C
+                + kernels_to_c(list(kernels.values())))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
     preextend_weights(prog, wide, {n: k.symbol for n, k in kernels.items()})
+    bad = not_finite_constants(prog.consts, prog.const_sources)
+    if bad:
+        raise PqError(f"{bad[0]}: a float constant (a requantisation scale) that is not finite")
     n_intents = imported.output_shapes["intent_logits"][1]
     n_slots = imported.output_shapes["slot_logits"][2]
     by_layer: dict[str, int] = {}
