@@ -52,7 +52,7 @@ def _extent(sch: s_tir.Schedule, loop) -> int:
     return int(sch.get(loop).extent)
 
 
-def _row_blocked(sch: s_tir.Schedule, block) -> bool:
+def _row_blocked(sch: s_tir.Schedule, block, hoists: list | None = None) -> bool:
     """Schedule a token-row matmul [1, T, K] x [N, K] for the row kernels: output channels in groups
     of G = 2 (1 when N is odd) outside, the token rows inside one pq_dot{G}r_s8 call, the epilogue
     after it for the group's rows. The int32 accumulators take the layout [N / G, T, G] (a group's
@@ -75,10 +75,34 @@ def _row_blocked(sch: s_tir.Schedule, block) -> bool:
     sch.reorder(channels, rows)
     sch.reverse_compute_at(consumers[0], channels)
     mark_dot(sch, rows, rows=True, must=True)
+    if hoists is not None:
+        hoists.append((consumers[0], channels, n_out, group))
     return True
 
 
-def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = True, row_kernels: bool = True) -> None:
+def _hoist_channel_vectors(sch: s_tir.Schedule, block, channels, n_out: int, group: int) -> None:
+    """In a row-blocked matmul's epilogue (the group's rows inside the channel-group loop), read
+    the per-channel vectors (bias, scale: 1-D buffers of the channel count) from a local copy of
+    the group's elements made once per group, and unroll the epilogue's group loop (G = 2; its
+    token-row loop stays a loop, to `rows`): the C then
+    keeps them in registers across the rows (the int8 stores to the output, char-typed, would
+    otherwise make the compiler load them again for every output). A ScheduleError propagates
+    (schedule_kernel then keeps the schedule without it)."""
+    names = [r.source.name for r in sch.get(block).reads
+             if len(r.source.ty.shape) == 1 and int(r.source.ty.shape[0]) == n_out]
+    for name in names:
+        index = next(i for i, r in enumerate(sch.get(block).reads) if r.source.name == name)
+        cache = sch.cache_read(block, index, "global")
+        sch.compute_at(cache, channels)
+    if group > 1:
+        loops = sch.get_loops(block)
+        if _extent(sch, loops[-1]) != group:
+            raise s_tir.ScheduleError("internal: the epilogue's innermost loop is not its channel group")
+        sch.unroll(loops[-1])
+
+
+def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = True, row_kernels: bool = True,
+                            hoists: list | None = None) -> None:
     """Move each reduction's single consumer under its spatial loops; hoist the init. Without
     micro_kernels, matmul reductions stay plain loops unrolled by 4 (no channel groups). With
     row_kernels, token-row matmuls go to the row kernels (_row_blocked)."""
@@ -86,7 +110,7 @@ def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = Tru
         if not _is_reduction(sch, block):
             continue
         if (micro_kernels and row_kernels and "matmul" in sch.get(block).name_hint
-                and _row_blocked(sch, block)):
+                and _row_blocked(sch, block, hoists)):
             continue
         n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
         loops = sch.get_loops(block)
@@ -133,8 +157,16 @@ def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weigh
     _inline_elementwise(sch, root)
     if micro_kernels:
         try:
-            trial = sch.copy()
-            _accumulate_in_register(trial, trial.get_sblock("root"), micro_kernels, row_kernels=True)
+            trial, hoists = sch.copy(), []
+            _accumulate_in_register(trial, trial.get_sblock("root"), micro_kernels, row_kernels=True, hoists=hoists)
+            if hoists:   # the epilogues' bias and scale in registers, where the primitives allow it
+                hoisted = trial.copy()
+                try:
+                    for args in hoists:
+                        _hoist_channel_vectors(hoisted, *args)
+                    trial = hoisted
+                except s_tir.ScheduleError:
+                    pass
             return use_dot_kernel(trial.mod["main"], int16_weights)[0]
         except (s_tir.ScheduleError, RowKernelMismatch):
             pass   # a matmul the row kernels cannot take: the per-row micro-kernels below
