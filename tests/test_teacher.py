@@ -301,6 +301,12 @@ def test_teacher_label_then_distilled_student_from_the_cli(setup, cli_labels):
     resumed = json.loads(run_cli("train", "--out", student, "--epochs", "2", "--resume", "--quiet", "--json").stdout)
     assert resumed["distilled"] and [e["epoch"] for e in resumed["epochs"]] == [1, 2]
     assert (student / "int8" / "qmodel.json").is_file()
+    # intent_slots from the gold rows only (the augmented rows have no gold frame)
+    from pqcompile.datasets import load_sources
+    from pqcompile.quant.qmodel import QuantizedModel
+    qm = QuantizedModel.load(student / "int8")
+    gold = {(ex.intent, label) for ex in load_sources([setup["data"]]) for label, _, _ in ex.spans}
+    assert {(i, x) for i, row in zip(qm.intent_labels, qm.intent_slots) for x in row} == gold
     metrics = json.loads(run_cli("evaluate", student, "--data", setup["data"], "--int8", "--json").stdout)
     assert 0 <= metrics["overall"]["exact_match"] <= 1 and metrics["overall"]["n"] == 12
 

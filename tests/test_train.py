@@ -117,6 +117,11 @@ def test_train_writes_a_complete_run_folder(trained):
     assert metrics["epochs"][-1]["loss"] < metrics["epochs"][0]["loss"]
     assert set(metrics["epochs"][0]["dev"]["per_lang"]) == {"en", "es"}
     assert summary["data"]["train"] == 48 and summary["int8_bytes"] > 0
+    # the integer model allows with each intent the slot labels of its gold training rows
+    qm = json.loads((out / "int8" / "qmodel.json").read_text())
+    allowed = dict(zip(qm["intent_labels"], qm["intent_slots"]))
+    assert allowed == {"IN:CREATE_ALARM": ["SL:DATE_TIME"], "IN:GET_WEATHER": ["SL:LOCATION"],
+                       "IN:PLAY_MUSIC": ["SL:MUSIC_GENRE"]}
     # the progress bar reports loss and throughput on stderr
     assert "utt_per_s" in stderr and "loss" in stderr
     # no temporary folders left behind
