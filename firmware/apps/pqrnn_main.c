@@ -237,13 +237,13 @@ static void write_slot(int type, int first, int last, int written)
    the last token closes the open slot). */
 static void write_frame(int n)
 {
-    int t, first = -1, prev_type = -1, written = 0;
-    int best_intent = argmax(intent, PQ_MODEL_N_INTENTS);
+    int t, first = -1, prev_type = -1, written = 0, best_intent;
 
-#ifdef PQ_INTENT_SLOTS
-    allowed_tags = pq_intent_slot_bits[best_intent];
-#endif
     pq_write_str("{\"intent\":");
+    best_intent = argmax(intent, PQ_MODEL_N_INTENTS);
+#ifdef PQ_INTENT_SLOTS
+    allowed_tags = pq_intent_slot_bits[best_intent];   /* the rows decode_slots may use */
+#endif
     pq_write_str(pq_intent_json[best_intent]);
     pq_write_str(",\"slots\":[");
     decode_slots(n);
