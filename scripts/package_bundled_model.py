@@ -77,6 +77,12 @@ def _labels_info(labels_dir: Path) -> tuple[dict | None, str]:
     return origins or None, " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
 
 
+def _label_folders(distill: dict) -> list[str]:
+    """The run's labels folder(s): config.json names one, or a list (--teacher-labels repeated)."""
+    labels = distill["labels"]
+    return list(labels) if isinstance(labels, list) else [labels]
+
+
 def _run_path(run_dir: Path, path: str) -> Path:
     """A path of the run's config.json: as written (relative to where training ran), else relative
     to a folder above the run (the run named from there, e.g. runs/t9/labels for /work/runs/t9/x)."""
@@ -91,9 +97,9 @@ def run_training_examples(run_dir: Path, cfg: dict) -> list:
     (distillation), else its --data sources."""
     distill = cfg["train"].get("distill") or {}
     if distill.get("labels"):
-        from pqcompile.distill.soft_labels import SoftLabels
+        from pqcompile.distill.soft_labels import open_labels
         from pqcompile.distill.targets import gold_examples
-        return gold_examples(SoftLabels(_run_path(run_dir, distill["labels"])))
+        return gold_examples(open_labels([_run_path(run_dir, p) for p in _label_folders(distill)]))
     from pqcompile.datasets import load_sources
     return list(load_sources(cfg["train"]["data"]))
 
@@ -176,7 +182,8 @@ def main(run: str) -> None:
     out_dir = run_dir.parent
     teacher = json.loads((out_dir / "teacher.eval.json").read_text())
     distill = cfg["train"].get("distill") or {}
-    origins, label_cmd = _labels_info(_run_path(run_dir, distill["labels"])) if distill.get("labels") else (None, "see labels.json")
+    origins, label_cmd = (_labels_info(_run_path(run_dir, _label_folders(distill)[0])) if distill.get("labels")
+                          else (None, "see labels.json"))
     metrics["teacher_mtop_en_eval"] = {k: teacher["overall"][k] for k in ("intent_accuracy", "slot_f1", "exact_match")}
     metrics["teacher_fp32_bytes"] = teacher["fp32_bytes"]
     if argmax_m:
