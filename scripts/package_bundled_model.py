@@ -11,7 +11,8 @@ qmodel.json, qmodel.npz, metrics.json and MODEL.md into the bundled model folder
 Slot labels allowed per intent (docs/integer-semantics.md): a run trained before the integer model
 carried them has none in RUN/int8/qmodel.json; this script then adds them there (from the gold
 rows of the run's training data: its teacher labels' gold rows, or its --data sources) and runs
-the two int8 evaluations again (RUN.eval-int8.json, RUN.eval-int8-argmax.json), so the numbers
+the float and int8 evaluations again (RUN.eval-float.json, RUN.eval-int8.json,
+RUN.eval-int8-argmax.json; the float model decodes with its int8 model's table), so the numbers
 are the decoder's with the table. It also evaluates the int8 model without the table, for the
 table's row in MODEL.md.
 """
@@ -120,11 +121,11 @@ def fill_intent_slots(run: str, cfg: dict) -> bool:
     with atomic_file(path, "w") as f:
         f.write(json.dumps(stored, indent=2, ensure_ascii=False))
     QuantizedModel.load(path.parent)   # still a model this pqcompile reads
-    for suffix, extra in (("int8", []), ("int8-argmax", ["--decode", "argmax"])):
-        out = subprocess.run([PQ, "evaluate", "-m", run, "--int8", *extra, "--data", EVAL, "--json"], check=True,
+    for suffix, extra in (("float", []), ("int8", ["--int8"]), ("int8-argmax", ["--int8", "--decode", "argmax"])):
+        out = subprocess.run([PQ, "evaluate", "-m", run, *extra, "--data", EVAL, "--json"], check=True,
                              capture_output=True, text=True).stdout
         Path(f"{run}.eval-{suffix}.json").write_text(out)
-    print(f"added intent_slots to {path} and evaluated it again ({run}.eval-int8*.json)")
+    print(f"added intent_slots to {path} and evaluated it again ({run}.eval-*.json)")
     return True
 
 
@@ -189,10 +190,10 @@ def main(run: str) -> None:
     if argmax_m:
         metrics["mtop_en_eval"]["int8_argmax_decoding"] = argmax_m
     metrics["mtop_en_eval"]["int8_without_intent_slots"] = no_table_m
-    equal_note = ("The float row and the int8 row with every slot label allowed are equal: the best epoch was\n"
-                  "quantisation-aware, so its PyTorch forward pass already applies the int8 fake quantisation, and\n"
-                  "the conversion to the integer model is bit-exact (tests/test_model.py).") \
-        if best_quantized and float_m == no_table_m else ""
+    equal_note = ("The float and int8 rows are equal: the best epoch was quantisation-aware, so its PyTorch\n"
+                  "forward pass already applies the int8 fake quantisation, the conversion to the integer model is\n"
+                  "bit-exact (tests/test_model.py), and both decode with the same intent_slots.") \
+        if best_quantized and float_m == int8_m else ""
     rows = [("float (PyTorch, best epoch as trained)", float_m), ("int8 (integer reference = device)", int8_m)]
     if argmax_m:
         rows.append(("int8, per-token argmax instead of Viterbi", argmax_m))
@@ -240,9 +241,8 @@ teacher and student. eval.txt is used only for the numbers below, never to choos
 
 ## MTOP-en eval ({int8_m['n']} utterances), measured
 Slots are decoded with BIO-constrained Viterbi (docs/integer-semantics.md) unless the row says otherwise;
-the int8 rows allow with each intent only the slot labels that occur with it in the gold training
-rows (qmodel.json's intent_slots, applied on the device too) unless the row says otherwise; the
-float row allows every slot label.
+each intent allows only the slot labels that occur with it in the gold training rows (qmodel.json's
+intent_slots, applied on the device too) unless the row says otherwise.
 
 | model | intent acc % | slot F1 % | exact match % |
 |---|---|---|---|

@@ -66,12 +66,14 @@ def score(examples: list[Example], decoded: list[Decoded]) -> dict:
 
 
 def evaluate_model(model: torch.nn.Module, data: EncodedSet, spec: ProjectionSpec, intent_labels: list[str],
-                   slot_labels: list[str]) -> dict:
-    """Metrics of an in-memory float model (the training loop's dev evaluation)."""
+                   slot_labels: list[str], tag_mask: np.ndarray | None = None) -> dict:
+    """Metrics of an in-memory float model (the training loop's dev evaluation); tag_mask as in
+    decode_set (a pQRNN run decodes with its intent_slots, as its int8 model will)."""
     was_training = model.training
     model.eval()
     try:
-        return score(data.examples, decode_set(float_logits(model, spec), data, intent_labels, slot_labels))
+        return score(data.examples, decode_set(float_logits(model, spec), data, intent_labels, slot_labels,
+                                               tag_mask=tag_mask))
     finally:
         model.train(was_training)
 
@@ -79,7 +81,8 @@ def evaluate_model(model: torch.nn.Module, data: EncodedSet, spec: ProjectionSpe
 class Predictor:
     """A run's float model (best epoch), or its integer model with int8=True, ready to decode.
     The integer model's intent_slots constrain its slot decoding (decode.py rule 2b); the float
-    model has none (its run config does not list them)."""
+    model of a run decodes with the same table (read from the run's int8/ model, which the best
+    epoch wrote), so a quantisation-aware run's float and int8 frames stay equal."""
 
     tag_mask: np.ndarray | None = None
 
@@ -102,6 +105,10 @@ class Predictor:
         model.eval()
         self.intent_labels, self.slot_labels = list(cfg["intent_labels"]), list(cfg["slot_labels"])
         self.logits_fn = float_logits(model, self.spec)
+        if (run.int8 / "qmodel.json").is_file():
+            q = QuantizedModel.load(run.int8)
+            if list(q.intent_labels) == self.intent_labels and list(q.slot_labels) == self.slot_labels:
+                self.tag_mask = intent_tag_mask(q.intent_slots, self.intent_labels, self.slot_labels)
 
     @classmethod
     def from_quantized(cls, qmodel: QuantizedModel) -> "Predictor":

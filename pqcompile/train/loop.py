@@ -41,7 +41,7 @@ from ..projection import ProjectionSpec, tokenize
 from ..quant.convert import to_quantized
 from ..quant.qat import EmaRange
 from .data import IGNORE, EncodedSet, TrainBatch, encode, make_batch
-from .decode import intent_slots_from_examples
+from .decode import intent_slots_from_examples, intent_tag_mask
 from .inference import evaluate_model
 from .plots import plot_learning_curve
 from .run import RUN_FORMAT, RUN_VERSION, RunFolder, read_json, save_weights_dir, write_json
@@ -263,7 +263,9 @@ class Trainer:
         t0 = time.perf_counter()
         dev_metrics = None
         if self.dev is not None:
-            dev_metrics = evaluate_model(self.model, self.dev, self.spec, self.intent_labels, self.slot_labels)
+            mask = intent_tag_mask(self._intent_slots(), self.intent_labels, self.slot_labels) \
+                if getattr(self.model, "kind", None) == "pqrnn" else None
+            dev_metrics = evaluate_model(self.model, self.dev, self.spec, self.intent_labels, self.slot_labels, mask)
         record = {"epoch": epoch + 1, "loss": loss, "minutes": minutes,
                   "eval_minutes": (time.perf_counter() - t0) / 60,
                   "quantized": bool(getattr(self.model, "quantize", False)), "dev": dev_metrics}
@@ -283,18 +285,23 @@ class Trainer:
         if self.show_progress:
             tqdm.write(self._epoch_line(record), file=sys.stderr)
 
+    def _intent_slots(self) -> list[list[str]]:
+        """The slot labels seen with each intent in the gold training rows (computed once): the
+        int8 model's intent_slots, and the dev evaluation's decoding constraint (pQRNN runs)."""
+        if self.intent_slots is None:
+            self.intent_slots = intent_slots_from_examples(
+                [ex for ex, i in zip(self.train_set.examples, self.train_set.intent_ids) if i >= 0],
+                self.intent_labels, self.slot_labels)
+        return self.intent_slots
+
     def _write_int8(self, epoch: int) -> None:
         """pQRNN: RUN/int8 = the best epoch as a QuantizedModel (what export and build read)."""
         if getattr(self.model, "kind", None) != "pqrnn":
             return
-        if self.intent_slots is None:   # once: the slot labels seen with each intent in gold training rows
-            self.intent_slots = intent_slots_from_examples(
-                [ex for ex, i in zip(self.train_set.examples, self.train_set.intent_ids) if i >= 0],
-                self.intent_labels, self.slot_labels)
         qm = to_quantized(self.model, self.spec, self.intent_labels, self.slot_labels,
                           meta={"run": str(self.run.path), "epoch": epoch,
                                 "config_name": self.config["model"]["config_name"]},
-                          intent_slots=self.intent_slots)
+                          intent_slots=self._intent_slots())
         with atomic_dir(self.run.int8) as tmp:
             qm.save(tmp)
 
