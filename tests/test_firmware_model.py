@@ -71,7 +71,7 @@ def model():
     "host",
     pytest.param("cortex-m7", marks=pytest.mark.qemu),
     pytest.param("cortex-a53", marks=pytest.mark.qemu),
-    pytest.param("cortex-m4", marks=pytest.mark.qemu),   # no rounding instruction: floorf from libm
+    pytest.param("cortex-m4", marks=pytest.mark.qemu),   # no rounding instruction: pq_floor_clamp's VFP path
     pytest.param("stm32f405", marks=pytest.mark.qemu),   # Cortex-M4F image of a real chip, over its UART
     pytest.param("cortex-a7", marks=pytest.mark.qemu),
 ])

@@ -139,9 +139,10 @@ def _symbol_sizes(target: Target, exe: Path) -> dict[str, int]:
 
 
 def libm(target: Target) -> list[Path]:
-    """The target's static libm, linked after the program's sources: the kernels call floorf,
-    which cores without a rounding instruction (Cortex-M4, ARMv7-A) take from libm, and the
-    target's link flags do not name -lm. Empty where the compiler knows no libm.a."""
+    """The target's static libm, linked after the program's sources (the target's link flags do
+    not name -lm). The generated kernels no longer call libm (requantisation is the inline
+    pq_floor_clamp, requant.py); it stays linked for any other math a kernel may print. Empty
+    where the compiler knows no libm.a."""
     proc = subprocess.run([target.compiler, *target.cflags, "-print-file-name=libm.a"],
                           capture_output=True, text=True, errors="replace")
     path = Path(proc.stdout.strip())
