@@ -290,7 +290,8 @@ def reference_forward_int(model, features, mask):
 @pytest.mark.parametrize("quantize", [True, False])
 def test_model_matches_the_former_padded_encoder(quantize, backend):
     """PQRNN.forward_int (packed rows, fused pooling) against the former padded computation: the
-    same outputs at every position, and gradients of every parameter that agree, in training mode
+    same outputs at every position (equal with QAT on; to float rounding with it off, as BLAS may
+    sum the packed and the padded matrices in another order on another CPU), and gradients of every parameter that agree, in training mode
     with zoneout (the same draws) and QAT on or off."""
     from pqcompile.model import build_model, make_batch
     from pqcompile.projection import ProjectionSpec
@@ -319,7 +320,11 @@ def test_model_matches_the_former_padded_encoder(quantize, backend):
             buf.copy_(saved)                                  # both see the same activation ranges
     (out_new, g_new), (out_old, g_old) = results
     for k in out_old:
-        assert torch.equal(out_new[k], out_old[k]), k
+        if quantize:   # integer-domain values: equal
+            assert torch.equal(out_new[k], out_old[k]), k
+        else:          # float: BLAS may sum a packed and a padded matrix in another order (CPU-dependent)
+            torch.testing.assert_close(out_new[k], out_old[k], rtol=1e-5, atol=1e-5 * float(out_old[k].abs().max()),
+                                       msg=k)
     assert out_new["encoder"].abs().sum() > 0
     # Each layer's (weight, bias) gradients agree up to float32 rounding of sums of that layer's
     # terms (the attention bias's true gradient is ~0: the softmax ignores a common shift, so only
