@@ -24,11 +24,13 @@ from pqcompile.quant.qmodel import QuantizedModel  # noqa: E402
 from pqcompile.train.decode import intent_slots_from_examples  # noqa: E402
 
 
-def add_intent_slots(model_dir: Path, sources: list[str], force: bool = False) -> list[list[str]]:
+def add_intent_slots(model_dir: Path, examples, force: bool = False) -> list[list[str]]:
+    """Write into MODEL_DIR/qmodel.json the slot labels seen with each intent in the examples'
+    gold frames (rows without a gold intent add nothing); returns the table."""
     qm = QuantizedModel.load(model_dir)
     if qm.intent_slots is not None and not force:
         raise PqError(f"{model_dir} already has intent_slots (--force replaces them)")
-    table = intent_slots_from_examples(load_sources(sources), qm.intent_labels, qm.slot_labels)
+    table = intent_slots_from_examples(examples, qm.intent_labels, qm.slot_labels)
     path = model_dir / "qmodel.json"
     stored = json.loads(path.read_text(encoding="utf-8"))
     stored["intent_slots"] = table
@@ -45,7 +47,7 @@ def main() -> int:
     ap.add_argument("--force", action="store_true", help="replace an existing table")
     args = ap.parse_args()
     try:
-        table = add_intent_slots(args.model_dir, args.data, args.force)
+        table = add_intent_slots(args.model_dir, load_sources(args.data), args.force)
     except PqError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

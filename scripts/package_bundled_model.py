@@ -108,19 +108,12 @@ def run_training_examples(run_dir: Path, cfg: dict) -> list:
 def fill_intent_slots(run: str, cfg: dict) -> bool:
     """Add intent_slots to RUN/int8/qmodel.json when it has none (from the run's gold training
     rows, as training does now) and evaluate the int8 model again; False when it had them."""
-    from pqcompile.atomic import atomic_file
+    from add_intent_slots import add_intent_slots   # scripts/add_intent_slots.py, beside this file
     from pqcompile.quant.qmodel import QuantizedModel
-    from pqcompile.train.decode import intent_slots_from_examples
     path = Path(run) / "int8" / "qmodel.json"
-    qm = QuantizedModel.load(path.parent)
-    if qm.intent_slots is not None:
+    if QuantizedModel.load(path.parent).intent_slots is not None:
         return False
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    gold = run_training_examples(Path(run), cfg)
-    stored["intent_slots"] = intent_slots_from_examples(gold, qm.intent_labels, qm.slot_labels)
-    with atomic_file(path, "w") as f:
-        f.write(json.dumps(stored, indent=2, ensure_ascii=False))
-    QuantizedModel.load(path.parent)   # still a model this pqcompile reads
+    add_intent_slots(path.parent, run_training_examples(Path(run), cfg))
     for suffix, extra in (("float", []), ("int8", ["--int8"]), ("int8-argmax", ["--int8", "--decode", "argmax"])):
         out = subprocess.run([PQ, "evaluate", "-m", run, *extra, "--data", EVAL, "--json"], check=True,
                              capture_output=True, text=True).stdout

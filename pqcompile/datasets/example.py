@@ -14,6 +14,11 @@ from ..projection import ProjectionSpec, Token, tokenize
 
 OUTSIDE = "O"
 
+
+def slot_type(tag: str) -> str | None:
+    """X of a BIO tag B-X or I-X; None for O (and anything else)."""
+    return tag[2:] if tag[:2] in ("B-", "I-") and len(tag) > 2 else None
+
 Span = tuple[str, int, int]   # (slot label, char_start, char_end), end exclusive
 
 

@@ -5,9 +5,9 @@
     train_set, loss_fn = distill_inputs_from_config(config)     # a resumed run
 
 LABELS is one `pqcompile teacher label` folder or a list of several (read as one:
-soft_labels.SoftLabelsUnion). The student must cut text into the teacher's tokens (the soft slot targets sit on them), so its
-projection spec is the labels' spec with only the feature size its config asks for. The training
-set is the labels' rows (gold, plus the augmented kinds asked for); loss_fn replaces the loop's
+soft_labels.SoftLabelsUnion). The student must cut text into the teacher's tokens (the soft slot
+targets sit on them), so its projection spec is the labels' spec with only the feature size its
+config asks for. The training set is the labels' rows (gold, plus the augmented kinds asked for); loss_fn replaces the loop's
 cross-entropy and has its signature. The settings are recorded in config["train"]["distill"].
 """
 from __future__ import annotations
@@ -51,7 +51,8 @@ def distill_inputs(labels: str | list[str], config: dict, settings: DistillSetti
     rows = select_rows(soft, augmented)
     train_set = distill_training_set(soft, spec, config["intent_labels"], config["slot_labels"], rows)
     targets = TeacherTargets(soft, config["intent_labels"], config["slot_labels"], settings, rows)
-    config["train"]["distill"] = {"labels": str(labels) if isinstance(labels, (str, Path)) else [str(x) for x in labels], "alpha": settings.alpha,
+    named = str(labels) if isinstance(labels, (str, Path)) else [str(x) for x in labels]
+    config["train"]["distill"] = {"labels": named, "alpha": settings.alpha,
                                   "temperature": settings.temperature, "teacher_scale": settings.teacher_scale,
                                   "augmented": augmented}
     return train_set, targets.loss

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.example import OUTSIDE, slot_type
 from ..errors import PqError
 from ..projection import ProjectionSpec, SpecError
 
@@ -210,11 +211,14 @@ def check_intent_slots(intent_slots, intent_labels: list[str], slot_labels: list
     the model has tags of (B-X or I-X), and an O tag (the one every intent allows). PqError otherwise."""
     if intent_slots is None:
         return None
-    if not isinstance(intent_slots, list) or len(intent_slots) != len(intent_labels):
+    if not isinstance(intent_slots, list):
         raise PqError(f"intent_slots must be a list of one list per intent ({len(intent_labels)})")
-    if "O" not in slot_labels:
+    if len(intent_slots) != len(intent_labels):
+        raise PqError(f"intent_slots has {len(intent_slots)} rows for {len(intent_labels)} intents "
+                      "(one list per intent)")
+    if OUTSIDE not in slot_labels:
         raise PqError("intent_slots needs an O slot tag (the tag every intent allows)")
-    known = {t[2:] for t in slot_labels if t[:2] in ("B-", "I-")}
+    known = {slot_type(t) for t in slot_labels} - {None}
     out = []
     for intent, row in zip(intent_labels, intent_slots):
         if not isinstance(row, list) or not all(isinstance(x, str) for x in row):

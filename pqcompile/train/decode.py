@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..datasets.example import OUTSIDE, Example, spans_from_tags
+from ..datasets.example import OUTSIDE, Example, slot_type, spans_from_tags
 from ..errors import PqError
 from ..projection import Token
+from ..quant.qmodel import check_intent_slots
 from .metrics import Frame
 from .viterbi import viterbi_tags
 
@@ -54,11 +55,6 @@ def repair_bio(tokens: list[Token], tags: list[str]) -> list[str]:
     return out
 
 
-def slot_type(tag: str) -> str | None:
-    """X of a tag B-X or I-X; None for O (and anything else)."""
-    return tag[2:] if tag[:2] in ("B-", "I-") and len(tag) > 2 else None
-
-
 def intent_slots_from_examples(examples: Iterable[Example], intent_labels: Sequence[str],
                                slot_labels: Sequence[str]) -> list[list[str]]:
     """For each intent of intent_labels, the slot labels X (B-X/I-X in slot_labels) that occur in
@@ -77,15 +73,13 @@ def intent_tag_mask(intent_slots: Sequence[Sequence[str]] | None, intent_labels:
                     slot_labels: Sequence[str]) -> np.ndarray | None:
     """bool [n_intents, n_slot_tags]: tag j allowed with intent i (rule 2b): O always, B-X and I-X
     when X is in intent_slots[i]. None (every tag allowed) without intent_slots."""
+    intent_slots = check_intent_slots(intent_slots, list(intent_labels), list(slot_labels))
     if intent_slots is None:
         return None
-    if len(intent_slots) != len(intent_labels):
-        raise PqError(f"intent_slots has {len(intent_slots)} rows for {len(intent_labels)} intents")
-    if OUTSIDE not in slot_labels:
-        raise PqError("intent_slots needs an O slot tag (the tag every intent allows)")
     types = [slot_type(t) for t in slot_labels]
-    return np.array([[tag == OUTSIDE or (x is not None and x in set(row)) for tag, x in zip(slot_labels, types)]
-                     for row in intent_slots], dtype=bool).reshape(len(intent_labels), len(slot_labels))
+    rows = [set(row) for row in intent_slots]
+    return np.array([[tag == OUTSIDE or x in row for tag, x in zip(slot_labels, types)] for row in rows],
+                    dtype=bool).reshape(len(intent_labels), len(slot_labels))
 
 
 def slot_tags(tokens: list[Token], slot_logits: np.ndarray, slot_labels: list[str],
