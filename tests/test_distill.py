@@ -100,12 +100,20 @@ def _examples():
     return en + de
 
 
+def _foreign():
+    """Another corpus's examples (SNIPS- and MTOD-style labels)."""
+    return [Example("weather in paris tomorrow", "GetWeather", (("city", 11, 16), ("timeRange", 17, 25)), "en"),
+            Example("remind me to feed the cat at noon", "reminder/set",
+                    (("reminder/todo", 13, 25), ("datetime", 26, 33)), "en"),
+            Example("play some jazz", "PlayMusic", (("genre", 10, 14),), "en")]
+
+
 def test_augmentation_is_deterministic_and_new():
     ex = _examples()
     req = [(k, 1.0) for k in KINDS]
-    a, b = augment(ex, req, seed=7), augment(ex, req, seed=7)
+    a, b = augment(ex, req, seed=7, foreign=_foreign()), augment(ex, req, seed=7, foreign=_foreign())
     assert a == b and len(a) > 0
-    assert augment(ex, req, seed=8) != a
+    assert augment(ex, req, seed=8, foreign=_foreign()) != a
     originals = {e.text for e in ex}
     assert all(x.text not in originals for x in a)
     assert len({x.text for x in a}) == len(a)
@@ -120,6 +128,16 @@ def test_each_kind_does_what_it_says():
         # the text around the slot stays; the slot holds another same-language value of that label
         assert x.text.startswith(src.text[:s]) and x.text.endswith(src.text[e:])
         assert src.lang == "en" and x.text[s: len(x.text) - (len(src.text) - e)] in {"mom", "dad", "7 am", "6 pm"}
+    xs = augment(ex, [("xslotsub", 1.0)], seed=1, foreign=_foreign())
+    # only the DATE_TIME examples have a foreign match (timeRange, datetime); CONTACT has none
+    assert xs and {ex[x.source].spans[0][0] for x in xs} == {"SL:DATE_TIME"}
+    for x in xs:
+        src = ex[x.source]
+        label, s, e = src.spans[0]
+        assert x.text.startswith(src.text[:s]) and x.text.endswith(src.text[e:])
+        assert x.text[s: len(x.text) - (len(src.text) - e)] in {"tomorrow", "at noon"}
+    with pytest.raises(PqError, match="xslotsub needs --transfer"):
+        augment(ex, [("xslotsub", 1.0)], seed=1)
     cs = augment(ex, [("codeswitch", 1.0)], seed=1)
     assert {x.text for x in cs} >= {"call mama now"} or {x.text for x in cs} >= {"ruf mom an"}
     assert all(x.text in {"call mama now", "set an alarm for um 7 uhr", "ruf mom an", "wecker 7 am"} for x in cs)

@@ -9,6 +9,10 @@ The paper paraphrased with a large model; here every kind works from the data al
   codeswitch  code-switching: a slot's text replaced by the same slot in a translation of the
               utterance (needs aligned data: the same file and line in several languages, as
               `mtop6:` gives)
+  xslotsub    cross-corpus slot substitution: a slot's text replaced by a value of the matching
+              slot in another corpus (the --transfer texts: SNIPS artists, playlists, cities,
+              MTOD dates and reminders, ...; FOREIGN_SLOTS maps their labels), so the student
+              meets words that no training text has, in the training texts' contexts
 Augmented texts carry no gold frame: the student learns them from the teacher's targets only.
 `--augment KIND=N` asks for N texts per source example (N may be fractional: 0.5 = half as many).
 """
@@ -104,6 +108,43 @@ def substitute_slots(ex: Example, rng: random.Random, ctx) -> str | None:
     return _replace_spans(ex, new) if new else None
 
 
+# Other corpora's slot labels -> the MTOP slot whose values they can stand in for. Only the
+# values move (the teacher labels the new text), so a loose match costs naturalness, not labels.
+FOREIGN_SLOTS = {
+    # SNIPS
+    "artist": "SL:MUSIC_ARTIST_NAME", "album": "SL:MUSIC_ALBUM_TITLE", "track": "SL:MUSIC_TRACK_TITLE",
+    "playlist": "SL:MUSIC_PLAYLIST_TITLE", "genre": "SL:MUSIC_GENRE", "music_item": "SL:MUSIC_TYPE",
+    "service": "SL:MUSIC_PROVIDER_NAME", "city": "SL:LOCATION", "state": "SL:LOCATION",
+    "country": "SL:LOCATION", "geographic_poi": "SL:LOCATION", "timeRange": "SL:DATE_TIME",
+    "served_dish": "SL:RECIPES_DISH", "cuisine": "SL:RECIPES_CUISINE",
+    # MTOD (Schuster et al.)
+    "datetime": "SL:DATE_TIME", "location": "SL:LOCATION", "reminder/todo": "SL:TODO",
+}
+
+
+def foreign_values(foreign: list[Example]) -> dict[tuple[str, str], list[str]]:
+    """(lang, MTOP slot label) -> the distinct values of the matching slots in other corpora."""
+    values: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for ex in foreign:
+        for label, s, e in ex.spans:
+            value = ex.text[s:e].strip()
+            if label in FOREIGN_SLOTS and value:
+                values[(ex.lang, FOREIGN_SLOTS[label])].add(value)
+    return {k: sorted(v) for k, v in values.items()}
+
+
+def substitute_foreign_slots(ex: Example, rng: random.Random, ctx) -> str | None:
+    values = ctx["foreign"]
+    new = {}
+    for k, (label, s, e) in enumerate(ex.spans):
+        pool = values.get((ex.lang, label), ())
+        if pool and (not new or rng.random() < 0.5):
+            v = rng.choice(pool)
+            if v.lower() != ex.text[s:e].lower():
+                new[k] = v
+    return _replace_spans(ex, new) if new else None
+
+
 def code_switch(ex: Example, rng: random.Random, ctx) -> str | None:
     siblings = [o for o in ctx["aligned"].get((ex.file, ex.line), ()) if o.lang != ex.lang]
     if not ex.spans or not siblings:
@@ -126,7 +167,7 @@ def code_switch(ex: Example, rng: random.Random, ctx) -> str | None:
 
 
 KINDS = {"chars": distort_chars, "dropout": drop_tokens, "swap": swap_tokens,
-         "slotsub": substitute_slots, "codeswitch": code_switch}
+         "slotsub": substitute_slots, "codeswitch": code_switch, "xslotsub": substitute_foreign_slots}
 
 
 def parse_request(item: str) -> tuple[str, float]:
@@ -143,7 +184,7 @@ def parse_request(item: str) -> tuple[str, float]:
     return kind, n
 
 
-def _context(examples: list[Example]) -> dict:
+def _context(examples: list[Example], foreign: list[Example]) -> dict:
     values: dict[tuple[str, str], set[str]] = defaultdict(set)
     aligned: dict[tuple[str, int], list[Example]] = defaultdict(list)
     for ex in examples:
@@ -151,13 +192,19 @@ def _context(examples: list[Example]) -> dict:
             values[(ex.lang, label)].add(ex.text[s:e])
         if ex.file:
             aligned[(ex.file, ex.line)].append(ex)
-    return {"values": {k: sorted(v) for k, v in values.items()}, "aligned": aligned}
+    return {"values": {k: sorted(v) for k, v in values.items()}, "aligned": aligned,
+            "foreign": foreign_values(foreign)}
 
 
-def augment(examples: list[Example], requests: list[tuple[str, float]], seed: int = 0) -> list[Augmented]:
+def augment(examples: list[Example], requests: list[tuple[str, float]], seed: int = 0,
+            foreign: list[Example] = ()) -> list[Augmented]:
     """New texts (none equal to an original or to each other), in request order; the same
-    examples, requests and seed always give the same list."""
-    ctx = _context(examples)
+    examples, requests, seed and foreign examples (other corpora, for xslotsub) always give the
+    same list."""
+    if any(kind == "xslotsub" for kind, _ in requests) and not foreign_values(list(foreign)):
+        raise PqError("--augment xslotsub needs --transfer corpora with slots it can map "
+                      f"({', '.join(sorted(FOREIGN_SLOTS))})")
+    ctx = _context(examples, list(foreign))
     seen = {ex.text for ex in examples}
     out: list[Augmented] = []
     for kind, amount in requests:
