@@ -50,6 +50,18 @@ CONSOLES = ("semihosting", "uart")
 # machines), strict C99, and warnings are errors.
 REQUIRED_CFLAGS = ("-O2", "-ffp-contract=off", "-std=c99", "-Wall", "-Wextra", "-Werror")
 
+# A target compiled for an FPv5 FPU (-mfpu=fpv5-d16, fpv5-sp-d16) gets the define PQ_FPV5=1:
+# gcc's predefined macros do not tell FPv5-SP (Cortex-M7 with the single-precision FPU, e.g.
+# stm32f746g-disco) from FPv4, and requant.py's pq_floor_clamp takes FPv5's VCVTM where it is
+# defined. A target's own build.defines may set it otherwise.
+FPV5_DEFINE = "PQ_FPV5"
+
+
+def derived_defines(cflags: tuple[str, ...]) -> dict[str, str]:
+    """Defines a target gets from its cflags (see FPV5_DEFINE)."""
+    fpus = [f.split("=", 1)[1] for f in cflags if f.startswith("-mfpu=")]
+    return {FPV5_DEFINE: "1"} if fpus and fpus[-1].startswith("fpv5") else {}
+
 _SCHEMA = {
     "": {"description", "kind", "cpu", "build", "run", "hardware", "budget"},
     "build": {"compiler", "packages", "size_tool", "cflags", "ldflags", "linker_script",
@@ -197,6 +209,7 @@ def _parse(name: str, raw: dict, path: Path) -> Target:
     if not isinstance(defines, dict) or not all(
             isinstance(k, str) and k.isidentifier() and isinstance(v, str) for k, v in defines.items()):
         fail("build.defines must map C identifiers to strings")
+    defines = {**derived_defines(cflags), **defines}
 
     emulator = text(run, "emulator", "run", required=False)
     machine = text(run, "machine", "run", required=False)

@@ -4,8 +4,11 @@ use, on a sweep of float32 values: every integer and half-integer from -300 to 3
 floats on either side of each, strided sweeps (every 16381st bit pattern) over all finite positive and negative floats
 (subnormals, values past 2^23, 2^31 and up to FLT_MAX), +-0, +-inf, and requantisations
 float32(acc) * s + 0.5f of random accumulators and scales; on the host (portable C), cortex-m7
-(VCVTM) and cortex-m4 (VCVT and a correction). The printed results of the hand-picked values are
-also checked against numpy (floor, clip) in float32, independently of the target's libm."""
+(VCVTM), cortex-m4 (VCVT and a correction) and stm32f746g-disco's FPv5-SP (-mfpu=fpv5-sp-d16:
+VCVTM through the define PQ_FPV5 its target gets, targets.py; run on cortex-m7's QEMU board, the
+board itself has no emulator). The printed results of the hand-picked values are also checked
+against numpy (floor, clip) in float32, independently of the target's libm."""
+import dataclasses
 import shutil
 import subprocess
 
@@ -156,9 +159,16 @@ int main(void)
 """
 
 
-@pytest.mark.parametrize("target_name", ["host", "cortex-m7", "cortex-m4"])
+def fpv5_sp_on_cortex_m7():
+    """stm32f746g-disco's compiler flags and defines (FPv5-SP) on cortex-m7's QEMU board (mps2-an500)."""
+    disco, m7 = load_target("stm32f746g-disco"), load_target("cortex-m7")
+    assert "-mfpu=fpv5-sp-d16" in disco.cflags and dict(disco.defines).get("PQ_FPV5") == "1"
+    return dataclasses.replace(m7, cflags=disco.cflags, defines=tuple({**dict(m7.defines), **dict(disco.defines)}.items()))
+
+
+@pytest.mark.parametrize("target_name", ["host", "cortex-m7", "cortex-m4", "stm32f746g-disco"])
 def test_floor_clamp_equals_floorf(target_name, tmp_path):
-    target = load_target(target_name)
+    target = fpv5_sp_on_cortex_m7() if target_name == "stm32f746g-disco" else load_target(target_name)
     if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
         pytest.skip(f"{target.compiler} or {target.emulator} missing")
     values = picked_values()
@@ -167,9 +177,15 @@ def test_floor_clamp_equals_floorf(target_name, tmp_path):
                         tmp_path / ("fc.elf" if target.kind == "baremetal" else "fc"))
     if target_name != "host":   # the path under test there
         dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
-        want = {"cortex-m7": ["vcvtm.s32.f32", "ssat", "usat"], "cortex-m4": ["vcvt.s32.f32", "ssat", "usat"]}
+        fpv5 = ["vcvtm.s32.f32", "ssat", "usat"]
+        want = {"cortex-m7": fpv5, "stm32f746g-disco": fpv5, "cortex-m4": ["vcvt.s32.f32", "ssat", "usat"]}
         assert all(w in dis for w in want[target_name])
-        assert "vcvtm" not in dis or target_name == "cortex-m7"
+        assert "vcvtm" not in dis or target_name != "cortex-m4"
+    if target_name == "stm32f746g-disco":   # without the define, FPv5-SP would take the FPv4 path
+        plain = dataclasses.replace(target, defines=tuple((k, v) for k, v in target.defines if k != "PQ_FPV5"))
+        other = build_program(plain, [tmp_path / "fc.c", *libm(plain)], tmp_path / "fc_nodefine.elf")
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(other)], capture_output=True, text=True).stdout
+        assert "vcvtm" not in dis and "vcvt.s32.f32" in dis
     res = run_program(target, exe, timeout=600)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.decode().splitlines()

@@ -65,6 +65,19 @@ def test_real_board_is_hardware_only():
     assert t.linker_script == "ld/stm32f746g-disco.ld"
 
 
+def test_fpv5_targets_get_the_fpv5_define(tmp_path):
+    """-mfpu=fpv5* gives PQ_FPV5=1 (requant.py's VCVTM path; gcc's macros do not tell FPv5-SP from
+    FPv4); other FPUs do not get it, and a target's own defines win."""
+    assert dict(load_target("stm32f746g-disco").defines)["PQ_FPV5"] == "1"   # fpv5-sp-d16
+    assert dict(load_target("cortex-m7").defines)["PQ_FPV5"] == "1"          # fpv5-d16
+    for name in ("cortex-m4", "stm32f405", "cortex-a7", "host"):
+        assert "PQ_FPV5" not in dict(load_target(name).defines)
+    text = (TARGETS_DIR / "stm32f746g-disco.toml").read_text().replace(
+        "[hardware]", 'defines = { PQ_FPV5 = "0" }\n\n[hardware]')
+    (tmp_path / "variant.toml").write_text(text)
+    assert dict(load_target("variant", directory=tmp_path).defines)["PQ_FPV5"] == "0"
+
+
 def test_console_is_only_for_emulated_baremetal_boards(tmp_path):
     text = (TARGETS_DIR / "cortex-a53.toml").read_text().replace("[run]\n", '[run]\nconsole = "uart"\n')
     assert 'console = "uart"' in text

@@ -9,8 +9,10 @@ and the multiply), on Cortex-M4 a libm `floorf` call (FPv4 has no rounding instr
 `pq_floor_clamp(x, lo, hi)` (x computed as before: the float32 multiply and add are untouched),
 an int32 function in the kernels file:
 
-- FPv5 (Cortex-M7 with its double-precision FPU, Armv8-M and Armv8-A AArch32): VCVTM (convert
-  rounding toward minus infinity, saturating to int32), then SSAT/USAT: 3 instructions;
+- FPv5 (Cortex-M7 with its double- or single-precision FPU, Armv8-M and Armv8-A AArch32): VCVTM
+  (convert rounding toward minus infinity, saturating to int32), then SSAT/USAT: 3 instructions.
+  gcc's macros do not tell FPv5-SP (-mfpu=fpv5-sp-d16) from FPv4: such a target gets the define
+  PQ_FPV5 from its cflags (targets.py);
 - other VFP cores (Cortex-M4's FPv4, ARMv7-A): VCVT (toward zero, saturating), VCVT back, a
   compare, SSAT #16 (so the correction below cannot overflow), minus 1 when x is below its
   truncation (a negative non-integer), SSAT/USAT: 9 instructions;
@@ -57,9 +59,10 @@ static inline int32_t pq_clamp_s32(int32_t i, int32_t lo, int32_t hi)
 }
 
 #if defined(__ARM_FP) && (__ARM_FP & 4) && !defined(__aarch64__) && defined(__ARM_FEATURE_SAT) &&       \
-    (defined(__ARM_FEATURE_DIRECTED_ROUNDING) ||                                                        \
+    (defined(__ARM_FEATURE_DIRECTED_ROUNDING) || (defined(PQ_FPV5) && PQ_FPV5) ||                     \
      (defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M' && ((__ARM_FP & 8) || __ARM_ARCH >= 8)))
-/* FPv5: VCVTM rounds toward minus infinity and saturates to int32 (+-inf, huge values included) */
+/* FPv5: VCVTM rounds toward minus infinity and saturates to int32 (+-inf, huge values included);
+   PQ_FPV5 (targets.py, from -mfpu=fpv5*): FPv5-SP, which gcc's macros do not tell from FPv4 */
 static inline int32_t pq_floor_clamp(float x, int32_t lo, int32_t hi)
 {
     float t;
