@@ -24,7 +24,8 @@ MODELS = {  # name -> (spec, random_quantized_model kwargs)
     "k3x1": (SPEC, dict(bottleneck=10, hidden=5, n_layers=1, kernel_width=3, seed=12)),
     "k1x2-t12": (DEFAULT_SPEC.replace(feature_size=96, max_tokens=12),
                  dict(bottleneck=16, hidden=6, n_layers=2, kernel_width=1, n_intents=9, n_slot_tags=11, seed=13)),
-    "k3-1": (SPEC, dict(bottleneck=12, hidden=7, n_layers=2, kernel_width=[3, 1], seed=14)),   # a width per layer
+    # a width per layer; an odd bottleneck (13: padded to 14 channels, its masked epilogue predicated)
+    "k3-1": (SPEC, dict(bottleneck=13, hidden=7, n_layers=2, kernel_width=[3, 1], seed=14)),
 }
 
 
@@ -110,9 +111,9 @@ def test_generated_c_is_runtime_free_and_static(compiled):
     calls = {n: kernels.count(f"pq_dot{n}_s8((&(") for n in ("", "2", "4", "n", "2r", "1r")}
     assert len(matmul_kernels) >= 4 and sum(calls.values()) == len(matmul_kernels)
     # matmuls over the token rows (bottleneck, gates, attention score, slot head) take the row
-    # kernels: channels in pairs where their count is even (bottleneck, gates), one at a time where
-    # it is odd (attention score, slot head, the gates of hidden 5 and 7); the intent head (one
-    # pooled row, 5 or 9 intents) the whole-row kernel
+    # kernels: channels in pairs (an odd count > 1 padded with a zero channel by the importer: the
+    # slot head, the gates of hidden 5 and 7, a bottleneck of 13), the one attention score alone;
+    # the intent head (one pooled row, 5 or 9 intents) the whole-row kernel
     row_matmuls = 0
     for body in re.split(r"^TVM_DLL void ", kernels, flags=re.M):
         head = body.split("\n")[0]   # definitions only (their line ends with "{"), not prototypes
@@ -120,10 +121,17 @@ def test_generated_c_is_runtime_free_and_static(compiled):
             assert "pq_dot2r_s8(" in body or "pq_dot1r_s8(" in body, body[:80]
             row_matmuls += 1
     assert row_matmuls == len(matmul_kernels) - 1 >= 3 + len(qm.layers) - 1
-    odd = qm.layers[0].hidden % 2   # one gate kernel per layer (fwd and bwd share it)
-    assert calls["2r"] == 1 + len(qm.layers) * (1 - odd) and calls["1r"] == 2 + len(qm.layers) * odd
+    # one gate kernel per layer (fwd and bwd share it)
+    assert calls["2r"] == 2 + len(qm.layers) and calls["1r"] == 1
     assert calls["n"] == 1 and calls[""] + calls["2"] + calls["4"] == 0
     assert qm.slot.n_out % 2 and "__smlad" in kernels
+    # the padded matmuls: a zero channel in flash, its outputs never stored (the epilogue of the
+    # last channel pair is predicated), the slot logits' row stride the real channel count
+    odd = [q for q in [qm.bottleneck, qm.slot] + [q for l in qm.layers for q in (l.fwd, l.bwd)] if q.n_out % 2]
+    assert any(q is qm.slot for q in odd) and len(odd) >= 1 + (qm.layers[0].hidden % 2) * 2 * len(qm.layers)
+    for q in odd:
+        assert re.search(rf"if \(\w+ < {q.n_out // 2}\) {{", kernels)
+    assert re.search(rf"\* {qm.slot.n_out}\)", kernels)
     # every requantisation's floor, clamp and conversion is one pq_floor_clamp (requant.py): the
     # bottleneck, one gate kernel per layer, attention score, pooling, intent and slot heads
     generated = kernels.split(REQUANT_C, 1)[1]
@@ -137,8 +145,9 @@ def test_generated_c_is_runtime_free_and_static(compiled):
     # int8 weights stay int8 in flash (no int32/float copies of weight matrices)
     weight_bytes = sum(q.weight.nbytes for q in [qm.bottleneck, qm.attention, qm.intent, qm.slot])
     weight_bytes += sum(l.fwd.weight.nbytes + l.bwd.weight.nbytes for l in qm.layers)
-    assert cm.const_bytes < qm.n_weight_bytes() + 4096
-    assert cm.const_bytes >= weight_bytes
+    padding = sum(q.weight.shape[0] for q in odd)   # a zero channel of K weights per padded matrix
+    assert cm.const_bytes < qm.n_weight_bytes() + padding + 4096
+    assert cm.const_bytes >= weight_bytes + padding
     assert cm.macs == qm.n_macs()      # the weight matrices' MACs, as `export` reports them
     # the arena is smaller than keeping every intermediate tensor
     assert 0 < cm.arena_bytes < 4 * qm.max_tokens * (qm.bottleneck.n_out + 6 * max(l.hidden for l in qm.layers)) * 4
@@ -234,24 +243,29 @@ def test_arena_by_layer_accounts_every_layer(compiled):
 @pytest.mark.parametrize("kw", [dict(bottleneck=12, hidden=8, n_layers=2, kernel_width=2, seed=11),
                                 dict(bottleneck=10, hidden=7, n_layers=2, kernel_width=[3, 1], seed=14)])
 def test_int16_weights_are_preextended_and_bit_exact(kw):
-    """compile_onnx(int16_weights=True): the matmuls over the token rows with an even channel count
-    (bottleneck, gates of an even hidden size) call pq_dot2rw_s8 on constants rewritten by
-    preextend_pairs (2 bytes per weight), the others keep int8; the host C equals the integer
-    reference for every length (depths 10, 30, 14, 24: every 4-deep tail)."""
+    """compile_onnx(int16_weights=True): the matmuls over the token rows with more than one output
+    channel (bottleneck, gates, slot head; an odd count padded with a zero channel) call
+    pq_dot2rw_s8 on constants rewritten by preextend_pairs (2 bytes per weight), the others keep
+    int8; the host C equals the integer reference for every length (depths 10, 30, 14, 24: every
+    4-deep tail; hidden 7: odd gate counts)."""
     from pqcompile.compiler.dot_intrin import preextend_pairs
     qm = random_quantized_model(SPEC, **kw)
     plain = compiler.compile_onnx(build_onnx(qm))
     cm = compiler.compile_onnx(build_onnx(qm), int16_weights=True)
     kernels, driver = cm.files["pq_kernels.c"], cm.files["pq_model.c"]
-    even = 1 - qm.layers[0].hidden % 2
-    assert cm.int16_weights and kernels.count("pq_dot2rw_s8((&(") == 1 + len(qm.layers) * even
-    assert kernels.count("pq_dot2r_s8((&(") == 0 and kernels.count("pq_dot1r_s8((&(") == 2 + len(qm.layers) * (1 - even)
-    wide = [qm.bottleneck] + [q for l in qm.layers for q in (l.fwd, l.bwd)] * even
-    for q in wide:   # the constant in flash is the pre-extended matrix ([N, K]: output channels first)
-        words = preextend_pairs(np.ascontiguousarray(q.weight.T).astype(np.int8))
+    assert cm.int16_weights and kernels.count("pq_dot2rw_s8((&(") == 2 + len(qm.layers)
+    assert kernels.count("pq_dot2r_s8((&(") == 0 and kernels.count("pq_dot1r_s8((&(") == 1   # attention score
+    wide = [qm.bottleneck, qm.slot] + [q for l in qm.layers for q in (l.fwd, l.bwd)]
+
+    def padded(q):   # [N, K], output channels first, a zero channel appended to an odd count
+        wt = np.ascontiguousarray(q.weight.T).astype(np.int8)
+        return np.concatenate([wt, np.zeros((wt.shape[0] % 2, wt.shape[1]), np.int8)])
+
+    for q in wide:   # the constant in flash is the pre-extended matrix
+        words = preextend_pairs(padded(q))
         assert ", ".join(map(str, words[:20])) in driver
         assert len(words) * 4 >= 2 * q.weight.size
-    grown = sum(len(preextend_pairs(q.weight.T.astype(np.int8))) * 4 - q.weight.size for q in wide)
+    grown = sum(len(preextend_pairs(padded(q))) * 4 - padded(q).size for q in wide)
     assert cm.const_bytes == plain.const_bytes + grown
     host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
     assert_every_length_exact(qm, cm, host, seed=9)

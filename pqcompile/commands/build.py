@@ -81,9 +81,10 @@ def target_option(f):
 
 def int16_option(f):
     return click.option("--int16-weights", "int16_weights", is_flag=True,
-                        help="Store the weights of the matmuls over the token rows with an even channel count "
-                             "(bottleneck, QRNN gates) pre-extended to int16: fewer instructions on cores with the "
-                             "DSP extension (no sign extension of weights), twice the flash for those weights.")(f)
+                        help="Store the weights of the matmuls over the token rows with more than one output "
+                             "channel (bottleneck, QRNN gates, slot head) pre-extended to int16: fewer instructions "
+                             "on cores with the DSP extension (no sign extension of weights), twice the flash for "
+                             "those weights.")(f)
 
 
 def out_option(f):

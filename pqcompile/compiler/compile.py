@@ -143,10 +143,12 @@ def call_infos(prog, kernels: dict[str, Kernel], macs: dict[str, int]) -> list[C
 def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False) -> CompiledModel:
     """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
     TVM's own log lines are held back (tvm_log.py). micro_kernels=False: the earlier plain TVM
-    matmul kernels (schedule.py), for comparisons. int16_weights: the weights of the matmuls with
-    an even channel count over the token rows (bottleneck, QRNN gates) are stored pre-extended to
-    int16, two per int32 word (dot_intrin.py: pq_dot2rw_s8): fewer instructions on cores with the
-    DSP extension, twice the flash for those weights."""
+    matmul kernels (schedule.py), for comparisons; the micro-kernel build pads an odd channel count
+    (> 1) of a matmul over the token rows with a zero channel (importer.py: pad_channels), so it
+    takes the 2-channel row kernels. int16_weights: the weights of the matmuls over the token rows
+    with more than one output channel (bottleneck, QRNN gates, slot head) are stored pre-extended
+    to int16, two per int32 word (dot_intrin.py: pq_dot2rw_s8): fewer instructions on cores with
+    the DSP extension, twice the flash for those weights."""
     with tvm_log_captured():
         return _compile(model, micro_kernels, int16_weights and micro_kernels)
 
@@ -179,7 +181,7 @@ def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str])
 
 def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False) -> CompiledModel:
     t0 = time.perf_counter()
-    imported = import_onnx(model)
+    imported = import_onnx(model, pad_channels=micro_kernels)
     t1 = time.perf_counter()
     mod = RELAX_PASSES(imported.mod)
     t2 = time.perf_counter()

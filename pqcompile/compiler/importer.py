@@ -56,8 +56,9 @@ def _static_shape(vi: onnx.ValueInfoProto) -> list[int]:
 
 
 class _Importer:
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, model: onnx.ModelProto, pad_channels: bool = False):
         self.graph = model.graph
+        self.pad_channels = pad_channels
         self.bb = relax.BlockBuilder()
         self.values: dict[str, object] = {}   # name -> relax expr or numpy array (initializers)
         self.result = Imported(None, {}, {})
@@ -112,13 +113,23 @@ class _Importer:
             sa, sb = self.shape(a), self.shape(b)
             self.result.macs[ins[1]] = int(np.prod(sa[:-1])) * sb[0] * sb[1]
             w = self.values[ins[1]]
+            pad = False
             if isinstance(w, np.ndarray) and w.ndim == 2:
                 # weights stored [out, in] so the reduction reads both operands contiguously;
                 # the transpose fuses into the matmul kernel as an index change
                 wt = np.ascontiguousarray(w.T)
+                # an odd channel count (> 1) over the token rows gets a zero channel, sliced off
+                # again right after the matmul (the slice fuses into its epilogue): the matmul
+                # then takes the 2-channel row kernels (schedule.py), not the 1-channel one
+                pad = self.pad_channels and len(sa) == 3 and sa[1] >= 2 and wt.shape[0] % 2 == 1 and wt.shape[0] > 1
+                if pad:
+                    wt = np.concatenate([wt, np.zeros((1, wt.shape[1]), np.int8)])
                 self.result.const_names.setdefault(const_key(wt), ins[1])
                 b = R.permute_dims(relax.const(wt, "int8"))
-            return R.matmul(a, b, out_dtype="int32")
+            out = R.matmul(a, b, out_dtype="int32")
+            if pad:
+                out = R.strided_slice(self.bb.emit(out), [len(sa) - 1], [0], [sb[1]])
+            return out
         if op == "Cast":
             to = DTYPES.get(attrs["to"])
             if to is None:
@@ -242,10 +253,13 @@ def load_onnx(path) -> onnx.ModelProto:
     return model
 
 
-def import_onnx(model: onnx.ModelProto) -> Imported:
-    """The Relax module of an exported pqcompile graph (static shapes, supported ops only)."""
+def import_onnx(model: onnx.ModelProto, pad_channels: bool = False) -> Imported:
+    """The Relax module of an exported pqcompile graph (static shapes, supported ops only).
+    pad_channels: a matmul over the token rows with an odd number (> 1) of output channels
+    multiplies by its weights with a zero channel appended and drops that channel right after
+    (for the 2-channel row kernels)."""
     try:
-        return _Importer(model).run()
+        return _Importer(model, pad_channels).run()
     except PqError:
         raise
     except Exception as e:  # noqa: BLE001 - a TVM type-inference failure means an ill-formed graph

@@ -5,8 +5,8 @@ inlined into its consumer, and each reduction (the int8 matmuls, the attention s
 epilogue (bias, requantisation, masking) computed right after its reduction loop, so the int32
 accumulator shrinks to one element (a register) instead of a whole intermediate tensor, and the
 accumulator is zeroed once before the loop instead of tested on every step. A matmul over the
-token rows ([1, T, K] x [N, K]) takes its output channels in groups of 2 (1 when N is odd)
-outside and all its token rows inside one call of a row kernel (dot_intrin.py: register-blocked,
+token rows ([1, T, K] x [N, K]) takes its output channels in groups of 2 (1 when N is odd: N = 1,
+the importer pads any other odd N) outside and all its token rows inside one call of a row kernel (dot_intrin.py: register-blocked,
 2 rows x 2 channels), its epilogue after the call for the group's rows (int32 accumulators
 [T, G]). Any other matmul (the intent head's one pooled row) splits its output channels in
 groups of 4 or 2 (the first that divides their count; a count that 4 does not divide takes a
@@ -88,6 +88,8 @@ def _hoist_channel_vectors(sch: s_tir.Schedule, block, channels, n_out: int, gro
     keeps them in registers across the rows (the int8 stores to the output, char-typed, would
     otherwise make the compiler load them again for every output). A ScheduleError propagates
     (schedule_kernel then keeps the schedule without it)."""
+    # (a matmul whose odd channel count the importer padded has vectors of n_out - 1: not copied,
+    # the last group's copy would be predicated and gcc then sees a read it cannot prove written)
     names = [r.source.name for r in sch.get(block).reads
              if len(r.source.ty.shape) == 1 and int(r.source.ty.shape[0]) == n_out]
     for name in names:
