@@ -109,8 +109,12 @@ def test_json_shape(report):
 def test_compare_builds_the_plain_tvm_kernels(report):
     prev, cur = report["previous"], report["current"]
     assert "plain TVM" in prev["kernels"] and "micro-kernels" in cur["kernels"]
-    # the same program (calls), other kernels
-    assert [k["kernel"] for k in prev["utterances"][0]["calls"]] == [k["kernel"] for k in cur["utterances"][0]["calls"]]
+    # the same program (the same calls, layer by layer), other kernels: the micro-kernel build pads an
+    # odd channel count and slices it off inside the kernel, so a kernel's fused name may differ
+    def program(u):
+        return [(k["index"], k["layer"], k["role"], k["macs"]) for k in u["calls"]]
+    assert program(prev["utterances"][0]) == program(cur["utterances"][0])
+    assert any(k["macs"] > 0 for k in cur["utterances"][0]["calls"])
     ratios = report["ratios"]["previous_over_current"]
     for q, p, c in zip(ratios, prev["utterances"], cur["utterances"]):
         assert q["network_insns"] == pytest.approx(p["network_insns"] / c["network_insns"], abs=1e-3)
