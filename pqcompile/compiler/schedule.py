@@ -5,12 +5,12 @@ inlined into its consumer, and each reduction (the int8 matmuls, the attention s
 epilogue (bias, requantisation, masking) computed right after its reduction loop, so the int32
 accumulator shrinks to one element (a register) instead of a whole intermediate tensor, and the
 accumulator is zeroed once before the loop instead of tested on every step. A matmul over the
-token rows ([1, T, K] x [N, K]) takes its output channels in groups of 2 (1 when N is odd: N = 1,
-the importer pads any other odd N) outside and all its token rows inside one call of a row kernel (dot_intrin.py: register-blocked,
-2 rows x 2 channels), its epilogue after the call for the group's rows (int32 accumulators
-[T, G]). Any other matmul (the intent head's one pooled row) splits its output channels in
-groups of 4 or 2 (the first that divides their count; a count that 4 does not divide takes a
-whole row of channels at once) and its reduction is blockized, to become one call of a
+token rows ([1, T, K] x [N, K]) takes its output channels in groups of 2 (1 when N = 1: the
+importer pads any other odd N) outside and all its token rows inside one call of a row kernel
+(dot_intrin.py: register-blocked, 2 rows x 2 channels), its epilogue after the call for the
+group's rows (int32 accumulators [T, G]). Any other matmul (the intent head's one pooled row)
+splits its output channels in groups of 4 or 2 (the first that divides their count; a count that
+4 does not divide takes a whole row of channels at once) and its reduction is blockized, to become one call of a
 dot-product micro-kernel (SMLAD on cores with the DSP extension); a reduction the micro-kernel
 cannot take is unrolled by 4 instead (the loop test and branch then cost a quarter per
 multiply-accumulate)."""

@@ -94,18 +94,23 @@ def _replace_spans(ex: Example, new: dict[int, str]) -> str:
     return "".join(out) + ex.text[pos:]
 
 
-def substitute_slots(ex: Example, rng: random.Random, ctx) -> str | None:
-    if not ex.spans:
-        return None
-    values = ctx["values"]
+def _substitute(ex: Example, rng: random.Random, values: dict, min_pool: int, fold) -> str | None:
+    """ex.text with its first substitutable slot (and each later one with probability 1/2) given a
+    value drawn from values[(lang, label)]; a pool smaller than min_pool, or a drawn value equal
+    to the slot's text after fold, leaves that slot as it is."""
     new = {}
     for k, (label, s, e) in enumerate(ex.spans):
         pool = values.get((ex.lang, label), ())
-        if len(pool) > 1 and (not new or rng.random() < 0.5):
+        if len(pool) >= min_pool and (not new or rng.random() < 0.5):
             v = rng.choice(pool)
-            if v != ex.text[s:e]:
+            if fold(v) != fold(ex.text[s:e]):
                 new[k] = v
     return _replace_spans(ex, new) if new else None
+
+
+def substitute_slots(ex: Example, rng: random.Random, ctx) -> str | None:
+    # the pool holds the slot's own value too: it takes two to have another
+    return _substitute(ex, rng, ctx["values"], 2, str)
 
 
 # Other corpora's slot labels -> the MTOP slot whose values they can stand in for. Only the
@@ -134,15 +139,7 @@ def foreign_values(foreign: list[Example]) -> dict[tuple[str, str], list[str]]:
 
 
 def substitute_foreign_slots(ex: Example, rng: random.Random, ctx) -> str | None:
-    values = ctx["foreign"]
-    new = {}
-    for k, (label, s, e) in enumerate(ex.spans):
-        pool = values.get((ex.lang, label), ())
-        if pool and (not new or rng.random() < 0.5):
-            v = rng.choice(pool)
-            if v.lower() != ex.text[s:e].lower():
-                new[k] = v
-    return _replace_spans(ex, new) if new else None
+    return _substitute(ex, rng, ctx["foreign"], 1, str.lower)
 
 
 def code_switch(ex: Example, rng: random.Random, ctx) -> str | None:
@@ -201,10 +198,10 @@ def augment(examples: list[Example], requests: list[tuple[str, float]], seed: in
     """New texts (none equal to an original or to each other), in request order; the same
     examples, requests, seed and foreign examples (other corpora, for xslotsub) always give the
     same list."""
-    if any(kind == "xslotsub" for kind, _ in requests) and not foreign_values(list(foreign)):
+    ctx = _context(examples, list(foreign))
+    if any(kind == "xslotsub" for kind, _ in requests) and not ctx["foreign"]:
         raise PqError("--augment xslotsub needs --transfer corpora with slots it can map "
                       f"({', '.join(sorted(FOREIGN_SLOTS))})")
-    ctx = _context(examples, list(foreign))
     seen = {ex.text for ex in examples}
     out: list[Augmented] = []
     for kind, amount in requests:

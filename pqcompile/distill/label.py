@@ -39,7 +39,7 @@ def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: 
     rows = [{"text": ex.text, "lang": ex.lang, "origin": "gold", "intent": ex.intent,
              "spans": [list(s) for s in ex.spans]} for ex in examples]
     rows += [{"text": a.text, "lang": a.lang, "origin": a.kind, "source": a.source, "intent": None, "spans": None}
-             for a in augment(examples, requests, seed, foreign=list(transfer))]
+             for a in augment(examples, requests, seed, foreign=transfer)]
     rows += [{"text": ex.text, "lang": ex.lang, "origin": "transfer", "source": k, "intent": None, "spans": None}
              for k, ex in enumerate(transfer)]
     for r in rows:

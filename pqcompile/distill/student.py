@@ -7,8 +7,8 @@
 LABELS is one `pqcompile teacher label` folder or a list of several (read as one:
 soft_labels.SoftLabelsUnion). The student must cut text into the teacher's tokens (the soft slot
 targets sit on them), so its projection spec is the labels' spec with only the feature size its
-config asks for. The training set is the labels' rows (gold, plus the augmented kinds asked for); loss_fn replaces the loop's
-cross-entropy and has its signature. The settings are recorded in config["train"]["distill"].
+config asks for. The training set is the labels' rows (gold, plus the augmented kinds asked
+for); loss_fn replaces the loop's cross-entropy and has its signature. The settings are recorded in config["train"]["distill"].
 """
 from __future__ import annotations
 
