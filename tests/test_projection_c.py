@@ -43,9 +43,12 @@ SMALL_CHARS_SPEC = DEFAULT_SPEC.replace(feature_size=70, max_tokens=7, max_input
 SUBWORD_SPEC = ProjectionSpec.load(Path(__file__).resolve().parents[1] / "specs" / "subword256.json")
 SMALL_NGRAM_SPEC = SMALL_CHARS_SPEC.replace(char_ngrams=[1, 2, 5, 8], ngram_features=37)
 NOCASE_NGRAM_SPEC = NOCASE_SPEC.replace(feature_size=64, char_ngrams=[2, 3], ngram_features=32, max_input_bytes=300)
+# Digit folding: the shipped spec with it (n-grams, lower-casing), and one that folds digits but keeps case.
+DIGITS_SPEC = ProjectionSpec.load(Path(__file__).resolve().parents[1] / "specs" / "subword1024-digits.json")
+NOCASE_DIGITS_SPEC = NOCASE_SPEC.replace(fold_digits=True)
 SPECS = {"default": DEFAULT_SPEC, "small": SMALL_SPEC, "nocase": NOCASE_SPEC, "multilingual": MULTI_SPEC,
          "small-chars": SMALL_CHARS_SPEC, "subword": SUBWORD_SPEC, "small-ngrams": SMALL_NGRAM_SPEC,
-         "nocase-ngrams": NOCASE_NGRAM_SPEC}
+         "nocase-ngrams": NOCASE_NGRAM_SPEC, "digits": DIGITS_SPEC, "nocase-digits": NOCASE_DIGITS_SPEC}
 NGRAM_SPECS = [name for name, spec in SPECS.items() if spec.char_ngrams]
 EMULATED = ["cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53", "cortex-a7"]
 
@@ -53,7 +56,8 @@ LINE_TEXT = st.text(alphabet=st.characters(blacklist_categories=(), blacklist_ch
 LINE_BYTES = st.binary(max_size=120).map(lambda b: b.replace(b"\n", b" "))
 SPICY = st.lists(st.sampled_from(["İ", "ı", "ß", "ẞ", "Σ", "ς", " ", "\u00a0", "\u3000", "\t", "-", ".", "€",
                                   "😀", "\u0301", "\u200d", "a", "Z", "\x00", "\xff", "、", "\ufffd",
-                                  "ก", "า", "\u0e31", "\u0e48", "ๆ", "東", "か", "\u3099", "한", "A", "C", "😁"]),
+                                  "ก", "า", "\u0e31", "\u0e48", "ๆ", "東", "か", "\u3099", "한", "A", "C", "😁",
+                                  "0", "7", "9", "\u0663", "\uff17", "\u2167"]),
                  max_size=60).map("".join)
 
 
@@ -287,7 +291,8 @@ def test_builtin_corpus_covers_the_edge_cases():
                          + [("host", "small-chars"), ("cortex-m7", "multilingual"), ("cortex-a7", "multilingual"),
                             ("cortex-a53", "small-chars"), ("host", "subword"), ("host", "small-ngrams"),
                             ("cortex-m7", "subword"), ("cortex-m7", "small-ngrams"), ("cortex-a53", "subword"),
-                            ("cortex-a53", "nocase-ngrams"), ("cortex-a7", "small-ngrams")])
+                            ("cortex-a53", "nocase-ngrams"), ("cortex-a7", "small-ngrams"), ("cortex-m7", "digits"),
+                            ("cortex-m4", "nocase-digits")])
 def test_bit_exact_on_target_over_builtin_corpus(target_name, spec_name, tmp_path):
     spec = SPECS[spec_name]
     lines = builtin_corpus(spec)

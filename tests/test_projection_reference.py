@@ -305,7 +305,10 @@ def _ngram_row_scalar(word: str, sizes, width: int, lowercase: bool = True) -> l
     ({"char_ngrams": [3], "ngram_features": 8.0}, "ngram_features must be an integer"),
     ({"char_ngrams": [3], "ngram_features": 8, "version": 1}, "needs projection spec version 2, the spec says 1"),
     ({"version": 2}, "version 2 is for specs with char_ngrams"),
-    ({"version": 3}, r"version 3 is not supported \(this pqcompile reads 1..2\)"),
+    ({"version": 3}, "version 3 is for specs with fold_digits; this one has none, so it is version 1"),
+    ({"version": 4}, r"version 4 is not supported \(this pqcompile reads 1..3\)"),
+    ({"fold_digits": True, "version": 2}, "fold_digits needs projection spec version 3, the spec says 2"),
+    ({"fold_digits": 1}, "fold_digits must be true or false"),
     ({"char_ngrams": [2, 3], "ngram_features": 8, "max_input_bytes": 20000}, "int16"),
 ])
 def test_char_ngram_spec_validation_errors(changes, message):
@@ -330,6 +333,23 @@ def test_char_ngram_spec_versions_json_and_old_files():
     assert old["version"] == 1 and "char_ngrams" not in old
     loaded = ProjectionSpec.from_dict(old)
     assert loaded.char_ngrams == () and loaded.ngram_features == 0 and loaded.to_dict() == old
+
+
+def test_fold_digits_hashes_every_ascii_digit_as_zero():
+    spec = DEFAULT_SPEC.replace(fold_digits=True, char_ngrams=(3,), ngram_features=64)
+    assert spec.version == 3 and json.loads(spec.to_json())["fold_digits"] is True
+    assert ProjectionSpec.from_json(spec.to_json()) == spec
+    assert "fold_digits" not in DEFAULT_SPEC.to_dict()                   # off: old specs and ids unchanged
+    toks = tokenize("Call 486-555-4358 at 7:45PM \u0663 \uff17 X9", spec)
+    assert [t.hashed for t in toks] == [b"call", b"000-000-0000", b"at", b"0", b":", b"00pm",
+                                        "\u0663".encode(), "\uff17".encode(), b"x0"]   # ASCII digits only
+    assert [t.text for t in toks][1] == "486-555-4358" and (toks[1].char_start, toks[1].char_end) == (5, 17)
+    same, other = project(["at 7:45", "at 8:30"], spec).features, project(["at 7:45", "at 8:30"], DEFAULT_SPEC).features
+    assert np.array_equal(same[0], same[1]) and not np.array_equal(other[0], other[1])
+    # Tokens and spans are those of the spec without folding, so a student may fold digits on labels
+    # its teacher made without (FEATURE_ONLY_FIELDS).
+    plain = tokenize("Call 486-555-4358 at 7:45PM", DEFAULT_SPEC)
+    assert [(t.text, t.char_start, t.byte_end) for t in plain] == [(t.text, t.char_start, t.byte_end) for t in toks[:6]]
 
 
 def test_subword_spec_file_is_the_default_spec_with_trigrams():

@@ -111,7 +111,8 @@ def test_spec_file_for_training_loads_through_the_cli(tmp_path):
 
 def test_a_student_may_add_ngrams_to_its_teachers_spec(tmp_path):
     """Distillation: teacher labels made with the default spec accept a student spec that only
-    adds n-grams (and changes the feature size); a spec that tokenises differently is refused."""
+    adds n-grams or digit folding (and changes the feature size); a spec that tokenises
+    differently is refused."""
     from test_distill import _write_labels
 
     from pqcompile.distill.student import check_spec_matches
@@ -130,3 +131,9 @@ def test_a_student_may_add_ngrams_to_its_teachers_spec(tmp_path):
         <= set(FEATURE_ONLY_FIELDS)
     text = "Set an alarm, for 7 am ¿qué? \xff"
     assert tokenize(text, subword) == tokenize(text, DEFAULT_SPEC)
+    # digit folding changes only the hashed bytes, never the tokens' text or spans
+    digits = ProjectionSpec.load(ROOT / "specs" / "subword1024-digits.json")
+    check_spec_matches(str(tmp_path / "labels"), digits)
+    strip = lambda toks: [(t.text, t.char_start, t.char_end, t.byte_start, t.byte_end, t.is_tag) for t in toks]
+    assert strip(tokenize(text, digits)) == strip(tokenize(text, DEFAULT_SPEC))
+    assert [t.hashed for t in tokenize(text, digits)][5] == b"0"

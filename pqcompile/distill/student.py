@@ -22,7 +22,7 @@ from .loss import DistillSettings
 from .soft_labels import open_labels
 from .targets import TeacherTargets, distill_training_set, select_rows
 
-# projection settings that leave the tokens alone (feature size, character n-grams)
+# projection settings that leave the tokens alone (feature size, character n-grams, digit folding)
 _FEATURE_ONLY = FEATURE_ONLY_FIELDS
 
 
@@ -38,8 +38,8 @@ def check_spec_matches(labels: str | list[str], spec: ProjectionSpec) -> None:
                     if k not in _FEATURE_ONLY and theirs.get(k) != ours.get(k))
     if differ:
         raise PqError(f"--spec differs from the teacher labels' projection in {', '.join(differ)}: the student "
-                      "must tokenise text as the teacher's labels did (only feature_size and the n-gram "
-                      "options may change)")
+                      "must tokenise text as the teacher's labels did (only feature_size, the n-gram "
+                      "options and fold_digits may change)")
 
 
 def distill_inputs(labels: str | list[str], config: dict, settings: DistillSettings,

@@ -24,6 +24,7 @@ from string import Template
 
 from . import hashing, ngrams
 from .spec import ProjectionSpec
+from .text import FOLD_DIGITS
 from .unicode_tables import MAX_RUN, STRIDES, UnicodeTables, build_tables
 
 # Character classes. CHAR starts a token of its own (spec.char_token_ranges); MARK (a combining mark
@@ -55,12 +56,16 @@ def _ascii_class(spec: ProjectionSpec, tables: UnicodeTables) -> list[int]:
     return out
 
 
-def _ascii_lower() -> list[int]:
+def _ascii_map(spec: ProjectionSpec) -> list[int] | None:
+    """The hashed byte of each ASCII byte (text.py rule 5: lower-cased, then a digit folded to 0),
+    or None when every ASCII byte is hashed as itself."""
+    if not (spec.lowercase or spec.fold_digits):
+        return None
     out = []
     for c in range(128):
-        low = chr(c).lower()
+        low = chr(c).lower() if spec.lowercase else chr(c)
         assert len(low) == 1 and ord(low) < 128, "ASCII lower-cases within ASCII"
-        out.append(ord(low))
+        out.append(low.encode().translate(FOLD_DIGITS)[0] if spec.fold_digits else ord(low))
     return out
 
 
@@ -168,10 +173,18 @@ def _case_tables(tables: UnicodeTables) -> tuple[str, str]:
              "            }\n"
              "        }\n"
              "    }\n")
-    if tables.lowercase:
-        decl = ("static const uint8_t pq_ascii_lower[128] = {\n    "
-                + _wrap([f"0x{c:02x}" for c in _ascii_lower()], 16) + "\n};\n" + decl)
     return decl, code
+
+
+def _ascii_map_decl(spec: ProjectionSpec) -> str:
+    table = _ascii_map(spec)
+    if table is None:
+        return ""
+    what = " and ".join(w for w, on in (("lower-cased", spec.lowercase), ("digits folded to 0", spec.fold_digits))
+                        if on)
+    return (f"/* The hashed byte of each ASCII byte ({what}). */\n"
+            "static const uint8_t pq_ascii_map[128] = {\n    "
+            + _wrap([f"0x{c:02x}" for c in table], 16) + "\n};\n")
 
 
 def _ternary4() -> str:
@@ -734,6 +747,7 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     space_decl, space_code = _space_table(tables)
     sep_decl, sep_code = _sep_table(spec)
     case_decl, case_code = _case_tables(tables)
+    case_decl = _ascii_map_decl(spec) + case_decl
     char_decl, char_code = _char_table(tables)
     chars = bool(spec.char_token_ranges)
     grams = bool(spec.char_ngrams)
@@ -762,7 +776,8 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     full = ("                continue;  /* keep counting characters for the EOS span */" if spec.eos_token is not None
             else "                break;")
     s1, s2, s3 = hashing.SPLITMIX_SHIFTS
-    ascii_byte = "pq_ascii_lower[s[i]]" if spec.lowercase else "s[i]"
+    mapped = _ascii_map(spec) is not None
+    ascii_byte = "pq_ascii_map[s[i]]" if mapped else "s[i]"
     lower_call = "c = pq_lower(cp, out);" if spec.lowercase else "out[0] = cp; c = 1u;"
     ngram_fn = (NGRAM_FN.substitute(begin=f"{ngrams.BEGIN[0]:02x}", end=f"{ngrams.END[0]:02x}",
                                     ascii_byte=ascii_byte, lower_call=lower_call) if grams else "")
@@ -785,9 +800,10 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
         tags=_tag("bos", spec.bos_token) + _tag("eos", spec.eos_token) + _tag("empty", spec.empty_token),
         find_fn=FIND_FN if sep_code else "",
         space_code=space_code, sep_code=sep_code,
-        lower_note=", each lower-cased" if spec.lowercase else "",
+        lower_note=(", each lower-cased" if spec.lowercase else "")
+        + (", digits 1-9 hashed as 0" if spec.fold_digits else ""),
         ascii_byte=ascii_byte, lower_call=lower_call,
-        ascii_map="pq_ascii_lower" if spec.lowercase else "NULL",
+        ascii_map="pq_ascii_map" if mapped else "NULL",
         ngram_defines=_ngram_defines(spec) if grams else "",
         token_cols="PQ_TOKEN_COLS" if grams else "PQ_FEATURE_SIZE",
         ngram_fn=ngram_fn, tag_fn=TAG_FN if grams else "",

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Spec format versions: 1 = whole-token hashing only; 2 = with character n-gram features
-# (char_ngrams). A spec's version is the lowest one that describes it, so every spec without
-# n-grams stays version 1 and serialises, hashes and projects exactly as before version 2 existed.
-SPEC_VERSION = 2
+# (char_ngrams); 3 = with digit folding (fold_digits). A spec's version is the lowest one that
+# describes it, so every spec without n-grams stays version 1 and serialises, hashes and projects
+# exactly as before version 2 existed, and every spec without fold_digits as before version 3.
+SPEC_VERSION = 3
 NGRAM_SPEC_VERSION = 2
+FOLD_SPEC_VERSION = 3
 HASHES = ("murmur64-ternary-v1",)
 MAX_FEATURE_SIZE = 4096
 # Character n-gram sizes allowed in char_ngrams (code points, the begin/end markers included).
@@ -48,7 +50,7 @@ CHAR_TOKEN_PRESETS = {
 }
 # Fields that change only the feature columns, never the tokens or their spans (so, e.g., a student
 # may use them to differ from the spec its teacher's labels were made with).
-FEATURE_ONLY_FIELDS = ("feature_size", "char_ngrams", "ngram_features", "version")
+FEATURE_ONLY_FIELDS = ("feature_size", "char_ngrams", "ngram_features", "fold_digits", "version")
 _RANGE_TEXT = re.compile(r"U\+([0-9A-Fa-f]{1,6})(?:-U\+([0-9A-Fa-f]{1,6}))?")
 
 
@@ -131,11 +133,15 @@ class ProjectionSpec:
                      columns are the whole-token hash as without n-grams. Tags get no n-grams.
     ngram_features   how many of the feature_size columns hold the n-gram sums: 0 when char_ngrams is
                      empty, else 1..feature_size - 1.
+    fold_digits      hash every ASCII digit 1-9 of a word as 0 (after lower-casing), so "7:45",
+                     "8:30" and every other time, number or phone number of the same shape share
+                     their features: the value of a number rarely matters to intents and slots, its
+                     shape does. Tokens and spans do not change, only the hashed bytes. Off by default.
     invalid_utf8     "replace": each maximal invalid subsequence becomes U+FFFD, exactly as
                      Python's bytes.decode("utf-8", errors="replace").
     unicode_version  the Unicode database the case and whitespace tables come from.
-    version          the spec format: 1 without char_ngrams, 2 with them; derived when not given
-                     (None), and a given version must be that one.
+    version          the spec format: 3 with fold_digits, else 2 with char_ngrams, else 1; derived
+                     when not given (None), and a given version must be that one.
     """
 
     feature_size: int = 512
@@ -150,6 +156,7 @@ class ProjectionSpec:
     empty_token: str = "<EMPTY>"
     char_ngrams: tuple[int, ...] = ()
     ngram_features: int = 0
+    fold_digits: bool = False
     invalid_utf8: str = "replace"
     unicode_version: str = field(default=unicodedata.unidata_version)
     version: int | None = None
@@ -188,11 +195,14 @@ class ProjectionSpec:
         need(len(set(self.separators)) == len(self.separators), "separators contain a character twice")
         self._validate_char_token_ranges()
         self._validate_char_ngrams()
+        need(isinstance(self.fold_digits, bool), f"fold_digits must be true or false, got {self.fold_digits!r}")
         if self.version < self.required_version:
-            raise SpecError(f"char_ngrams needs projection spec version {self.required_version}, "
+            option = "fold_digits" if self.fold_digits else "char_ngrams"
+            raise SpecError(f"{option} needs projection spec version {self.required_version}, "
                             f"the spec says {self.version}")
         need(self.version == self.required_version,
-             f"projection spec version {self.version} is for specs with char_ngrams; this one has none, "
+             f"projection spec version {self.version} is for specs with "
+             f"{'fold_digits' if self.version >= FOLD_SPEC_VERSION else 'char_ngrams'}; this one has none, "
              f"so it is version {self.required_version}")
         for name in ("bos_token", "eos_token"):
             v = getattr(self, name)
@@ -271,7 +281,9 @@ class ProjectionSpec:
 
     @property
     def required_version(self) -> int:
-        """The spec format this spec needs: 2 with char_ngrams, else 1."""
+        """The spec format this spec needs: 3 with fold_digits, else 2 with char_ngrams, else 1."""
+        if self.fold_digits:
+            return FOLD_SPEC_VERSION
         return NGRAM_SPEC_VERSION if self.char_ngrams else 1
 
     @property
@@ -287,7 +299,7 @@ class ProjectionSpec:
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-ready fields. char_token_ranges is written as "U+XXXX-U+YYYY" strings; it and the
-        n-gram fields are left out when off, so a spec without character tokens or n-grams
+        n-gram and digit-folding fields are left out when off, so a spec without character tokens or n-grams
         serialises (and hashes: the C spec id, run fingerprints) exactly as before those options existed."""
         d = dataclasses.asdict(self)
         if self.char_token_ranges:
@@ -298,6 +310,8 @@ class ProjectionSpec:
             d["char_ngrams"] = list(self.char_ngrams)
         else:
             del d["char_ngrams"], d["ngram_features"]
+        if not self.fold_digits:
+            del d["fold_digits"]
         return d
 
     def to_json(self) -> str:

@@ -8,7 +8,8 @@ The device does exactly this in generated C, so every rule here is spelled out:
      starts one of its own, which the combining marks of those ranges right after it extend;
   4. keep the first spec.max_words word tokens; add BOS/EOS tags; an utterance without words
      gets the single token spec.empty_token;
-  5. lower-case each word per code point (chr(c).lower(), no context rules) and hash its UTF-8.
+  5. lower-case each word per code point (chr(c).lower(), no context rules); with
+     spec.fold_digits, every ASCII digit 1-9 then becomes 0; hash the result's UTF-8.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .spec import ProjectionSpec, whitespace_codepoints
 from .unicode_tables import char_token_runs
 
 REPLACEMENT = "\ufffd"
+FOLD_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 
 
 @dataclass(slots=True)
@@ -158,7 +160,7 @@ def tokenize(text: str | bytes, spec: ProjectionSpec) -> list[Token]:
     tokens: list[Token] = []
     if spec.bos_token is not None:
         tokens.append(Token(spec.bos_token, spec.bos_token.encode(), 0, 0, 0, 0, True))
-    max_words, lowercase = spec.max_words, spec.lowercase
+    max_words, lowercase, fold = spec.max_words, spec.lowercase, spec.fold_digits
     n_words = 0
     for m in _splitter(spec.separators, spec.char_token_ranges).finditer(decoded):
         if n_words == max_words:
@@ -166,6 +168,8 @@ def tokenize(text: str | bytes, spec: ProjectionSpec) -> list[Token]:
         s, e = m.span()
         word = m.group()
         hashed = (lower_per_codepoint(word) if lowercase else word).encode("utf-8")
+        if fold:
+            hashed = hashed.translate(FOLD_DIGITS)
         tokens.append(Token(word, hashed, s, e, offsets[s], offsets[e]))
         n_words += 1
     if n_words == 0:
