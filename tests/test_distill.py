@@ -108,12 +108,16 @@ def _foreign():
             Example("play some jazz", "PlayMusic", (("genre", 10, 14),), "en")]
 
 
+# word -> neighbours, as neighbours.teacher_neighbours gives them (wordsub)
+NEIGHBOURS = {"mom": ["mother", "aunt"], "alarm": ["siren"], "dad": ["father"]}
+
+
 def test_augmentation_is_deterministic_and_new():
     ex = _examples()
     req = [(k, 1.0) for k in KINDS]
-    a, b = augment(ex, req, seed=7, foreign=_foreign()), augment(ex, req, seed=7, foreign=_foreign())
-    assert a == b and len(a) > 0
-    assert augment(ex, req, seed=8, foreign=_foreign()) != a
+    a = augment(ex, req, seed=7, foreign=_foreign(), neighbours=NEIGHBOURS)
+    assert a == augment(ex, req, seed=7, foreign=_foreign(), neighbours=NEIGHBOURS) and len(a) > 0
+    assert augment(ex, req, seed=8, foreign=_foreign(), neighbours=NEIGHBOURS) != a
     originals = {e.text for e in ex}
     assert all(x.text not in originals for x in a)
     assert len({x.text for x in a}) == len(a)
@@ -145,9 +149,34 @@ def test_each_kind_does_what_it_says():
         assert len(x.text.split()) < len(ex[x.source].text.split())
     for x in augment(ex, [("swap", 1.0)], seed=1):
         assert sorted(x.text.split()) == sorted(ex[x.source].text.split())
+    ws = augment(ex, [("wordsub", 1.0)], seed=1, neighbours=NEIGHBOURS)
+    assert {x.text for x in ws} <= {"call mother now", "call aunt now", "set an siren for 7 am", "call father please"}
+    assert {x.source for x in ws} == {0, 1, 2}              # "wake me at 6 pm" and German: no neighbours
+    capital = [Example("Call Mom, not DAD", "IN:CREATE_CALL", (), "en")]       # the words' case is kept
+    texts = {x.text for x in augment(capital, [("wordsub", 3.0)], seed=0, neighbours=NEIGHBOURS)}
+    assert texts and texts <= {"Call Mother, not DAD", "Call Aunt, not DAD", "Call Mom, not FATHER",
+                               "Call Mother, not FATHER", "Call Aunt, not FATHER"}
+    with pytest.raises(PqError, match="wordsub needs word neighbours"):
+        augment(ex, [("wordsub", 1.0)], seed=1)
     assert parse_request("chars=0.5") == ("chars", 0.5)
     with pytest.raises(PqError, match="unknown augmentation"):
         parse_request("paraphrase=1")
+
+
+def test_embedding_neighbours_are_nearest_whole_words_without_their_own_stems():
+    from pqcompile.distill.neighbours import content_words, embedding_neighbours
+    vocab = {"[CLS]": 0, "pizza": 1, "pizzas": 2, "burger": 3, "##er": 4, "tea": 5, "7": 6, "pasta": 7, "x": 8}
+    emb = torch.tensor([[0.0, 0, 1], [1, 0.1, 0], [1, 0.1, 0], [1, 0.3, 0], [1, 0.1, 0], [0, 1, 0], [1, 0.1, 0],
+                        [1, 0.5, 0], [1, 0.1, 0]])
+    near = embedding_neighbours(vocab, emb, ["Pizza", "coffee", "tea"], k=2)
+    # "pizzas" shares the stem, "##er", "7" and "x" are not whole words, "coffee" is not in the vocabulary
+    assert near == {"pizza": ["burger", "pasta"], "tea": ["pasta", "burger"]}
+    assert content_words(["call mom", "call dad", "Call the 11pm bus"], frequent=1) == \
+        ["call", "mom", "dad", "the", "bus"]                                  # 5 distinct words: none skipped
+    many = [f"call w{chr(97 + i)}x" for i in range(12)]
+    assert content_words(many, frequent=1) == [f"w{chr(97 + i)}x" for i in range(12)]   # "call" is the top tenth
+    with pytest.raises(PqError, match="no whole-word pieces"):
+        embedding_neighbours({"##a": 0}, emb, ["a"])
 
 
 # -- soft labels -> the student's loop ---------------------------------------------------------

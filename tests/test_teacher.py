@@ -368,3 +368,30 @@ def test_transfer_texts_are_labelled_once_without_gold_and_never_from_held_out_d
     refused = run_cli("teacher", "label", teacher_dir, "--data", setup["data"], "--out", tmp_path / "l2",
                       "--exclude", held_out, ok=False)
     assert refused.returncode != 0 and "give --transfer too" in refused.stderr and not (tmp_path / "l2").exists()
+
+
+def test_wordsub_labels_texts_with_the_teachers_embedding_neighbours(setup, tmp_path):
+    """`teacher label --augment wordsub=N`: words replaced by their nearest whole-word pieces in the
+    teacher's own embedding table; each new text is a gold text with some words changed."""
+    import re
+
+    from cli_runner import run_cli
+
+    from pqcompile.distill.neighbours import content_words, teacher_neighbours
+    teacher_dir = setup["root"] / "cli-teacher"
+    if not teacher_dir.exists():
+        _train(setup, teacher_dir, epochs=1)
+    labels = tmp_path / "labels"
+    rec = json.loads(run_cli("teacher", "label", teacher_dir, "--data", setup["data"], "--out", labels,
+                             "--augment", "wordsub=1", "--json").stdout)
+    soft = SoftLabels(labels)
+    gold = [r["text"] for r in soft.rows if r["origin"] == "gold"]
+    made = [r for r in soft.rows if r["origin"] == "wordsub"]
+    assert rec["origins"]["wordsub"] == len(made) > 0 and all(r["intent"] is None for r in made)
+    near = teacher_neighbours(load_teacher(teacher_dir), content_words(gold))
+    for r in made:
+        src = gold[r["source"]]
+        a, b = re.split(r"([A-Za-z]+)", src), re.split(r"([A-Za-z]+)", r["text"])
+        changed = [(x, y) for x, y in zip(a, b) if x != y]
+        assert len(a) == len(b) and changed and r["text"] not in gold
+        assert all(y.lower() in near[x.lower()] for x, y in changed)

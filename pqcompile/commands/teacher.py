@@ -120,7 +120,8 @@ def _load_teachers(teacher_dirs) -> list:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Soft-labels folder to write.")
 @click.option("--augment", "augments", multiple=True, metavar="KIND=N",
               help="Also label N augmented texts per example (kinds: chars, dropout, swap, slotsub, codeswitch, "
-                   "xslotsub: slot values from the --transfer corpora).")
+                   "xslotsub: slot values from the --transfer corpora, wordsub: words replaced by their "
+                   "neighbours in the teacher's embeddings).")
 @click.option("--transfer", "transfer", multiple=True, metavar="FORMAT:PATH",
               help="Also label the texts of another corpus (repeatable), e.g. mtod:../shared/data/mtod/en/"
                    "train.conllu: only the text is used (its own frames are another label set), each distinct "

@@ -13,6 +13,9 @@ The paper paraphrased with a large model; here every kind works from the data al
               slot in another corpus (the --transfer texts: SNIPS artists, playlists, cities,
               MTOD dates and reminders, ...; FOREIGN_SLOTS maps their labels), so the student
               meets words that no training text has, in the training texts' contexts
+  wordsub     word substitution: each content word (at least one) replaced with probability 0.3 by one of
+              its nearest neighbours in the teacher's word-piece embedding table (neighbours.py:
+              "pizza" -> burger, "boston" -> seattle), keeping its capitalisation
 Augmented texts carry no gold frame: the student learns them from the teacher's targets only.
 `--augment KIND=N` asks for N texts per source example (N may be fractional: 0.5 = half as many).
 """
@@ -25,8 +28,10 @@ from dataclasses import dataclass
 
 from ..datasets import Example
 from ..errors import PqError
+from .neighbours import TEXT_WORD
 
 DROPOUT = 0.15
+WORDSUB = 0.3    # probability that wordsub replaces a word that has neighbours
 MAX_TRIES = 4   # attempts per wanted text before a kind gives up (e.g. no aligned siblings)
 
 
@@ -163,8 +168,28 @@ def code_switch(ex: Example, rng: random.Random, ctx) -> str | None:
     return _replace_spans(ex, {k: candidates[k] for k in picked})
 
 
+def _same_case(word: str, like: str) -> str:
+    if len(like) > 1 and like.isupper():
+        return word.upper()
+    return word.capitalize() if like[:1].isupper() else word
+
+
+def substitute_words(ex: Example, rng: random.Random, ctx) -> str | None:
+    near = ctx["neighbours"]
+    words = [m for m in TEXT_WORD.finditer(ex.text) if m.group().lower() in near]
+    if not words:
+        return None
+    picked = [m for m in words if rng.random() < WORDSUB] or [rng.choice(words)]
+    text = ex.text
+    for m in reversed(picked):
+        new = _same_case(rng.choice(near[m.group().lower()]), m.group())
+        text = text[:m.start()] + new + text[m.end():]
+    return text
+
+
 KINDS = {"chars": distort_chars, "dropout": drop_tokens, "swap": swap_tokens,
-         "slotsub": substitute_slots, "codeswitch": code_switch, "xslotsub": substitute_foreign_slots}
+         "slotsub": substitute_slots, "codeswitch": code_switch, "xslotsub": substitute_foreign_slots,
+         "wordsub": substitute_words}
 
 
 def parse_request(item: str) -> tuple[str, float]:
@@ -181,7 +206,11 @@ def parse_request(item: str) -> tuple[str, float]:
     return kind, n
 
 
-def _context(examples: list[Example], foreign: list[Example]) -> dict:
+def needs_neighbours(requests: list[tuple[str, float]]) -> bool:
+    return any(kind == "wordsub" for kind, _ in requests)
+
+
+def _context(examples: list[Example], foreign: list[Example], neighbours: dict | None) -> dict:
     values: dict[tuple[str, str], set[str]] = defaultdict(set)
     aligned: dict[tuple[str, int], list[Example]] = defaultdict(list)
     for ex in examples:
@@ -190,18 +219,21 @@ def _context(examples: list[Example], foreign: list[Example]) -> dict:
         if ex.file:
             aligned[(ex.file, ex.line)].append(ex)
     return {"values": {k: sorted(v) for k, v in values.items()}, "aligned": aligned,
-            "foreign": foreign_values(foreign)}
+            "foreign": foreign_values(foreign), "neighbours": neighbours or {}}
 
 
 def augment(examples: list[Example], requests: list[tuple[str, float]], seed: int = 0,
-            foreign: list[Example] = ()) -> list[Augmented]:
+            foreign: list[Example] = (), neighbours: dict[str, list[str]] | None = None) -> list[Augmented]:
     """New texts (none equal to an original or to each other), in request order; the same
-    examples, requests, seed and foreign examples (other corpora, for xslotsub) always give the
-    same list."""
-    ctx = _context(examples, list(foreign))
+    examples, requests, seed, foreign examples (other corpora, for xslotsub) and neighbours
+    (word -> replacements, for wordsub: neighbours.teacher_neighbours) always give the same list."""
+    ctx = _context(examples, list(foreign), neighbours)
     if any(kind == "xslotsub" for kind, _ in requests) and not ctx["foreign"]:
         raise PqError("--augment xslotsub needs --transfer corpora with slots it can map "
                       f"({', '.join(sorted(FOREIGN_SLOTS))})")
+    if needs_neighbours(requests) and not ctx["neighbours"]:
+        raise PqError("--augment wordsub needs word neighbours from the teacher's embeddings, and none of "
+                      "the texts' words has any")
     seen = {ex.text for ex in examples}
     out: list[Augmented] = []
     for kind, amount in requests:

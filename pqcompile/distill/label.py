@@ -10,7 +10,8 @@ from ..errors import PqError
 from ..projection import tokenize
 from ..teacher.model import Teacher
 from ..teacher.predict import ensemble_logits
-from .augment import augment
+from .augment import augment, needs_neighbours
+from .neighbours import content_words, teacher_neighbours
 from .soft_labels import write_soft_labels
 
 
@@ -33,13 +34,13 @@ def transfer_texts(transfer: list[Example], examples: list[Example], exclude: li
 
 
 def plan_rows(examples: list[Example], requests: list[tuple[str, float]], seed: int, spec,
-              transfer: list[Example] = ()) -> list[dict]:
+              transfer: list[Example] = (), neighbours: dict[str, list[str]] | None = None) -> list[dict]:
     """The texts to label: the examples (with their gold frame), the augmented texts, then the
     transfer texts (other corpora's text, whose own frames are in another label set: no gold)."""
     rows = [{"text": ex.text, "lang": ex.lang, "origin": "gold", "intent": ex.intent,
              "spans": [list(s) for s in ex.spans]} for ex in examples]
     rows += [{"text": a.text, "lang": a.lang, "origin": a.kind, "source": a.source, "intent": None, "spans": None}
-             for a in augment(examples, requests, seed, foreign=transfer)]
+             for a in augment(examples, requests, seed, foreign=transfer, neighbours=neighbours)]
     rows += [{"text": ex.text, "lang": ex.lang, "origin": "transfer", "source": k, "intent": None, "spans": None}
              for k, ex in enumerate(transfer)]
     for r in rows:
@@ -59,7 +60,10 @@ def label_corpus(teacher: Teacher | list[Teacher], teacher_path: Path | list[Pat
     teachers = teacher if isinstance(teacher, list) else [teacher]
     paths = teacher_path if isinstance(teacher_path, list) else [teacher_path]
     first = teachers[0]
-    rows = plan_rows(examples, list(requests), seed, first.spec, list(transfer))
+    neighbours = None
+    if needs_neighbours(list(requests)):
+        neighbours = teacher_neighbours(first, content_words(ex.text for ex in examples))
+    rows = plan_rows(examples, list(requests), seed, first.spec, list(transfer), neighbours)
     header = {"teacher": str(paths[0]), "teacher_trained": first.info.get("trained"),
               **({"ensemble": [str(p) for p in paths]} if len(paths) > 1 else {}),
               "labels": first.labels.to_dict(), "spec": first.spec.to_dict(),
