@@ -181,12 +181,94 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
 #define PQ_SCHED_BARRIER() __asm__ volatile("" ::: "memory")
 #endif
 
-/* G = 2: two rows x two channels at a time; an odd last row through pq_dot2_s8 */
+/* Three rows x two channels (pq_dot2r_s8's row triples): per 4-deep step 5 LDRs, 10 SXTB16, 12
+   SMLADs make 24 MACs, the two channels' sign-extended weights held in 4 registers while the rows
+   stream through 2. That is 14 live registers with the 6 accumulators and the 2 pointers, all of
+   Thumb-2's (r0-r12, lr): gcc's allocator spills accumulators at that pressure (80 instead of 57
+   instructions per 48 MACs), so the steps are inline assembly. The row and channel offsets are
+   immediates ("J": the depth n and the row stride lda are constants in the generated kernels, which
+   inline the row kernel); both pointers advance by post-increment. PQ_ASM_3X2 runs `body` (steps,
+   a loop of them) with the accumulators c00..c21, the pointers p (row 0) and q (channel 0) and the
+   loop's end for q (`end`, read from memory) of the enclosing scope. */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+/* one 4-deep step: q's words at q + n and q (q += 4), p's at p + lda, p + 2 lda and p (p += 4) */
+#define PQ_ASM_ROW_3X2(ld, acc0, acc1)                                                     \
+    ld "\n\t"                                                                              \
+    "sxtb16 %[xb], %[xa]\n\t"                                                              \
+    "sxtb16 %[xa], %[xa], ror #8\n\t"                                                      \
+    "smlad %[" acc0 "], %[xb], %[y0e], %[" acc0 "]\n\t"                                   \
+    "smlad %[" acc1 "], %[xb], %[y1e], %[" acc1 "]\n\t"                                   \
+    "smlad %[" acc0 "], %[xa], %[y0o], %[" acc0 "]\n\t"                                   \
+    "smlad %[" acc1 "], %[xa], %[y1o], %[" acc1 "]\n\t"
+#define PQ_ASM_STEP_3X2                                                                    \
+    "ldr %[y1e], [%[q], %[n]]\n\t"                                                         \
+    "ldr %[y0e], [%[q]], #4\n\t"                                                           \
+    "sxtb16 %[y1o], %[y1e], ror #8\n\t"                                                    \
+    "sxtb16 %[y1e], %[y1e]\n\t"                                                            \
+    "sxtb16 %[y0o], %[y0e], ror #8\n\t"                                                    \
+    "sxtb16 %[y0e], %[y0e]\n\t"                                                            \
+    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                             \
+    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda2]]", "c20", "c21")                            \
+    PQ_ASM_ROW_3X2("ldr %[xa], [%[p]], #4", "c00", "c01")
+#define PQ_ASM_3X2(body) do {                                                         \
+        int32_t y0e_, y0o_, y1e_, y1o_, xa_, xb_;                                          \
+        __asm__ volatile(body                                                              \
+            : [c00] "+r"(c00), [c01] "+r"(c01), [c10] "+r"(c10), [c11] "+r"(c11),          \
+              [c20] "+r"(c20), [c21] "+r"(c21), [p] "+r"(p), [q] "+r"(q),                  \
+              [y0e] "=&r"(y0e_), [y0o] "=&r"(y0o_), [y1e] "=&r"(y1e_), [y1o] "=&r"(y1o_),  \
+              [xa] "=&r"(xa_), [xb] "=&r"(xb_)                                             \
+            : [n] "J"(n), [lda] "J"(lda), [lda2] "J"(2 * lda), [end] "m"(end)              \
+            : "cc", "memory");                                                             \
+    } while (0)
+/* whether the offsets fit LDR's immediate (0..4095) and are known to the compiler */
+#define PQ_IMM_OFFSETS(n, lda) (__builtin_constant_p(n) && __builtin_constant_p(lda)     \
+                                && (n) >= 0 && (n) <= 4095 && (lda) >= 0 && (lda) <= 2047)
+#endif
+
+/* G = 2: three rows x two channels at a time (with the DSP extension and immediate offsets), then
+   two rows x two channels; an odd last row through pq_dot2_s8. Always inlined: the offsets must be
+   the call's constants. */
+__attribute__((always_inline))
 static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
 {
     const int8_t *w1 = w + n;
     int32_t r = 0;
 
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    if (PQ_IMM_OFFSETS(n, lda)) {
+        for (; r + 3 <= rows; r += 3, a += 3 * lda, c += 6) {
+            int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, i;
+            const int8_t *p = a, *q = w, *end = w + (n & ~15);
+            if (n >= 16) {   /* 16 deep per loop; q's end read from the stack (no register left) */
+                PQ_ASM_3X2("1:\n\t" PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2
+                           "ldr %[xa], %[end]\n\t"
+                           "cmp %[q], %[xa]\n\t"
+                           "bne 1b\n\t");
+            }
+            if (n & 8) {
+                PQ_ASM_3X2(PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2);
+            }
+            if (n & 4) {
+                PQ_ASM_3X2(PQ_ASM_STEP_3X2);
+            }
+            for (i = 0; i < (n & 3); i++) {
+                int32_t y0 = q[i], y1 = q[n + i];
+                c00 += (int32_t)p[i] * y0;
+                c01 += (int32_t)p[i] * y1;
+                c10 += (int32_t)p[lda + i] * y0;
+                c11 += (int32_t)p[lda + i] * y1;
+                c20 += (int32_t)p[2 * lda + i] * y0;
+                c21 += (int32_t)p[2 * lda + i] * y1;
+            }
+            c[0] = c00;
+            c[1] = c01;
+            c[2] = c10;
+            c[3] = c11;
+            c[4] = c20;
+            c[5] = c21;
+        }
+    }
+#endif
     for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
         const int8_t *a1 = a + lda;
         int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i = 0;
