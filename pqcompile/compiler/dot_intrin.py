@@ -184,12 +184,14 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
 /* Three rows x two channels (pq_dot2r_s8's row triples): per 4-deep step 5 LDRs, 10 SXTB16, 12
    SMLADs make 24 MACs, the two channels' sign-extended weights held in 4 registers while the rows
    stream through 2. That is 14 live registers with the 6 accumulators and the 2 pointers, all of
-   Thumb-2's (r0-r12, lr): gcc's allocator spills accumulators at that pressure (80 instead of 57
-   instructions per 48 MACs), so the steps are inline assembly. The row and channel offsets are
-   immediates ("J": the depth n and the row stride lda are constants in the generated kernels, which
-   inline the row kernel); both pointers advance by post-increment. PQ_ASM_3X2 runs `body` (steps,
-   a loop of them) with the accumulators c00..c21, the pointers p (row 0) and q (channel 0) and the
-   loop's end for q (`end`, read from memory) of the enclosing scope. */
+   Thumb-2's (r0-r12, lr): gcc's allocator spills accumulators at that pressure (the same steps in
+   C, 8 deep: 71 instead of 57 instructions per 48 MACs on cortex-m7), so the steps are inline
+   assembly. The row and channel offsets are immediates ("J": the depth n and the row stride lda
+   are constants in the generated kernels, which inline the row kernel); both pointers advance by
+   post-increment. PQ_ASM_3X2(body, off) runs `body` (steps, or a loop of them; off: the second
+   channel's offset from q, operand n) on the accumulators c00..c21, the pointers p (row 0) and q
+   (channel 0) and the loop's end for q (`end`, read from memory: no register is left) of the
+   enclosing scope. */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /* one 4-deep step: q's words at q + n and q (q += 4), p's at p + lda, p + 2 lda and p (p += 4) */
 #define PQ_ASM_ROW_3X2(ld, acc0, acc1)                                                     \
@@ -210,14 +212,14 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                             \
     PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda2]]", "c20", "c21")                            \
     PQ_ASM_ROW_3X2("ldr %[xa], [%[p]], #4", "c00", "c01")
-#define PQ_ASM_3X2(body) do {                                                         \
+#define PQ_ASM_3X2(body, off) do {                                                    \
         int32_t y0e_, y0o_, y1e_, y1o_, xa_, xb_;                                          \
         __asm__ volatile(body                                                              \
             : [c00] "+r"(c00), [c01] "+r"(c01), [c10] "+r"(c10), [c11] "+r"(c11),          \
               [c20] "+r"(c20), [c21] "+r"(c21), [p] "+r"(p), [q] "+r"(q),                  \
               [y0e] "=&r"(y0e_), [y0o] "=&r"(y0o_), [y1e] "=&r"(y1e_), [y1o] "=&r"(y1o_),  \
               [xa] "=&r"(xa_), [xb] "=&r"(xb_)                                             \
-            : [n] "J"(n), [lda] "J"(lda), [lda2] "J"(2 * lda), [end] "m"(end)              \
+            : [n] "J"(off), [lda] "J"(lda), [lda2] "J"(2 * lda), [end] "m"(end)            \
             : "cc", "memory");                                                             \
     } while (0)
 /* whether the offsets fit LDR's immediate (0..4095) and are known to the compiler */
@@ -243,13 +245,13 @@ static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
                 PQ_ASM_3X2("1:\n\t" PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2
                            "ldr %[xa], %[end]\n\t"
                            "cmp %[q], %[xa]\n\t"
-                           "bne 1b\n\t");
+                           "bne 1b\n\t", n);
             }
             if (n & 8) {
-                PQ_ASM_3X2(PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2);
+                PQ_ASM_3X2(PQ_ASM_STEP_3X2 PQ_ASM_STEP_3X2, n);
             }
             if (n & 4) {
-                PQ_ASM_3X2(PQ_ASM_STEP_3X2);
+                PQ_ASM_3X2(PQ_ASM_STEP_3X2, n);
             }
             for (i = 0; i < (n & 3); i++) {
                 int32_t y0 = q[i], y1 = q[n + i];
@@ -387,6 +389,28 @@ static inline int32_t pq_hi16(int32_t v)
     } while (0)
 #endif
 
+/* pq_dot2rw_s8's row triples: one 4-deep step of 3 rows x 2 channels on the pre-extended words
+   (channel 0's at q, channel 1's at q + 8 bytes; q += 16): 2 LDRDs, 3 LDRs, 6 SXTB16, 12 SMLADs
+   per 24 MACs (A32 has no LDRD of any two registers: 4 LDRs there). PQ_ASM_3X2(body, 0) runs it. */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#if defined(__thumb2__)
+#define PQ_ASM_LOAD_W16                                                                    \
+    "ldrd %[y1e], %[y1o], [%[q], #8]\n\t"                                                  \
+    "ldrd %[y0e], %[y0o], [%[q]], #16\n\t"
+#else
+#define PQ_ASM_LOAD_W16                                                                    \
+    "ldr %[y1e], [%[q], #8]\n\t"                                                           \
+    "ldr %[y1o], [%[q], #12]\n\t"                                                          \
+    "ldr %[y0o], [%[q], #4]\n\t"                                                           \
+    "ldr %[y0e], [%[q]], #16\n\t"
+#endif
+#define PQ_ASM_STEP_3X2W                                                                   \
+    PQ_ASM_LOAD_W16                                                                        \
+    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                             \
+    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda2]]", "c20", "c21")                            \
+    PQ_ASM_ROW_3X2("ldr %[xa], [%[p]], #4", "c00", "c01")
+#endif
+
 /* one row of pq_dot2rw_s8: c[0..1] = the two channels' sums (v: the pair's words). With the DSP
    extension 8 deep per loop (an LDRD per channel and 4-deep block): 21 instructions per 16 MACs
    where the 4-deep loop took 13 per 8 (an odd row count's last row: every kernel at 3 tokens) */
@@ -431,7 +455,9 @@ static inline void pq_dot2w_row(int32_t *c, const int8_t *a, const int32_t *v, i
 }
 
 /* c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel 2j + k), i < n, for r < rows, k < 2,
-   w pre-extended (above); c is written. Two rows at a time, an odd last row alone. */
+   w pre-extended (above); c is written. Three rows at a time (with the DSP extension and lda an
+   immediate offset, PQ_STEP_3X2W, 16 deep), then two, an odd last row alone. */
+__attribute__((always_inline))
 static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
                                 int32_t rows)
 {
@@ -439,6 +465,39 @@ static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int
     int32_t r = 0;
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    if (PQ_IMM_OFFSETS(n, lda)) {
+        for (; r + 3 <= rows; r += 3, a += 3 * lda, c += 6) {
+            int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, i, tail = n & 3;
+            const int8_t *p = a;
+            const int32_t *q = v, *end = v + 16 * (n >> 4);
+            if (n >= 16) {
+                PQ_ASM_3X2("1:\n\t" PQ_ASM_STEP_3X2W PQ_ASM_STEP_3X2W PQ_ASM_STEP_3X2W PQ_ASM_STEP_3X2W
+                           "ldr %[xa], %[end]\n\t"
+                           "cmp %[q], %[xa]\n\t"
+                           "bne 1b\n\t", 0);
+            }
+            if (n & 8) {
+                PQ_ASM_3X2(PQ_ASM_STEP_3X2W PQ_ASM_STEP_3X2W, 0);
+            }
+            if (n & 4) {
+                PQ_ASM_3X2(PQ_ASM_STEP_3X2W, 0);
+            }
+            for (i = 0; i < tail; i++) {
+                c00 += (int32_t)p[i] * q[i];
+                c01 += (int32_t)p[i] * q[tail + i];
+                c10 += (int32_t)p[lda + i] * q[i];
+                c11 += (int32_t)p[lda + i] * q[tail + i];
+                c20 += (int32_t)p[2 * lda + i] * q[i];
+                c21 += (int32_t)p[2 * lda + i] * q[tail + i];
+            }
+            c[0] = c00;
+            c[1] = c01;
+            c[2] = c10;
+            c[3] = c11;
+            c[4] = c20;
+            c[5] = c21;
+        }
+    }
     for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
         const int8_t *p = a;
         const int32_t *q = v, *end = v + 8 * (n >> 3);
