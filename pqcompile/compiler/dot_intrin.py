@@ -193,8 +193,8 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
    (channel 0) and the loop's end for q (`end`, read from memory: no register is left) of the
    enclosing scope. */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-/* one 4-deep step: q's words at q + n and q (q += 4), p's at p + lda, p + 2 lda and p (p += 4) */
-#define PQ_ASM_ROW_3X2(ld, acc0, acc1)                                                     \
+/* one row of a step: its word (loaded by `ld` into xa) times the two channels' */
+#define PQ_ASM_ROW_X2(ld, acc0, acc1)                                                     \
     ld "\n\t"                                                                              \
     "sxtb16 %[xb], %[xa]\n\t"                                                              \
     "sxtb16 %[xa], %[xa], ror #8\n\t"                                                      \
@@ -202,6 +202,7 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     "smlad %[" acc1 "], %[xb], %[y1e], %[" acc1 "]\n\t"                                   \
     "smlad %[" acc0 "], %[xa], %[y0o], %[" acc0 "]\n\t"                                   \
     "smlad %[" acc1 "], %[xa], %[y1o], %[" acc1 "]\n\t"
+/* one 4-deep step: q's words at q + n and q (q += 4), p's at p + lda, p + 2 lda and p (p += 4) */
 #define PQ_ASM_STEP_3X2                                                                    \
     "ldr %[y1e], [%[q], %[n]]\n\t"                                                         \
     "ldr %[y0e], [%[q]], #4\n\t"                                                           \
@@ -209,9 +210,9 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     "sxtb16 %[y1e], %[y1e]\n\t"                                                            \
     "sxtb16 %[y0o], %[y0e], ror #8\n\t"                                                    \
     "sxtb16 %[y0e], %[y0e]\n\t"                                                            \
-    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                             \
-    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda2]]", "c20", "c21")                            \
-    PQ_ASM_ROW_3X2("ldr %[xa], [%[p]], #4", "c00", "c01")
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                             \
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p], %[lda2]]", "c20", "c21")                            \
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p]], #4", "c00", "c01")
 #define PQ_ASM_3X2(body, off) do {                                                    \
         int32_t y0e_, y0o_, y1e_, y1o_, xa_, xb_;                                          \
         __asm__ volatile(body                                                              \
@@ -222,14 +223,36 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
             : [n] "J"(off), [lda] "J"(lda), [lda2] "J"(2 * lda), [end] "m"(end)            \
             : "cc", "memory");                                                             \
     } while (0)
+/* the same for two rows (pq_dot2r_s8's last pair): per 4-deep step 4 LDRs, 8 SXTB16, 8 SMLADs (16
+   MACs); 13 registers, so the loop's end stays in one */
+#define PQ_ASM_STEP_2X2                                                                    \
+    "ldr %[y1e], [%[q], %[n]]\n\t"                                                         \
+    "ldr %[y0e], [%[q]], #4\n\t"                                                           \
+    "sxtb16 %[y1o], %[y1e], ror #8\n\t"                                                    \
+    "sxtb16 %[y1e], %[y1e]\n\t"                                                            \
+    "sxtb16 %[y0o], %[y0e], ror #8\n\t"                                                    \
+    "sxtb16 %[y0e], %[y0e]\n\t"                                                            \
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                              \
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p]], #4", "c00", "c01")
+#define PQ_ASM_2X2(body, off) do {                                                         \
+        int32_t y0e_, y0o_, y1e_, y1o_, xa_, xb_;                                          \
+        __asm__ volatile(body                                                              \
+            : [c00] "+r"(c00), [c01] "+r"(c01), [c10] "+r"(c10), [c11] "+r"(c11),          \
+              [p] "+r"(p), [q] "+r"(q),                                                    \
+              [y0e] "=&r"(y0e_), [y0o] "=&r"(y0o_), [y1e] "=&r"(y1e_), [y1o] "=&r"(y1o_),  \
+              [xa] "=&r"(xa_), [xb] "=&r"(xb_)                                             \
+            : [n] "J"(off), [lda] "J"(lda), [end] "r"(end)                                 \
+            : "cc", "memory");                                                             \
+    } while (0)
 /* whether the offsets fit LDR's immediate (0..4095) and are known to the compiler */
 #define PQ_IMM_OFFSETS(n, lda) (__builtin_constant_p(n) && __builtin_constant_p(lda)     \
                                 && (n) >= 0 && (n) <= 4095 && (lda) >= 0 && (lda) <= 2047)
 #endif
 
-/* G = 2: three rows x two channels at a time (with the DSP extension and immediate offsets), then
-   two rows x two channels; an odd last row through pq_dot2_s8. Always inlined: the offsets must be
-   the call's constants. */
+/* G = 2: with the DSP extension and immediate offsets, three rows x two channels at a time, the
+   last 2 (or 4) rows two at a time (PQ_ASM_STEP_3X2 / _2X2, 16 deep); otherwise two rows x two
+   channels in C (PQ_STEP_2X2, 8 deep); an odd last row through pq_dot2_s8 (one row only: 3k + 1
+   rows are 3(k - 1) + 2 + 2). Always inlined: the offsets must be the call's constants. */
 __attribute__((always_inline))
 static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
 {
@@ -238,7 +261,7 @@ static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     if (PQ_IMM_OFFSETS(n, lda)) {
-        for (; r + 3 <= rows; r += 3, a += 3 * lda, c += 6) {
+        for (; r + 3 <= rows && rows - r != 4; r += 3, a += 3 * lda, c += 6) {
             int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0, i;
             const int8_t *p = a, *q = w, *end = w + (n & ~15);
             if (n >= 16) {   /* 16 deep per loop; q's end read from the stack (no register left) */
@@ -268,6 +291,32 @@ static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
             c[3] = c11;
             c[4] = c20;
             c[5] = c21;
+        }
+        for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
+            int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i;
+            const int8_t *p = a, *q = w, *end = w + (n & ~15);
+            if (n >= 16) {
+                PQ_ASM_2X2("1:\n\t" PQ_ASM_STEP_2X2 PQ_ASM_STEP_2X2 PQ_ASM_STEP_2X2 PQ_ASM_STEP_2X2
+                           "cmp %[q], %[end]\n\t"
+                           "bne 1b\n\t", n);
+            }
+            if (n & 8) {
+                PQ_ASM_2X2(PQ_ASM_STEP_2X2 PQ_ASM_STEP_2X2, n);
+            }
+            if (n & 4) {
+                PQ_ASM_2X2(PQ_ASM_STEP_2X2, n);
+            }
+            for (i = 0; i < (n & 3); i++) {
+                int32_t y0 = q[i], y1 = q[n + i];
+                c00 += (int32_t)p[i] * y0;
+                c01 += (int32_t)p[i] * y1;
+                c10 += (int32_t)p[lda + i] * y0;
+                c11 += (int32_t)p[lda + i] * y1;
+            }
+            c[0] = c00;
+            c[1] = c01;
+            c[2] = c10;
+            c[3] = c11;
         }
     }
 #endif
@@ -406,9 +455,9 @@ static inline int32_t pq_hi16(int32_t v)
 #endif
 #define PQ_ASM_STEP_3X2W                                                                   \
     PQ_ASM_LOAD_W16                                                                        \
-    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                             \
-    PQ_ASM_ROW_3X2("ldr %[xa], [%[p], %[lda2]]", "c20", "c21")                            \
-    PQ_ASM_ROW_3X2("ldr %[xa], [%[p]], #4", "c00", "c01")
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p], %[lda]]", "c10", "c11")                             \
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p], %[lda2]]", "c20", "c21")                            \
+    PQ_ASM_ROW_X2("ldr %[xa], [%[p]], #4", "c00", "c01")
 #endif
 
 /* one row of pq_dot2rw_s8: c[0..1] = the two channels' sums (v: the pair's words). With the DSP
