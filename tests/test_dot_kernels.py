@@ -7,7 +7,6 @@ The 2-channel row kernels take their inline-assembly steps (3 rows x 2 channels,
 depth and row stride are compile-time constants that fit LDR's immediate, C loops otherwise: both
 are tested (`_var`: the sizes through volatile variables; `_far`: a row stride past the immediate),
 and the instructions of the assembly loops are counted in the disassembly."""
-import re
 import shutil
 import subprocess
 
@@ -17,6 +16,8 @@ import pytest
 from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C, preextend_pairs
 from pqcompile.emulator import build_program, run_program
 from pqcompile.targets import load_target
+
+from disasm import loops
 
 # (kernel, channels m, depth n, token rows): every tail of the 4-at-a-time, 2 and 1 loops, short and
 # long depths; the row kernels with every row count 0..9 (pairs and an odd last row; groups of 4 and
@@ -113,26 +114,6 @@ def test_micro_kernels_equal_numpy(target_name, tmp_path):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 
 
-def _loops(disassembly: str, function: str) -> list[tuple[int, int]]:
-    """(instructions, SMLADs) of every loop (a backward branch to an address in the function) of
-    `function` in objdump -d output"""
-    insns, inside = [], False
-    for line in disassembly.splitlines():
-        head = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
-        if head:
-            inside = head.group(1) == function
-            continue
-        m = re.match(r"^\s+([0-9a-f]+):\s+(?:[0-9a-f]{4}\s?)+\s+(\S+)\s*(.*)$", line)
-        if inside and m:
-            insns.append((int(m.group(1), 16), m.group(2), m.group(3)))
-    loops = []
-    for addr, op, arg in insns:
-        target = re.match(r"([0-9a-f]+) <", arg)
-        if op.startswith("b") and not op.startswith("bl") and target and int(target.group(1), 16) < addr:
-            body = [i for i in insns if int(target.group(1), 16) <= i[0] <= addr]
-            loops.append((len(body), sum(i[1] == "smlad" for i in body)))
-    return loops
-
 
 @pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m4"])
 def test_row_kernel_loops(target_name, tmp_path):
@@ -157,7 +138,7 @@ def test_row_kernel_loops(target_name, tmp_path):
     (tmp_path / "loops.c").write_text(src)
     exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
-    k8, k16, kvar = (_loops(dis, f) for f in ("k8", "k16", "kvar"))
+    k8, k16, kvar = ([(n, s) for _, n, s in loops(dis, f)] for f in ("k8", "k16", "kvar"))
     assert (111, 48) in k8 and (82, 32) in k8, k8
     assert (95, 48) in k16, k16
     assert kvar and not any(smlad == 48 for _, smlad in kvar), kvar
