@@ -6,10 +6,11 @@ a tensorization, done in TVM's IR. A matmul over the token rows ([1, T, K] x [N,
 QRNN gates, attention score, slot head) instead calls a row kernel once per group of G output
 channels, `pq_dot{G}r_s8(c, a, w, n, lda, rows)` (G = 2, or 1 when N is odd: importer.py pads an
 odd N > 1 with a zero channel, so only N = 1 takes G = 1), which computes
-that group for every token row: register blocking, 2 rows x 2 channels (G = 2) or 4 rows x 1
-channel (G = 1) per inner loop, so each sign-extended weight word serves 2 or 4 rows and each
-activation word 2 channels; an odd last row (or the last 1-3) goes through the one-row kernels.
-Its last argument, T here, becomes the run-time `rows` (rows.py).
+that group for every token row: register blocking, 3 rows x 2 channels (G = 2; with the DSP
+extension, in inline assembly, the last 2 or 4 rows 2 x 2) or 4 rows x 1 channel (G = 1) per
+inner loop, so each sign-extended weight word serves 3 or 4 rows and each activation word 2
+channels; an odd last row (or the last 1-3) goes through the one-row kernels. Its last argument,
+T here, becomes the run-time `rows` (rows.py).
 
 On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
 int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
