@@ -2,7 +2,11 @@
 whole-row pq_dotn_s8, the row kernels pq_dot2r_s8 / pq_dot1r_s8 and pq_dot2rw_s8 with weights
 pre-extended to int16 by preextend_pairs) against numpy, on random shapes
 with odd sizes, odd row counts, activation row strides other than the depth and unaligned pointers:
-the SXTB16/SMLAD path on cortex-m7 and cortex-m4 (QEMU) and the portable C loops on the host."""
+the SXTB16/SMLAD path on cortex-m7 and cortex-m4 (QEMU) and the portable C loops on the host.
+The 2-channel row kernels take their inline-assembly steps (3 rows x 2 channels, then 2 x 2) when
+depth and row stride are compile-time constants that fit LDR's immediate, C loops otherwise: both
+are tested (`_var`: the sizes through volatile variables; `_far`: a row stride past the immediate),
+and the instructions of the assembly loops are counted in the disassembly."""
 import shutil
 import subprocess
 
@@ -13,6 +17,8 @@ from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C, preextend_pairs
 from pqcompile.emulator import build_program, run_program
 from pqcompile.targets import load_target
 
+from disasm import loops
+
 # (kernel, channels m, depth n, token rows): every tail of the 4-at-a-time, 2 and 1 loops, short and
 # long depths; the row kernels with every row count 0..9 (pairs and an odd last row; groups of 4 and
 # 1-3 rows left) and depths with every remainder mod 8
@@ -21,10 +27,14 @@ CASES = ([("dotn", m, n, 1) for m in (1, 2, 3, 4, 5, 6, 7, 9, 11, 13) for n in (
          + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64)] + [("dot2", 2, n, 1) for n in (3, 4, 6, 33)]
          + [("dot4", 4, n, 1) for n in (2, 4, 11, 144)]
          + [(k, g, n, rows) for k, g in (("dot2r", 2), ("dot1r", 1), ("dot2rw", 2)) for rows in range(10)
-            for n in (DEPTHS if rows in (2, 5) else DEPTHS[(3 * rows) % len(DEPTHS):][:3])])
+            for n in (DEPTHS if rows in (2, 5) else DEPTHS[(3 * rows) % len(DEPTHS):][:3])]
+         + [(k, 2, n, rows) for k in ("dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far")
+            for rows in (1, 3, 4, 5, 7) for n in (5, 24, 37)]
+         + [(k, 2, n, rows) for k in ("dot2r", "dot2rw") for rows in (10, 13) for n in (17, 40)])
 
 
-ROW_KERNELS = ("dot2r", "dot1r", "dot2rw")
+ROW_KERNELS = ("dot2r", "dot1r", "dot2rw", "dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far")
+FAR = 2050   # a row stride whose 2 x (row offset) LDR's 12-bit immediate cannot take
 
 
 def harness(rng) -> tuple[str, list[np.ndarray]]:
@@ -33,6 +43,7 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
     for kernel, m, n, rows in CASES:
         a_off, w_off = int(rng.integers(0, 4)), int(rng.integers(0, 4))   # unaligned starts
         lda = n + int(rng.integers(0, 3)) if kernel in ROW_KERNELS else n  # row stride of a
+        lda = FAR if kernel.endswith("_far") else lda
         a = rng.integers(-128, 128, rows * lda + a_off + (rows == 0), dtype=np.int64)
         w = rng.integers(-128, 128, m * n + w_off, dtype=np.int64)
         a[a_off:][rng.random(len(a) - a_off) < 0.1] = -128               # extremes
@@ -40,7 +51,7 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         c0 = rng.integers(-10**6, 10**6, max(m * rows, 1), dtype=np.int64)
         rows_a = a[a_off:a_off + rows * lda].reshape(rows, lda)[:, :n]
         dots = (rows_a @ w[w_off:].reshape(m, n).T).reshape(-1)           # row-major [rows, m]
-        if kernel == "dot2rw":     # pre-extended weights: the second pair of a 4-channel matrix
+        if kernel.startswith("dot2rw"):   # pre-extended weights: the second pair of a 4-channel matrix
             matrix = np.concatenate([rng.integers(-128, 128, (2, n)), w[w_off:].reshape(m, n)]).astype(np.int8)
             matrix[0, :1] = -128
             v = preextend_pairs(matrix)
@@ -59,11 +70,19 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
                 "dot4": f"pq_dot4_s8(c, {pa}, {pw}, {n});",
                 "dot2r": f"pq_dot2r_s8(c, {pa}, {pw}, {n}, {lda}, {rows});",
                 "dot1r": f"pq_dot1r_s8(c, {pa}, {pw}, {n}, {lda}, {rows});",
-                "dot2rw": f"pq_dot2rw_s8(c, {pa}, (int8_t *)(V + {v_pos}), 1, {n}, {lda}, {rows});"}[kernel]
-        body.append(f"    {init} {call} put(c, {len(c0)});")
+                "dot2rw": f"pq_dot2rw_s8(c, {pa}, (int8_t *)(V + {v_pos}), 1, {n}, {lda}, {rows});",
+                "dot2r_far": f"pq_dot2r_s8(c, {pa}, {pw}, {n}, {lda}, {rows});",
+                "dot2rw_far": f"pq_dot2rw_s8(c, {pa}, (int8_t *)(V + {v_pos}), 1, {n}, {lda}, {rows});",
+                "dot2r_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
+                             f"pq_dot2r_s8(c, {pa}, {pw}, n_, lda_, {rows}); }}",
+                "dot2rw_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
+                              f"pq_dot2rw_s8(c, {pa}, (int8_t *)(V + {v_pos}), 1, n_, lda_, {rows}); }}"}[kernel]
+        # one small function per case, as the generated kernels call them (the row kernels' assembly
+        # takes all 14 registers: one main() with every call inlined has frames gcc cannot address then)
+        body.append(f"static __attribute__((noinline)) void case{len(body)}(int32_t *c) {{ {init} {call} put(c, {len(c0)}); }}")
         a_pos += len(a)
         w_pos += len(w)
-        v_pos += len(v) if kernel == "dot2rw" else 0
+        v_pos += len(v) if kernel.startswith("dot2rw") else 0
     arr = lambda ty, name, x: f"static {ty} {name}[{len(x)}] = {{{', '.join(map(str, x))}}};"  # noqa: E731
     src = "\n".join([
         "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C,
@@ -74,20 +93,26 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
         "        else { pq_write_uint((uint32_t)c[j]); }",
         "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
-        "int main(void)", "{", "    int32_t c[32];", "    pq_platform_init();", *body, "    return 0;", "}", ""])
+        *body, "int main(void)", "{", "    int32_t c[32];", "    pq_platform_init();",
+        *(f"    case{i}(c);" for i in range(len(body))), "    return 0;", "}", ""])
     return src, expected
 
 
-@pytest.mark.parametrize("target_name", ["host", "cortex-m7", "cortex-m4"])
-def test_micro_kernels_equal_numpy(target_name, tmp_path):
+@pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
+                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",))])
+def test_micro_kernels_equal_numpy(target_name, flags, tmp_path):
+    """cortex-a7 in Thumb-2 (its compiler's default) and in A32 (-marm: no LDRD of any two registers,
+    the int16 triples load their weight words with 4 LDRs)"""
     target = load_target(target_name)
     if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
         pytest.skip(f"{target.compiler} or {target.emulator} missing")
     src, expected = harness(np.random.default_rng(5))
     (tmp_path / "dots.c").write_text(src)
-    exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"))
+    exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
+                        extra_cflags=flags)
     if target_name != "host":   # the DSP path is the one under test there
-        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
+        objdump = target.size_tool.replace("size", "objdump")
+        dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
         assert "smlad" in dis and "sxtb16" in dis
     res = run_program(target, exe)
     assert res.returncode == 0, res.stderr
@@ -95,3 +120,33 @@ def test_micro_kernels_equal_numpy(target_name, tmp_path):
     assert len(got) == len(CASES)
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
+
+
+
+@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m4"])
+def test_row_kernel_loops(target_name, tmp_path):
+    """The inner loops the row kernels compile to (depth 216, row stride 218, constants as in the
+    generated kernels): 3 rows x 2 channels 16 deep, 111 instructions per 48 SMLADs (96 MACs),
+    2 x 2: 82 per 32; int16 weights, 3 x 2: 95 per 48; with the sizes unknown to the compiler
+    the C loops (no 3 x 2 loop). Deterministic counts of the instructions gcc emits."""
+    target = load_target(target_name)
+    if shutil.which(target.compiler) is None or shutil.which("arm-none-eabi-objdump") is None:
+        pytest.skip(f"{target.compiler} or arm-none-eabi-objdump missing")
+    src = "\n".join([
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C,
+        "static int8_t A[13 * 218], W[2 * 216];", "static int32_t V[2 * 216 / 2];",
+        "volatile int32_t sizes[2] = {216, 218};",
+        "__attribute__((noinline)) void k8(int32_t *c, int32_t rows) { pq_dot2r_s8(c, A, W, 216, 218, rows); }",
+        "__attribute__((noinline)) void k16(int32_t *c, int32_t rows)",
+        "{ pq_dot2rw_s8(c, A, (int8_t *)V, 0, 216, 218, rows); }",
+        "__attribute__((noinline)) void kvar(int32_t *c, int32_t rows)",
+        "{ pq_dot2r_s8(c, A, W, sizes[0], sizes[1], rows); }",
+        "int main(void)", "{", "    int32_t c[26];", "    pq_platform_init();",
+        "    k8(c, 13); k16(c, 13); kvar(c, 13);", "    return (int)c[0];", "}", ""])
+    (tmp_path / "loops.c").write_text(src)
+    exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
+    k8, k16, kvar = ([(n, s) for _, n, s in loops(dis, f)] for f in ("k8", "k16", "kvar"))
+    assert (111, 48) in k8 and (82, 32) in k8, k8
+    assert (95, 48) in k16, k16
+    assert kvar and not any(smlad == 48 for _, smlad in kvar), kvar

@@ -23,6 +23,8 @@ from pqcompile.targets import load_target
 from pqcompile.train.decode import decode_one, slot_tags
 from pqcompile.train.viterbi import viterbi_tags
 
+from disasm import loops
+
 SPEC = DEFAULT_SPEC.replace(feature_size=64, max_tokens=8, max_input_bytes=48)
 
 
@@ -99,6 +101,8 @@ def test_device_is_bit_exact(model, target_name, tmp_path):
         objdump = target.size_tool.replace("size", "objdump")
         dis = subprocess.run([objdump, "-d", str(tmp_path / "b" / report["image"])], capture_output=True, text=True)
         assert "smlad" in dis.stdout and "sxtb16" in dis.stdout
+        # the bottleneck (depth 64) in row triples: the 3 x 2 assembly loop, 111 instructions per 96 MACs
+        assert any(n == 111 and s == 48 for _, n, s in loops(dis.stdout)), loops(dis.stdout)
     sizes = report["sections"]
     assert 0 < sizes["flash"] <= target.flash_budget and report["arena_bytes"] > 0
     assert (tmp_path / "b" / "report.txt").read_text().startswith(f"pqcompile build for {target_name}")
@@ -132,6 +136,8 @@ def test_int16_weights_build_is_bit_exact(target_name, tmp_path):
         objdump = target.size_tool.replace("size", "objdump")
         dis = subprocess.run([objdump, "-d", str(tmp_path / "b" / report["image"])], capture_output=True, text=True)
         assert "smlad" in dis.stdout and "ldrd" in dis.stdout
+        # row triples on pre-extended weights: the 3 x 2 assembly loop, 95 instructions per 96 MACs
+        assert any(n == 95 and s == 48 for _, n, s in loops(dis.stdout)), loops(dis.stdout)
 
 
 def all_ties_model(qm):

@@ -6,10 +6,11 @@ a tensorization, done in TVM's IR. A matmul over the token rows ([1, T, K] x [N,
 QRNN gates, attention score, slot head) instead calls a row kernel once per group of G output
 channels, `pq_dot{G}r_s8(c, a, w, n, lda, rows)` (G = 2, or 1 when N is odd: importer.py pads an
 odd N > 1 with a zero channel, so only N = 1 takes G = 1), which computes
-that group for every token row: register blocking, 2 rows x 2 channels (G = 2) or 4 rows x 1
-channel (G = 1) per inner loop, so each sign-extended weight word serves 2 or 4 rows and each
-activation word 2 channels; an odd last row (or the last 1-3) goes through the one-row kernels.
-Its last argument, T here, becomes the run-time `rows` (rows.py).
+that group for every token row: register blocking, 3 rows x 2 channels (G = 2; with the DSP
+extension, in inline assembly, the last 2 or 4 rows 2 x 2) or 4 rows x 1 channel (G = 1) per
+inner loop, so each sign-extended weight word serves 3 or 4 rows and each activation word 2
+channels; an odd last row (or the last 1-3) goes through the one-row kernels. Its last argument,
+T here, becomes the run-time `rows` (rows.py).
 
 On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
 int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
@@ -181,12 +182,122 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
 #define PQ_SCHED_BARRIER() __asm__ volatile("" ::: "memory")
 #endif
 
-/* G = 2: two rows x two channels at a time; an odd last row through pq_dot2_s8 */
+/* Three rows x two channels (pq_dot2r_s8's row triples): per 4-deep step 5 LDRs, 10 SXTB16, 12
+   SMLADs make 24 MACs, the two channels' sign-extended weights held in 4 registers while the rows
+   stream through 2. With the 6 accumulators and the 2 pointers that is 14 live registers, all of
+   Thumb-2's (r0-r12, lr): gcc's allocator spills accumulators at that pressure (the same steps in
+   C, 8 deep: 71 instead of 57 instructions per 48 MACs on cortex-m7), and an asm statement with
+   14 register operands is beyond it too ("impossible constraints", "unable to find a register to
+   spill", depending on the code around it). So each row block is one asm routine on fixed
+   registers, which gcc sees like a call: three operands (p: row 0, q: channel 0, c: the
+   accumulators' destination) in the registers it keeps (r0-r2), r3-r12 and lr clobbered.
+   Accumulators r3-r8 (c00, c01, c10, c11, c20, c21), the channels' words r9, r10 (channel 0's
+   even and odd bytes) and r11, r12 (channel 1's), the row word in lr, its even bytes in c's
+   register (c itself is pushed first and popped into lr to store the accumulators, STM). The
+   loop runs 16 deep, its end on the stack (ldr, cmp, bne), then an 8- and a 4-deep block
+   (`.if` on the constants); the last n % 4 products are C. Offsets are immediates: the depth n
+   and row stride lda must be constants (the generated kernels' calls are; the row kernels are
+   always inlined), 2 lda and n at most 4095 (LDR's 12-bit offset): PQ_IMM_OFFSETS, otherwise the
+   C loops. r7 is clobbered: a function with a frame pointer in r7 (Thumb-2 with
+   -fno-omit-frame-pointer) cannot have it; define PQ_NO_ROW_ASM there. */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+/* one row of a step: its word (loaded by `ld` into lr) times the two channels' into acc0, acc1 */
+#define PQ_ASM_ROW_X2(ld, acc0, acc1)                                                      \
+    ld "\n\t"                                                                              \
+    "sxtb16 %[c], lr\n\t"                                                                  \
+    "sxtb16 lr, lr, ror #8\n\t"                                                            \
+    "smlad " acc0 ", %[c], r9, " acc0 "\n\t"                                               \
+    "smlad " acc1 ", %[c], r11, " acc1 "\n\t"                                              \
+    "smlad " acc0 ", lr, r10, " acc0 "\n\t"                                                \
+    "smlad " acc1 ", lr, r12, " acc1 "\n\t"
+/* the two channels' words at q + n and q (q += 4), sign-extended */
+#define PQ_ASM_LOAD_W8                                                                     \
+    "ldr r11, [%[q], %[n]]\n\t"                                                            \
+    "ldr r9, [%[q]], #4\n\t"                                                               \
+    "sxtb16 r12, r11, ror #8\n\t"                                                          \
+    "sxtb16 r11, r11\n\t"                                                                  \
+    "sxtb16 r10, r9, ror #8\n\t"                                                           \
+    "sxtb16 r9, r9\n\t"
+/* one 4-deep step: rows 1, 2 at p + lda, p + 2 lda, row 0 at p (p += 4) */
+#define PQ_ASM_STEP_3X2(load)                                                              \
+    load                                                                                   \
+    PQ_ASM_ROW_X2("ldr lr, [%[p], %[lda]]", "r5", "r6")                                    \
+    PQ_ASM_ROW_X2("ldr lr, [%[p], %[lda2]]", "r7", "r8")                                   \
+    PQ_ASM_ROW_X2("ldr lr, [%[p]], #4", "r3", "r4")
+#define PQ_ASM_STEP_2X2(load)                                                              \
+    load                                                                                   \
+    PQ_ASM_ROW_X2("ldr lr, [%[p], %[lda]]", "r5", "r6")                                    \
+    PQ_ASM_ROW_X2("ldr lr, [%[p]], #4", "r3", "r4")
+/* The routine: c[0..5] (3 rows) or c[0..3] (2 rows) = the row block's sums over the first 4
+   (n / 4) products; `step` one 4-deep step, `loop` how many bytes q moves per 16 deep (0: no
+   loop). The pairs (2 rows) keep the loop's end in r8. */
+#define PQ_ASM_ROWS(rows3, step, qbytes16, n, lda, p, q, c) do {                          \
+        int32_t *c_ = (c);                                                                 \
+        __asm__ volatile(                                                                  \
+            "str %[c], [sp, #-8]!\n\t"                                                     \
+            "mov r3, #0\n\t" "mov r4, #0\n\t" "mov r5, #0\n\t" "mov r6, #0\n\t"            \
+            ".if %c[three]\n\t" "mov r7, #0\n\t" "mov r8, #0\n\t" ".endif\n\t"             \
+            ".if %c[k16]\n\t"                                                              \
+            "movw %[c], #%c[k16]\n\t"                                                      \
+            "add %[c], %[c], %[q]\n\t"                                                     \
+            ".if %c[three]\n\t" "str %[c], [sp, #4]\n\t" ".else\n\t" "mov r8, %[c]\n\t" ".endif\n\t" \
+            "1:\n\t" step step step step                                                   \
+            ".if %c[three]\n\t" "ldr lr, [sp, #4]\n\t" "cmp %[q], lr\n\t"                  \
+            ".else\n\t" "cmp %[q], r8\n\t" ".endif\n\t"                                    \
+            "bne 1b\n\t"                                                                   \
+            ".endif\n\t"                                                                   \
+            ".if %c[has8]\n\t" step step ".endif\n\t"                                      \
+            ".if %c[has4]\n\t" step ".endif\n\t"                                           \
+            "ldr lr, [sp], #8\n\t"                                                         \
+            ".if %c[three]\n\t" "stm lr, {r3-r8}\n\t" ".else\n\t" "stm lr, {r3-r6}\n\t" ".endif\n\t" \
+            : [p] "+r"(p), [q] "+r"(q), [c] "+r"(c_)                                       \
+            : [n] "J"(n), [lda] "J"(lda), [lda2] "J"(2 * (lda)), [three] "i"(rows3),       \
+              [k16] "i"(((n) >> 4) * (qbytes16)), [has8] "i"(((n) >> 3) & 1),              \
+              [has4] "i"(((n) >> 2) & 1)                                                   \
+            : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"); \
+    } while (0)
+/* whether the offsets fit LDR's immediate (0..4095) and are known to the compiler */
+#if defined(PQ_NO_ROW_ASM)
+#define PQ_IMM_OFFSETS(n, lda) 0
+#else
+#define PQ_IMM_OFFSETS(n, lda) (__builtin_constant_p(n) && __builtin_constant_p(lda)     \
+                                && (n) >= 0 && (n) <= 4095 && (lda) >= 0 && (lda) <= 2047)
+#endif
+#endif
+
+/* G = 2: with the DSP extension and immediate offsets, three rows x two channels at a time, the
+   last 2 (or 4) rows two at a time (PQ_ASM_STEP_3X2 / _2X2, 16 deep); otherwise two rows x two
+   channels in C (PQ_STEP_2X2, 8 deep); an odd last row through pq_dot2_s8 (one row only: 3k + 1
+   rows are 3(k - 1) + 2 + 2). Always inlined: the offsets must be the call's constants. */
+__attribute__((always_inline))
 static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
 {
     const int8_t *w1 = w + n;
     int32_t r = 0;
 
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    if (PQ_IMM_OFFSETS(n, lda)) {
+        while (r + 2 <= rows) {   /* rows 3k, 3k + 2 = 3k + 2, 3k + 1 = 3(k - 1) + 2 + 2 */
+            const int8_t *p = a, *q = w;
+            int32_t i, g = r + 3 <= rows && rows - r != 4 ? 3 : 2;
+            if (g == 3) {
+                PQ_ASM_ROWS(1, PQ_ASM_STEP_3X2(PQ_ASM_LOAD_W8), 16, n, lda, p, q, c);
+            } else {
+                PQ_ASM_ROWS(0, PQ_ASM_STEP_2X2(PQ_ASM_LOAD_W8), 16, n, lda, p, q, c);
+            }
+            for (i = 0; i < (n & 3); i++) {   /* the last n % 4 products */
+                int32_t y0 = q[i], y1 = q[n + i], k;
+                for (k = 0; k < g; k++) {
+                    c[2 * k] += (int32_t)p[k * lda + i] * y0;
+                    c[2 * k + 1] += (int32_t)p[k * lda + i] * y1;
+                }
+            }
+            r += g;
+            a += g * lda;
+            c += 2 * g;
+        }
+    }
+#endif
     for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
         const int8_t *a1 = a + lda;
         int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i = 0;
@@ -305,6 +416,23 @@ static inline int32_t pq_hi16(int32_t v)
     } while (0)
 #endif
 
+/* pq_dot2rw_s8's row triples: PQ_ASM_ROWS with the pre-extended words (channel 0's at q, channel
+   1's at q + 8 bytes; q += 16 per step): 2 LDRDs, 3 LDRs, 6 SXTB16, 12 SMLADs per 24 MACs (A32 has
+   no LDRD of any two registers: 4 LDRs there) */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#if defined(__thumb2__)
+#define PQ_ASM_LOAD_W16                                                                    \
+    "ldrd r11, r12, [%[q], #8]\n\t"                                                        \
+    "ldrd r9, r10, [%[q]], #16\n\t"
+#else
+#define PQ_ASM_LOAD_W16                                                                    \
+    "ldr r11, [%[q], #8]\n\t"                                                              \
+    "ldr r12, [%[q], #12]\n\t"                                                             \
+    "ldr r10, [%[q], #4]\n\t"                                                              \
+    "ldr r9, [%[q]], #16\n\t"
+#endif
+#endif
+
 /* one row of pq_dot2rw_s8: c[0..1] = the two channels' sums (v: the pair's words). With the DSP
    extension 8 deep per loop (an LDRD per channel and 4-deep block): 21 instructions per 16 MACs
    where the 4-deep loop took 13 per 8 (an odd row count's last row: every kernel at 3 tokens) */
@@ -349,7 +477,9 @@ static inline void pq_dot2w_row(int32_t *c, const int8_t *a, const int32_t *v, i
 }
 
 /* c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel 2j + k), i < n, for r < rows, k < 2,
-   w pre-extended (above); c is written. Two rows at a time, an odd last row alone. */
+   w pre-extended (above); c is written. Three rows at a time (with the DSP extension and immediate
+   offsets, PQ_ASM_ROWS, 16 deep), then two, an odd last row alone. */
+__attribute__((always_inline))
 static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
                                 int32_t rows)
 {
@@ -357,6 +487,20 @@ static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int
     int32_t r = 0;
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    if (PQ_IMM_OFFSETS(n, lda)) {
+        for (; r + 3 <= rows; r += 3, a += 3 * lda, c += 6) {
+            const int8_t *p = a;
+            const int32_t *q = v;
+            int32_t i, k, tail = n & 3;
+            PQ_ASM_ROWS(1, PQ_ASM_STEP_3X2(PQ_ASM_LOAD_W16), 64, n, lda, p, q, c);
+            for (i = 0; i < tail; i++) {   /* the last n % 4 products */
+                for (k = 0; k < 3; k++) {
+                    c[2 * k] += (int32_t)p[k * lda + i] * q[i];
+                    c[2 * k + 1] += (int32_t)p[k * lda + i] * q[tail + i];
+                }
+            }
+        }
+    }
     for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
         const int8_t *p = a;
         const int32_t *q = v, *end = v + 8 * (n >> 3);
