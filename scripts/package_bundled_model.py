@@ -74,8 +74,11 @@ def _labels_info(labels_dir: Path) -> tuple[dict | None, str]:
     parts = [f"--augment {k}={n:g}" for k, n in index.get("augment", [])]
     parts += [f"--transfer {t}" for t in index.get("transfer", [])]
     parts += [f"--exclude {t}" for t in index.get("exclude", [])]
+    if index.get("seed"):
+        parts.append(f"--seed {index['seed']}")
     origins = dict(Counter(r["origin"] for r in index.get("rows", [])))
-    return origins or None, " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
+    text = " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
+    return origins or None, text.replace(str(REPO.parent / "runs") + "/", "runs/")
 
 
 def _label_folders(distill: dict) -> list[str]:
@@ -176,8 +179,8 @@ def main(run: str) -> None:
     out_dir = run_dir.parent
     teacher = json.loads((out_dir / "teacher.eval.json").read_text())
     distill = cfg["train"].get("distill") or {}
-    origins, label_cmd = (_labels_info(_run_path(run_dir, _label_folders(distill)[0])) if distill.get("labels")
-                          else (None, "see labels.json"))
+    label_sets = ([_labels_info(_run_path(run_dir, f)) for f in _label_folders(distill)] if distill.get("labels")
+                  else [(None, "see labels.json")])
     metrics["teacher_mtop_en_eval"] = {k: teacher["overall"][k] for k in ("intent_accuracy", "slot_f1", "exact_match")}
     metrics["teacher_fp32_bytes"] = teacher["fp32_bytes"]
     if argmax_m:
@@ -197,7 +200,15 @@ def main(run: str) -> None:
     weights = build["components"]["weights"]
     ratio = teacher["fp32_bytes"] / int8_m_bytes(run_dir)
     spec_file = _spec_file(cfg["spec"])
-    origins = ", ".join(f"{k} {v:,}" for k, v in origins.items()) if origins else "see labels.json"
+    labels_md = "\n".join(
+        f"   - {'the first set' if i == 0 else 'joined by a second set (`--teacher-labels` repeated; a text in both is used once)'}"
+        f" ({', '.join(f'{k} {v:,}' for k, v in origins.items()) if origins else 'see labels.json'}):\n"
+        f"     `pqcompile teacher label ... {cmd}`"
+        for i, (origins, cmd) in enumerate(label_sets))
+    spec_notes = ([f"character {'/'.join(map(str, cfg['spec']['char_ngrams']))}-grams in {cfg['spec'].get('ngram_features')} of the columns"]
+                  if cfg['spec'].get('char_ngrams') else [])
+    if cfg['spec'].get('fold_digits'):
+        spec_notes.append("digits 1-9 hashed as 0")
     model_md = f"""# The bundled model
 
 The default model of every pqcompile command that takes one (evaluate, predict, export, build,
@@ -208,7 +219,7 @@ per-epoch history.
 
 ## Model
 pQRNN `{cfg['model']['config_name']}` with {', '.join(f'{k}={v}' for k, v in cfg['overrides'].items())}: projection F={mc['feature_size']}
-(max {cfg['spec']['max_tokens']} tokens{', character ' + '/'.join(map(str, cfg['spec'].get('char_ngrams', []))) + '-grams in ' + str(cfg['spec'].get('ngram_features')) + ' of the columns' if cfg['spec'].get('char_ngrams') else ''}), bottleneck {mc['bottleneck']},
+(max {cfg['spec']['max_tokens']} tokens{''.join(', ' + n for n in spec_notes)}), bottleneck {mc['bottleneck']},
 {mc['layers']} bidirectional QRNN layers (hidden {mc['hidden']}, kernel width{'s ' + ', '.join(map(str, mc['layer_kernel_widths'])) if mc.get('layer_kernel_widths') else ' ' + str(mc['kernel_width'])}), {cfg['model']['n_intents']} intents,
 {cfg['model']['n_slot_tags']} slot tags; {cfg['parameters']:,} parameters, {int8_m_bytes(run_dir):,} bytes of int8 weights
 ({ratio:.0f}x fewer than the teacher's {teacher['fp32_bytes']:,} fp32 bytes).
@@ -222,8 +233,8 @@ teacher and student. eval.txt is used only for the numbers below, never to choos
    48 word-pieces): `pqcompile teacher train ... --epochs 8 --lr 1e-4 --max-length 48`.
 2. Labels: the teacher's soft intent and slot targets for the training texts, augmented ones
    and, where `transfer` is counted, other English corpora's texts, none of which repeats a
-   training, dev or eval text ({origins}):
-   `pqcompile teacher label ... {label_cmd}`.
+   training, dev or eval text:
+{labels_md}
 3. Student: `pqcompile train --teacher-labels LABELS --alpha {distill.get('alpha')} --temperature {distill.get('temperature')} --model pqrnn
    --config {cfg['model']['config_name']} {_set_args(cfg['overrides'])}{' --spec ' + spec_file if spec_file else ''} --epochs {s['epochs']} --batch-size {s['batch_size']}
    --distortion {s['distortion']} --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
