@@ -269,3 +269,47 @@ def test_float_mode_is_the_plain_float_layer_even_on_the_first_batch(lo):
     out = layer(x_real / in_scale, in_scale) * layer.out_scale()
     expected = x_real @ layer.weight + layer.bias
     assert torch.allclose(out, expected.clamp(min=0) if lo == 0 else expected, atol=1e-5)
+
+
+def test_four_bit_encoder_weights_train_convert_and_equal_the_integer_reference(tmp_path):
+    """encoder_weight_bits=4: the bottleneck's and gates' weights are integers in [-7, 7] (the
+    heads keep int8), the QAT model still equals the integer reference bit for bit, the model
+    counts half a byte per encoder weight, and the bit width survives save and load."""
+    model, batch = train_qat_model(steps=10, overrides={"encoder_weight_bits": 4})
+    model.set_quantize(True)
+    qm, out, ref = compare_with_integer_reference(model, batch)
+    m = batch.mask.numpy()
+    assert np.array_equal(out["intent"].numpy(), ref.intent_logits.astype(np.float32))
+    assert np.array_equal(out["slot"].numpy()[m], ref.slot_logits[m].astype(np.float32))
+    t = qm.tensors()
+    assert qm.encoder_weight_bits == 4
+    for name in qm.encoder_weight_names():
+        assert np.abs(t[name]).max() == 7      # the scale maps each channel's largest weight to 7
+    assert np.abs(t["slot.weight"]).max() == 127 and np.abs(t["intent.weight"]).max() == 127
+    encoder = sum(t[n].size for n in qm.encoder_weight_names())
+    full = sum(a.nbytes for a in t.values())
+    assert qm.n_weight_bytes() == full - encoder + sum((t[n].size + 1) // 2 for n in qm.encoder_weight_names())
+    qm.save(tmp_path / "q4")
+    again = QuantizedModel.load(tmp_path / "q4")
+    assert again.encoder_weight_bits == 4 and again.n_weight_bytes() == qm.n_weight_bytes()
+    assert np.array_equal(ir.run_integer(again, batch.features.numpy(), batch.lengths.numpy()).slot_logits,
+                          ref.slot_logits)
+    # An int8 model's files do not mention the field (unchanged from before it existed).
+    model8, _ = train_qat_model(steps=2)
+    qm8, _, _ = compare_with_integer_reference(model8, batch)
+    assert "encoder_weight_bits" not in qm8.config() and qm8.n_weight_bytes() == sum(a.nbytes for a in qm8.tensors().values())
+
+
+def test_a_four_bit_model_with_wider_weights_is_refused_on_load(tmp_path):
+    model, batch = train_qat_model(steps=2, overrides={"encoder_weight_bits": 4})
+    qm, _, _ = compare_with_integer_reference(model, batch)
+    qm.layers[1].bwd.weight[0, 0] = 8
+    qm.save(tmp_path / "bad")
+    with pytest.raises(PqError, match=r"qrnn1.bwd.weight has weights outside \[-7, 7\]"):
+        QuantizedModel.load(tmp_path / "bad")
+
+
+@pytest.mark.parametrize("bits", [2, 5, 16, True])
+def test_encoder_weight_bits_must_be_4_or_8(bits):
+    with pytest.raises(PqError, match="encoder_weight_bits must be 4 or 8"):
+        build_model("pqrnn", "tiny", {"encoder_weight_bits": bits}, 5, 7, spec=SPEC)

@@ -30,7 +30,9 @@ class PQRNNConfig:
     feature_size is the projection's (the spec owns it; it is recorded here for the record).
     float_epochs: epochs trained in float before QAT starts (0 = QAT throughout).
     dropout: in training only, the probability of zeroing each value entering a QRNN layer and
-    the heads (inverted dropout; a regulariser with no trace in the integer model)."""
+    the heads (inverted dropout; a regulariser with no trace in the integer model).
+    encoder_weight_bits: 8, or 4 for 4-bit weights in the bottleneck and the QRNN gate layers (the
+    heads stay int8): integers in [-7, 7], half the bytes (QuantizedModel.encoder_weight_bits)."""
 
     feature_size: int = 512
     bottleneck: int = 128
@@ -41,6 +43,7 @@ class PQRNNConfig:
     float_epochs: int = 0
     layer_kernel_widths: list[int] | None = None   # one width per layer, in place of kernel_width
     dropout: float = 0.0
+    encoder_weight_bits: int = 8
 
     def __post_init__(self) -> None:
         check_positive_ints("pqrnn", self, ("feature_size", "bottleneck", "hidden", "layers", "kernel_width"))
@@ -55,6 +58,8 @@ class PQRNNConfig:
             raise PqError(f"pqrnn config: zoneout must be in [0, 1), got {self.zoneout!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise PqError(f"pqrnn config: dropout must be in [0, 1), got {self.dropout!r}")
+        if self.encoder_weight_bits not in (4, 8) or isinstance(self.encoder_weight_bits, bool):
+            raise PqError(f"pqrnn config: encoder_weight_bits must be 4 or 8, got {self.encoder_weight_bits!r}")
         if not isinstance(self.float_epochs, int) or self.float_epochs < 0:
             raise PqError(f"pqrnn config: float_epochs must be an integer >= 0, got {self.float_epochs!r}")
 
@@ -78,19 +83,21 @@ def windows(u: torch.Tensor, k: int, packing: Packing) -> tuple[torch.Tensor, to
 class QRNNDirection(nn.Module):
     """One direction of a QRNN layer: its gate layer (the width-k window -> z | f | o pre-activations)."""
 
-    def __init__(self, d_in: int, hidden: int, kernel_width: int, backward: bool, zoneout: float):
+    def __init__(self, d_in: int, hidden: int, kernel_width: int, backward: bool, zoneout: float,
+                 weight_bits: int = 8):
         super().__init__()
         self.hidden, self.kernel_width, self.backward, self.zoneout = hidden, kernel_width, backward, zoneout
-        self.gates = QATLinear(kernel_width * d_in, 3 * hidden, -128, 127, out_scale=GATE_PRE_SCALE)
+        self.gates = QATLinear(kernel_width * d_in, 3 * hidden, -128, 127, out_scale=GATE_PRE_SCALE,
+                               weight_bits=weight_bits)
 
 
 class QRNNLayer(nn.Module):
     """Both directions' gates from their windows, then fo-pooling of both in one pass (fo_pool.py)."""
 
-    def __init__(self, d_in: int, hidden: int, kernel_width: int, zoneout: float):
+    def __init__(self, d_in: int, hidden: int, kernel_width: int, zoneout: float, weight_bits: int = 8):
         super().__init__()
-        self.fwd = QRNNDirection(d_in, hidden, kernel_width, False, zoneout)
-        self.bwd = QRNNDirection(d_in, hidden, kernel_width, True, zoneout)
+        self.fwd = QRNNDirection(d_in, hidden, kernel_width, False, zoneout, weight_bits)
+        self.bwd = QRNNDirection(d_in, hidden, kernel_width, True, zoneout, weight_bits)
         self.zoneout = zoneout
 
     def forward(self, u: torch.Tensor, in_scale: torch.Tensor, packing: Packing) -> torch.Tensor:
@@ -107,11 +114,13 @@ class PQRNN(nn.Module):
         super().__init__()
         self.config, self.n_intents, self.n_slot_tags = config, n_intents, n_slot_tags
         c = config
-        self.bottleneck = QATLinear(c.feature_size, c.bottleneck, 0, 127, init_std=(2.0 / c.feature_size) ** 0.5)
+        bits = c.encoder_weight_bits
+        self.bottleneck = QATLinear(c.feature_size, c.bottleneck, 0, 127, init_std=(2.0 / c.feature_size) ** 0.5,
+                                    weight_bits=bits)
         d_in, layers = c.bottleneck, []
         for i in range(c.layers):
             # Zoneout decays with depth, as in the paper's public implementation.
-            layers.append(QRNNLayer(d_in, c.hidden, c.width(i), c.zoneout ** (i + 1)))
+            layers.append(QRNNLayer(d_in, c.hidden, c.width(i), c.zoneout ** (i + 1), bits))
             d_in = 2 * c.hidden
         self.layers = nn.ModuleList(layers)
         self.attention = QATLinear(d_in, 1, -128, 127, out_scale=ATTN_SCORE_SCALE)

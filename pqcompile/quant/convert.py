@@ -63,7 +63,8 @@ def to_quantized(model, spec: ProjectionSpec, intent_labels: list[str], slot_lab
                 meta={"kind": "pqrnn", "config": model.config.to_dict(),
                       "intent_scale": float(model.intent.out_scale()),
                       "slot_scale": float(model.slot.out_scale()), **(meta or {})},
-                intent_slots=check_intent_slots(intent_slots, list(intent_labels), list(slot_labels)))
+                intent_slots=check_intent_slots(intent_slots, list(intent_labels), list(slot_labels)),
+                encoder_weight_bits=int(getattr(model.config, "encoder_weight_bits", 8)))
     finally:
         set_quantize(model, was_quantized)
     return qm

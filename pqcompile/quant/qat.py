@@ -36,10 +36,18 @@ def round_half_even(x: torch.Tensor) -> torch.Tensor:
     return ste(x, torch.round(x))
 
 
-def weight_scale(weight: torch.Tensor) -> torch.Tensor:
-    """Per-output-channel symmetric scale of a [in, out] weight: max|W[:, c]| / 127 (1 for a zero column)."""
+def weight_limit(bits: int) -> int:
+    """The largest weight integer of a symmetric `bits`-bit weight: 127 for 8, 7 for 4."""
+    if bits not in (4, 8):
+        raise ValueError(f"weights are 4 or 8 bits, not {bits!r}")
+    return 2 ** (bits - 1) - 1
+
+
+def weight_scale(weight: torch.Tensor, limit: int = INT8_MAX) -> torch.Tensor:
+    """Per-output-channel symmetric scale of a [in, out] weight: max|W[:, c]| / limit (1 for a zero
+    column); limit 127 for int8 weights, 7 for 4-bit ones."""
     amax = weight.detach().abs().amax(dim=0)
-    return torch.where(amax > 0, amax / INT8_MAX, torch.ones_like(amax))
+    return torch.where(amax > 0, amax / limit, torch.ones_like(amax))
 
 
 def requant_scale(in_scale: torch.Tensor, w_scale: torch.Tensor, out_scale: torch.Tensor) -> torch.Tensor:
@@ -131,13 +139,15 @@ class EmaRange(nn.Module):
 class QATLinear(nn.Module):
     """x_int @ W + b, requantised to int8: the fake-quant twin of a `QLinear`.
 
-    weight is [in, out] (x @ W, the integer model's layout). The output scale is fixed
+    weight is [in, out] (x @ W, the integer model's layout); weight_bits 4 keeps its integers in
+    [-7, 7] (a 4-bit weight held in int8 by the integer model). The output scale is fixed
     (`out_scale` given) or learned by an EmaRange. `forward(x_int, in_scale)` returns the output
     in the integer domain (real value = out * self.out_scale())."""
 
     def __init__(self, n_in: int, n_out: int, lo: int, hi: int, out_scale: float | None = None,
-                 init_std: float | None = None):
+                 init_std: float | None = None, weight_bits: int = 8):
         super().__init__()
+        self.weight_limit = weight_limit(weight_bits)   # weights are integers in [-limit, limit]
         std = init_std if init_std is not None else (1.0 / n_in) ** 0.5
         self.weight = nn.Parameter(torch.randn(n_in, n_out) * std)
         self.bias = nn.Parameter(torch.zeros(n_out))
@@ -158,9 +168,9 @@ class QATLinear(nn.Module):
         return w, b, requant_scale(in_scale, s_w, self.out_scale())
 
     def _int_weights(self, in_scale: torch.Tensor):
-        s_w = weight_scale(self.weight)
+        s_w = weight_scale(self.weight, self.weight_limit)
         if self.quantize:
-            w = _Quantize.apply(self.weight, s_w, INT8_MAX)
+            w = _Quantize.apply(self.weight, s_w, self.weight_limit)
             b = _Quantize.apply(self.bias, in_scale.detach() * s_w, None)
             return w, b, s_w
         return self.weight / s_w, self.bias / (in_scale.detach() * s_w), s_w

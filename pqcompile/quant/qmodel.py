@@ -1,8 +1,9 @@
 """QuantizedModel: a trained pQRNN in integer form, the hand-off between training and deployment.
 
 Produced by quantising a QAT-trained PyTorch model; consumed by the integer reference, the ONNX
-exporter and the compiler. Weights are int8 [in, out] (x @ W), biases int32, requantisation
-scales float32 per output channel; docs/integer-semantics.md defines what they mean.
+exporter and the compiler. Weights are int8 [in, out] (x @ W; 4-bit integers in [-7, 7] in the
+encoder when encoder_weight_bits is 4), biases int32, requantisation scales float32 per output
+channel; docs/integer-semantics.md defines what they mean.
 """
 from __future__ import annotations
 
@@ -71,6 +72,24 @@ class QuantizedModel:
     # for each intent (intent_labels order) the slot labels X ("SL:DATE_TIME") whose tags B-X/I-X
     # the decoder may choose with it (train/decode.py rule 2b); None: every tag with every intent
     intent_slots: list[list[str]] | None = None
+    # 4: the bottleneck's and the QRNN gate layers' weights are 4-bit integers in [-7, 7] (held in
+    # int8 arrays; the same integer semantics), counted as half a byte each; 8: int8 throughout
+    encoder_weight_bits: int = 8
+
+    def encoder_weight_names(self) -> list[str]:
+        """The weight tensors that encoder_weight_bits applies to (the heads are always int8)."""
+        return ["bottleneck.weight"] + [f"qrnn{i}.{d}.weight" for i in range(len(self.layers)) for d in ("fwd", "bwd")]
+
+    def check_encoder_weight_bits(self) -> None:
+        """PqError unless encoder_weight_bits is 4 or 8 and the encoder's weights fit in it."""
+        if self.encoder_weight_bits not in (4, 8) or isinstance(self.encoder_weight_bits, bool):
+            raise PqError(f"qmodel.json: encoder_weight_bits must be 4 or 8, got {self.encoder_weight_bits!r}")
+        if self.encoder_weight_bits == 4:
+            t = self.tensors()
+            for name in self.encoder_weight_names():
+                if t[name].size and int(np.abs(t[name].astype(np.int16)).max()) > 7:
+                    raise PqError(f"qmodel.npz: tensor {name} has weights outside [-7, 7], but the model "
+                                  "declares 4-bit encoder weights")
 
     @property
     def max_tokens(self) -> int:
@@ -97,7 +116,10 @@ class QuantizedModel:
         return out
 
     def n_weight_bytes(self) -> int:
-        return int(sum(a.nbytes for a in self.tensors().values()))
+        """Bytes of every tensor, 4-bit encoder weights counted as two per byte (per tensor, rounded up)."""
+        t = self.tensors()
+        packed = set(self.encoder_weight_names()) if self.encoder_weight_bits == 4 else set()
+        return int(sum((a.size + 1) // 2 if name in packed else a.nbytes for name, a in t.items()))
 
     def n_macs(self) -> int:
         """Multiply-accumulates of the weight matrices per utterance at max_tokens: what the
@@ -119,6 +141,7 @@ class QuantizedModel:
             "slot_labels": self.slot_labels,
             "meta": self.meta,
             **({"intent_slots": self.intent_slots} if self.intent_slots is not None else {}),
+            **({"encoder_weight_bits": self.encoder_weight_bits} if self.encoder_weight_bits != 8 else {}),
         }
 
     # -- persistence: <dir>/qmodel.json + <dir>/qmodel.npz -------------------------------------
@@ -183,8 +206,9 @@ class QuantizedModel:
             raise PqError(f"qmodel.json: {e}") from None
         layers = [QRNNLayerQ(get(f"qrnn{i}.fwd"), get(f"qrnn{i}.bwd"), k, h) for i, (k, h) in enumerate(layer_cfg)]
         model = cls(spec, get("bottleneck"), layers, get("attention"), get("intent"), get("slot"), *labels, meta,
-                    intent_slots)
+                    intent_slots, cfg.get("encoder_weight_bits", 8))
         model.check_shapes()
+        model.check_encoder_weight_bits()
         return model
 
     def check_shapes(self) -> None:
