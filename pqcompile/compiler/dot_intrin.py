@@ -10,7 +10,10 @@ that group for every token row: register blocking, 3 rows x 2 channels (G = 2; w
 extension, in inline assembly, the last 2 or 4 rows 2 x 2) or 4 rows x 1 channel (G = 1) per
 inner loop, so each sign-extended weight word serves 3 or 4 rows and each activation word 2
 channels; an odd last row (or the last 1-3) goes through the one-row kernels. Its last argument,
-T here, becomes the run-time `rows` (rows.py).
+T here, becomes the run-time `rows` (rows.py). pq_dot1r_s8 and pq_dotn_s8 (a matmul of one row:
+its weight rows times the row) are rows times one vector: with the DSP extension and constant
+sizes one inline-assembly routine, up to 8 rows per inner loop sharing the vector's words
+(PQ_ASM_VEC).
 
 On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
 int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
