@@ -271,6 +271,20 @@ def test_int16_weights_are_preextended_and_bit_exact(kw):
     assert_every_length_exact(qm, cm, host, seed=9)
 
 
+def test_a_one_row_matmul_takes_the_whole_row_kernel():
+    """The intent head (one pooled row) is one pq_dotn_s8 call also when 4 divides its channel count
+    (8 and 16 intents: no pq_dot4_s8 groups), bit-exact at every length."""
+    for n_intents in (8, 16):
+        qm = random_quantized_model(SPEC, bottleneck=12, hidden=5, n_layers=1, kernel_width=2, n_intents=n_intents,
+                                    seed=16)
+        cm = compiler.compile_onnx(build_onnx(qm))
+        kernels = cm.files["pq_kernels.c"]
+        assert kernels.count("pq_dotn_s8((&(") == 1 and kernels.count("pq_dot4_s8((&(") == 0
+        assert re.search(rf"pq_dotn_s8\(.*, {2 * 5}, {n_intents}\);", kernels)
+        host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
+        assert_every_length_exact(qm, cm, host, seed=n_intents)
+
+
 def test_a_matmul_the_row_kernels_do_not_take_falls_back_to_the_row_by_row_kernels(monkeypatch):
     """When use_dot_kernel cannot turn a block scheduled for a row kernel into a call (simulated
     here: its matcher refuses every block), the kernel is scheduled again without row kernels:

@@ -24,6 +24,10 @@ from disasm import loops
 # 1-3 rows left) and depths with every remainder mod 8
 DEPTHS = tuple(range(1, 25)) + (136, 384)
 CASES = ([("dotn", m, n, 1) for m in (1, 2, 3, 4, 5, 6, 7, 9, 11, 13) for n in (1, 3, 4, 7, 8, 9, 37, 128)]
+         + [("dotn", m, n, 1) for m in (8, 10, 12, 14, 15, 16, 17, 23) for n in (2, 12, 16, 21, 30, 136)]
+         + [(k, m, n, 1) for k in ("dotn_var", "dotn_far") for m in (3, 9, 17) for n in (13, 600)]
+         + [(k, 1, n, rows) for k in ("dot1r_var", "dot1r_far") for rows in (1, 3, 4, 5, 7) for n in (5, 24, 37)]
+         + [("dot1r", 1, n, rows) for rows in (10, 11, 12, 13, 34) for n in (17, 40, 136)]
          + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64)] + [("dot2", 2, n, 1) for n in (3, 4, 6, 33)]
          + [("dot4", 4, n, 1) for n in (2, 4, 11, 144)]
          + [(k, g, n, rows) for k, g in (("dot2r", 2), ("dot1r", 1), ("dot2rw", 2)) for rows in range(10)
@@ -33,7 +37,8 @@ CASES = ([("dotn", m, n, 1) for m in (1, 2, 3, 4, 5, 6, 7, 9, 11, 13) for n in (
          + [(k, 2, n, rows) for k in ("dot2r", "dot2rw") for rows in (10, 13) for n in (17, 40)])
 
 
-ROW_KERNELS = ("dot2r", "dot1r", "dot2rw", "dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far")
+ROW_KERNELS = ("dot2r", "dot1r", "dot2rw", "dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far", "dot1r_var",
+               "dot1r_far")
 FAR = 2050   # a row stride whose 2 x (row offset) LDR's 12-bit immediate cannot take
 
 
@@ -73,6 +78,11 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
                 "dot2rw": f"pq_dot2rw_s8(c, {pa}, (int8_t *)(V + {v_pos}), 1, {n}, {lda}, {rows});",
                 "dot2r_far": f"pq_dot2r_s8(c, {pa}, {pw}, {n}, {lda}, {rows});",
                 "dot2rw_far": f"pq_dot2rw_s8(c, {pa}, (int8_t *)(V + {v_pos}), 1, {n}, {lda}, {rows});",
+                "dotn_var": f"{{ volatile int32_t n_ = {n}, m_ = {m}; pq_dotn_s8(c, {pa}, {pw}, n_, m_); }}",
+                "dotn_far": f"pq_dotn_s8(c, {pa}, {pw}, {n}, {m});",
+                "dot1r_far": f"pq_dot1r_s8(c, {pa}, {pw}, {n}, {lda}, {rows});",
+                "dot1r_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
+                             f"pq_dot1r_s8(c, {pa}, {pw}, n_, lda_, {rows}); }}",
                 "dot2r_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
                              f"pq_dot2r_s8(c, {pa}, {pw}, n_, lda_, {rows}); }}",
                 "dot2rw_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
@@ -93,7 +103,7 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
         "        else { pq_write_uint((uint32_t)c[j]); }",
         "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
-        *body, "int main(void)", "{", "    int32_t c[32];", "    pq_platform_init();",
+        *body, "int main(void)", "{", "    int32_t c[40];", "    pq_platform_init();",
         *(f"    case{i}(c);" for i in range(len(body))), "    return 0;", "}", ""])
     return src, expected
 
@@ -128,25 +138,36 @@ def test_row_kernel_loops(target_name, tmp_path):
     """The inner loops the row kernels compile to (depth 216, row stride 218, constants as in the
     generated kernels): 3 rows x 2 channels 16 deep, 111 instructions per 48 SMLADs (96 MACs),
     2 x 2: 82 per 32; int16 weights, 3 x 2: 95 per 48; with the sizes unknown to the compiler
-    the C loops (no 3 x 2 loop). Deterministic counts of the instructions gcc emits."""
+    the C loops (no 3 x 2 loop); the rows-times-one-vector routine (pq_dotn_s8, pq_dot1r_s8).
+    Deterministic counts of the instructions gcc emits."""
     target = load_target(target_name)
     if shutil.which(target.compiler) is None or shutil.which("arm-none-eabi-objdump") is None:
         pytest.skip(f"{target.compiler} or arm-none-eabi-objdump missing")
     src = "\n".join([
         "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C,
-        "static int8_t A[13 * 218], W[2 * 216];", "static int32_t V[2 * 216 / 2];",
+        "static int8_t A[13 * 218], W[113 * 136];", "static int32_t V[2 * 216 / 2];",
         "volatile int32_t sizes[2] = {216, 218};",
         "__attribute__((noinline)) void k8(int32_t *c, int32_t rows) { pq_dot2r_s8(c, A, W, 216, 218, rows); }",
         "__attribute__((noinline)) void k16(int32_t *c, int32_t rows)",
         "{ pq_dot2rw_s8(c, A, (int8_t *)V, 0, 216, 218, rows); }",
         "__attribute__((noinline)) void kvar(int32_t *c, int32_t rows)",
         "{ pq_dot2r_s8(c, A, W, sizes[0], sizes[1], rows); }",
-        "int main(void)", "{", "    int32_t c[26];", "    pq_platform_init();",
-        "    k8(c, 13); k16(c, 13); kvar(c, 13);", "    return (int)c[0];", "}", ""])
+        "__attribute__((noinline)) void kvec(int32_t *c) { pq_dotn_s8(c, A, W, 136, 113); }",
+        "__attribute__((noinline)) void katt(int32_t *c, int32_t rows) { pq_dot1r_s8(c, A, W, 136, 136, rows); }",
+        "__attribute__((noinline)) void kvecvar(int32_t *c) { pq_dotn_s8(c, A, W, sizes[0], 113); }",
+        "int main(void)", "{", "    int32_t c[120];", "    pq_platform_init();",
+        "    k8(c, 13); k16(c, 13); kvar(c, 13); kvec(c); katt(c, 13); kvecvar(c);", "    return (int)c[0];", "}", ""])
     (tmp_path / "loops.c").write_text(src)
     exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
-    k8, k16, kvar = ([(n, s) for _, n, s in loops(dis, f)] for f in ("k8", "k16", "kvar"))
+    k8, k16, kvar, kvec, katt, kvecvar = ([(n, s) for _, n, s in loops(dis, f)]
+                                          for f in ("k8", "k16", "kvar", "kvec", "katt", "kvecvar"))
     assert (111, 48) in k8 and (82, 32) in k8, k8
     assert (95, 48) in k16, k16
     assert kvar and not any(smlad == 48 for _, smlad in kvar), kvar
+    # rows times one vector (PQ_ASM_VEC), 16 deep: 8 weight rows of a one-row matmul (the intent
+    # head) 175 instructions per 64 SMLADs (128 MACs), 4 token rows of the attention score 94 per 32,
+    # the last 2 rows 54 per 16, a single row 34 per 8; unknown sizes: pq_dot4_s8's C loop
+    assert (175, 64) in kvec and (34, 8) in kvec, kvec
+    assert (94, 32) in katt and (54, 16) in katt and (34, 8) in katt, katt
+    assert kvecvar and not any(smlad in (32, 64) for _, smlad in kvecvar), kvecvar

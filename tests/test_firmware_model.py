@@ -119,8 +119,8 @@ def test_int16_weights_build_is_bit_exact(target_name, tmp_path):
     """The build option int16_weights (weights of the bottleneck and the gates pre-extended to
     int16, read by pq_dot2rw_s8): same logits and frames as onnxruntime and the integer reference;
     depths 30 and 12 (a 4-deep tail and a plain-loop tail), odd row counts; more flash."""
-    qm = random_quantized_model(SPEC, bottleneck=10, hidden=6, n_layers=2, kernel_width=[3, 1], n_intents=4,
-                                n_slot_tags=7, seed=22)
+    qm = random_quantized_model(SPEC, bottleneck=10, hidden=6, n_layers=2, kernel_width=[3, 1], n_intents=11,
+                                n_slot_tags=7, seed=22)   # 11 intents: pq_dotn_s8's 8-, 2- and 1-row blocks
     onnx_model = build_onnx(qm)
     target = load_target(target_name)
     report = build(onnx_model, target, tmp_path / "b", "random", int16_weights=True)

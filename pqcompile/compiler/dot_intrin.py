@@ -10,7 +10,10 @@ that group for every token row: register blocking, 3 rows x 2 channels (G = 2; w
 extension, in inline assembly, the last 2 or 4 rows 2 x 2) or 4 rows x 1 channel (G = 1) per
 inner loop, so each sign-extended weight word serves 3 or 4 rows and each activation word 2
 channels; an odd last row (or the last 1-3) goes through the one-row kernels. Its last argument,
-T here, becomes the run-time `rows` (rows.py).
+T here, becomes the run-time `rows` (rows.py). pq_dot1r_s8 and pq_dotn_s8 (a matmul of one row:
+its weight rows times the row) are rows times one vector: with the DSP extension and constant
+sizes one inline-assembly routine, up to 8 rows per inner loop sharing the vector's words
+(PQ_ASM_VEC).
 
 On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
 int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
@@ -265,6 +268,100 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
 #endif
 #endif
 
+/* Rows times one vector: c[k] = (or +=) sum of x[k * lda + i] * v[i], i < n, k < R, R <= 8 rows of
+   x at a time sharing each sign-extended word of v: the attention score (the token rows times its
+   one weight channel, pq_dot1r_s8) and a matmul of one row (the intent head: its weight rows times
+   the pooled row, pq_dotn_s8). Per 4-deep step 1 + R LDRs, 2 + 2R SXTB16 and 2R SMLADs make 4R
+   MACs: 43 instructions per 32 MACs for R = 8 (where pq_dot4_s8's C loop takes 27 per 16). One asm
+   routine on fixed registers like PQ_ASM_ROWS: operands p (row 0), q (v), c; accumulators r3-r8,
+   r11, r12 (rows 0..7, in STM order), v's even and odd bytes in r9, r10, the row word in lr, its
+   even bytes in c's register (c pushed first, popped into lr for the STM). The 16-deep loop's end
+   is in r12 for R < 8, on the stack for R = 8. Rows are `.if`s on R; row k's offset k lda is an
+   immediate: PQ_VEC_OFFSETS. acc: 1 loads the accumulators from c (c +=), 0 zeroes them (c =). */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#define PQ_ASM_VROW(k, ld, acc)                                                            \
+    ".if %c[R] > " #k "\n\t"                                                               \
+    ld "\n\t"                                                                              \
+    "sxtb16 %[c], lr\n\t"                                                                  \
+    "sxtb16 lr, lr, ror #8\n\t"                                                            \
+    "smlad " acc ", %[c], r9, " acc "\n\t"                                                 \
+    "smlad " acc ", lr, r10, " acc "\n\t"                                                  \
+    ".endif\n\t"
+#define PQ_ASM_VOFF(k) "ldr lr, [%[p], #(" #k " * %c[lda])]"
+#define PQ_ASM_VSTEP                                                                       \
+    "ldr r9, [%[q]], #4\n\t"                                                               \
+    "sxtb16 r10, r9, ror #8\n\t"                                                           \
+    "sxtb16 r9, r9\n\t"                                                                    \
+    PQ_ASM_VROW(7, PQ_ASM_VOFF(7), "r12")                                                  \
+    PQ_ASM_VROW(6, PQ_ASM_VOFF(6), "r11")                                                  \
+    PQ_ASM_VROW(5, PQ_ASM_VOFF(5), "r8")                                                   \
+    PQ_ASM_VROW(4, PQ_ASM_VOFF(4), "r7")                                                   \
+    PQ_ASM_VROW(3, PQ_ASM_VOFF(3), "r6")                                                   \
+    PQ_ASM_VROW(2, PQ_ASM_VOFF(2), "r5")                                                   \
+    PQ_ASM_VROW(1, PQ_ASM_VOFF(1), "r4")                                                   \
+    PQ_ASM_VROW(0, "ldr lr, [%[p]], #4", "r3")
+/* `op base, {the R accumulators}` (LDM / STM) */
+#define PQ_ASM_VREGS(op, base)                                                             \
+    ".if %c[R] == 1\n\t" op " " base ", {r3}\n\t"                                          \
+    ".elseif %c[R] == 2\n\t" op " " base ", {r3, r4}\n\t"                                  \
+    ".elseif %c[R] == 3\n\t" op " " base ", {r3-r5}\n\t"                                   \
+    ".elseif %c[R] == 4\n\t" op " " base ", {r3-r6}\n\t"                                   \
+    ".elseif %c[R] == 5\n\t" op " " base ", {r3-r7}\n\t"                                   \
+    ".elseif %c[R] == 6\n\t" op " " base ", {r3-r8}\n\t"                                   \
+    ".elseif %c[R] == 7\n\t" op " " base ", {r3-r8, r11}\n\t"                              \
+    ".else\n\t" op " " base ", {r3-r8, r11, r12}\n\t"                                      \
+    ".endif\n\t"
+#define PQ_ASM_VZERO(k, reg) ".if %c[R] > " #k "\n\t" "mov " reg ", #0\n\t" ".endif\n\t"
+#define PQ_ASM_VEC(R_, acc_, n_, lda_, p_, q_, c_) do {                                           \
+        int32_t *cv_ = (c_);                                                               \
+        __asm__ volatile(                                                                  \
+            "str %[c], [sp, #-8]!\n\t"                                                     \
+            ".if %c[acc]\n\t"                                                              \
+            PQ_ASM_VREGS("ldm", "%[c]")                                                    \
+            ".else\n\t"                                                                    \
+            PQ_ASM_VZERO(0, "r3") PQ_ASM_VZERO(1, "r4") PQ_ASM_VZERO(2, "r5")              \
+            PQ_ASM_VZERO(3, "r6") PQ_ASM_VZERO(4, "r7") PQ_ASM_VZERO(5, "r8")              \
+            PQ_ASM_VZERO(6, "r11") PQ_ASM_VZERO(7, "r12")                                  \
+            ".endif\n\t"                                                                   \
+            ".if %c[k16]\n\t"                                                              \
+            "movw %[c], #%c[k16]\n\t"                                                      \
+            "add %[c], %[c], %[q]\n\t"                                                     \
+            ".if %c[R] == 8\n\t" "str %[c], [sp, #4]\n\t" ".else\n\t" "mov r12, %[c]\n\t" ".endif\n\t" \
+            "1:\n\t" PQ_ASM_VSTEP PQ_ASM_VSTEP PQ_ASM_VSTEP PQ_ASM_VSTEP                   \
+            ".if %c[R] == 8\n\t" "ldr lr, [sp, #4]\n\t" "cmp %[q], lr\n\t"                 \
+            ".else\n\t" "cmp %[q], r12\n\t" ".endif\n\t"                                   \
+            "bne 1b\n\t"                                                                   \
+            ".endif\n\t"                                                                   \
+            ".if %c[has8]\n\t" PQ_ASM_VSTEP PQ_ASM_VSTEP ".endif\n\t"                      \
+            ".if %c[has4]\n\t" PQ_ASM_VSTEP ".endif\n\t"                                   \
+            "ldr lr, [sp], #8\n\t"                                                         \
+            PQ_ASM_VREGS("stm", "lr")                                                      \
+            : [p] "+r"(p_), [q] "+r"(q_), [c] "+r"(cv_)                                   \
+            : [R] "i"(R_), [acc] "i"(acc_), [lda] "i"(lda_), [k16] "i"(((n_) >> 4) * 16),  \
+              [has8] "i"(((n_) >> 3) & 1), [has4] "i"(((n_) >> 2) & 1)                   \
+            : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"); \
+    } while (0)
+/* whether R rows' offsets (up to (R - 1) lda) fit LDR's immediate and n, lda are constants */
+#if defined(PQ_NO_ROW_ASM)
+#define PQ_VEC_OFFSETS(n, lda, R) 0
+#else
+#define PQ_VEC_OFFSETS(n, lda, R) (__builtin_constant_p(n) && __builtin_constant_p(lda)   \
+                                   && (n) >= 0 && (n) <= 65535 && (lda) >= 0          \
+                                   && ((R) - 1) * (lda) <= 4095)
+#endif
+/* R rows from x (stride lda) times v into c[0..R-1], the last n % 4 products in C */
+#define PQ_VEC_BLOCK(R, acc, n, lda, x, v, c) do {                                         \
+        const int8_t *px_ = (x), *qv_ = (v);                                               \
+        int32_t i_, k_;                                                                    \
+        PQ_ASM_VEC(R, acc, n, lda, px_, qv_, (c));                                         \
+        for (i_ = 0; i_ < ((n) & 3); i_++) {                                               \
+            for (k_ = 0; k_ < (R); k_++) {                                                 \
+                (c)[k_] += (int32_t)px_[k_ * (lda) + i_] * (int32_t)qv_[i_];               \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+#endif
+
 /* G = 2: with the DSP extension and immediate offsets, three rows x two channels at a time, the
    last 2 (or 4) rows two at a time (PQ_ASM_STEP_3X2 / _2X2, 16 deep); otherwise two rows x two
    channels in C (PQ_STEP_2X2, 8 deep); an odd last row through pq_dot2_s8 (one row only: 3k + 1
@@ -333,11 +430,31 @@ static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
     }
 }
 
-/* G = 1: four rows x one channel at a time; the last rows (fewer than 4) through pq_dot_s8 */
+/* G = 1: with the DSP extension and immediate offsets, PQ_ASM_VEC four rows at a time, then 2,
+   then 1; otherwise four rows x one channel in C (PQ_STEP_4X1), the last rows (fewer than 4)
+   through pq_dot_s8. Always inlined: the offsets must be the call's constants. */
+__attribute__((always_inline))
 static inline void pq_dot1r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
 {
     int32_t r = 0;
 
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    if (PQ_VEC_OFFSETS(n, lda, 4)) {
+        for (; r + 4 <= rows; r += 4, a += 4 * lda, c += 4) {
+            PQ_VEC_BLOCK(4, 0, n, lda, a, w, c);
+        }
+        if (r + 2 <= rows) {
+            PQ_VEC_BLOCK(2, 0, n, lda, a, w, c);
+            r += 2;
+            a += 2 * lda;
+            c += 2;
+        }
+        if (r < rows) {
+            PQ_VEC_BLOCK(1, 0, n, lda, a, w, c);
+            return;
+        }
+    }
+#endif
     for (; r + 4 <= rows; r += 4, a += 4 * lda, c += 4) {
         int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, i = 0;
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
@@ -533,11 +650,33 @@ static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int
     }
 }
 
-/* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): 4 channels at a time, then 2, then 1 */
+/* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): with the DSP extension and n a
+   constant (7 n <= 4095), PQ_ASM_VEC on the weight rows times a, 8 channels at a time, then 4, 2,
+   1; otherwise 4 channels at a time (pq_dot4_s8), then 2, then 1. Always inlined (constants). */
+__attribute__((always_inline))
 static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
 {
     int32_t j = 0;
 
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    if (PQ_VEC_OFFSETS(n, n, 8)) {
+        for (; j + 8 <= m; j += 8) {
+            PQ_VEC_BLOCK(8, 1, n, n, w + j * n, a, c + j);
+        }
+        if (j + 4 <= m) {
+            PQ_VEC_BLOCK(4, 1, n, n, w + j * n, a, c + j);
+            j += 4;
+        }
+        if (j + 2 <= m) {
+            PQ_VEC_BLOCK(2, 1, n, n, w + j * n, a, c + j);
+            j += 2;
+        }
+        if (j < m) {
+            PQ_VEC_BLOCK(1, 1, n, n, w + j * n, a, c + j);
+        }
+        return;
+    }
+#endif
     for (; j + 4 <= m; j += 4) {
         pq_dot4_s8(c + j, a, w + j * n, n);
     }

@@ -8,8 +8,9 @@ accumulator is zeroed once before the loop instead of tested on every step. A ma
 token rows ([1, T, K] x [N, K]) takes its output channels in groups of 2 (1 when N = 1: the
 importer pads any other odd N) outside and all its token rows inside one call of a row kernel
 (dot_intrin.py: register-blocked, 2 rows x 2 channels), its epilogue after the call for the
-group's rows (int32 accumulators [T, G]). Any other matmul (the intent head's one pooled row)
-splits its output channels in groups of 4 or 2 (the first that divides their count; a count that
+group's rows (int32 accumulators [T, G]). A matmul of one row (the intent head's pooled row) takes
+all its output channels in one call (pq_dotn_s8); any other (the token rows' fallback) splits its
+output channels in groups of 4 or 2 (the first that divides their count; a count that
 4 does not divide takes a whole row of channels at once) and its reduction is blockized, to become one call of a
 dot-product micro-kernel (SMLAD on cores with the DSP extension); a reduction the micro-kernel
 cannot take is unrolled by 4 instead (the loop test and branch then cost a quarter per
@@ -118,9 +119,12 @@ def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = Tru
         loops = sch.get_loops(block)
         is_mac = "matmul" in sch.get(block).name_hint and len(loops) == n_spatial + 1 and n_spatial > 0
         n_out = int(sch.get(loops[n_spatial - 1]).extent) if n_spatial > 0 else 0
-        # a channel count that 4 does not divide (e.g. 149 slot tags): all channels of a row in one
-        # pq_dotn_s8 call (4 at a time, then 2, then 1), the epilogue after it for the whole row
-        whole = is_mac and micro_kernels and n_spatial >= 2 and n_out > 2 and n_out % CHANNELS[0] != 0
+        # a channel count that 4 does not divide (e.g. 149 slot tags), or a matmul of one row (the
+        # intent head): all channels of a row in one pq_dotn_s8 call (dot_intrin.py: 8 weight rows
+        # at a time in assembly, or 4, 2, 1 in C), the epilogue after it for the whole row
+        one_row = all(_extent(sch, l) == 1 for l in loops[:n_spatial - 1])
+        whole = (is_mac and micro_kernels and n_spatial >= 2 and n_out > 2
+                 and (n_out % CHANNELS[0] != 0 or one_row))
         group = next((c for c in CHANNELS if n_out % c == 0), 0) if is_mac and micro_kernels and not whole else 0
         paired = group > 0
         if paired:   # output channels in groups: one pq_dot{4,2}_s8 call computes them (dot_intrin.py)
