@@ -78,7 +78,7 @@ def _labels_info(labels_dir: Path) -> tuple[dict | None, str]:
         parts.append(f"--seed {index['seed']}")
     origins = dict(Counter(r["origin"] for r in index.get("rows", [])))
     text = " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
-    return origins or None, text.replace(str(REPO.parent / "runs") + "/", "runs/")
+    return origins or None, text.replace(f"{(REPO / 'runs').resolve()}/", "runs/")   # runs/ may be a link
 
 
 def _label_folders(distill: dict) -> list[str]:
@@ -201,8 +201,8 @@ def main(run: str) -> None:
     ratio = teacher["fp32_bytes"] / int8_m_bytes(run_dir)
     spec_file = _spec_file(cfg["spec"])
     labels_md = "\n".join(
-        f"   - {'the first set' if i == 0 else 'joined by a second set (`--teacher-labels` repeated; a text in both is used once)'}"
-        f" ({', '.join(f'{k} {v:,}' for k, v in origins.items()) if origins else 'see labels.json'}):\n"
+        f"   - {'the first set' if i == 0 else 'another set, joined by a repeated `--teacher-labels` (a text in both is used once)'}"
+        f": {', '.join(f'{k} {v:,}' for k, v in origins.items()) if origins else 'see labels.json'};\n"
         f"     `pqcompile teacher label ... {cmd}`"
         for i, (origins, cmd) in enumerate(label_sets))
     spec_notes = ([f"character {'/'.join(map(str, cfg['spec']['char_ngrams']))}-grams in {cfg['spec'].get('ngram_features')} of the columns"]

@@ -82,7 +82,7 @@ class QuantizedModel:
 
     def check_encoder_weight_bits(self) -> None:
         """PqError unless encoder_weight_bits is 4 or 8 and the encoder's weights fit in it."""
-        if self.encoder_weight_bits not in (4, 8) or isinstance(self.encoder_weight_bits, bool):
+        if self.encoder_weight_bits not in (4, 8):
             raise PqError(f"qmodel.json: encoder_weight_bits must be 4 or 8, got {self.encoder_weight_bits!r}")
         if self.encoder_weight_bits == 4:
             t = self.tensors()
