@@ -351,3 +351,63 @@ def test_a_run_killed_mid_schedule_resumes_exactly(fixtures, tmp_path, monkeypat
     a = load_file(str(tmp_path / "straight/checkpoint/model.safetensors"))
     b = load_file(str(tmp_path / "killed/checkpoint/model.safetensors"))
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_weight_average_follows_the_formula_and_swaps_back():
+    import torch
+    from pqcompile.train.weight_average import WeightAverage
+    model = torch.nn.Linear(3, 2)
+    start = [p.detach().clone() for p in model.parameters()]
+    average = WeightAverage(model, 0.5)
+    expected = [s.clone() for s in start]
+    for n in range(1, 4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        average.update()
+        d = min(0.5, (1 + n) / (10 + n))
+        expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, model.parameters())]
+    live = [p.detach().clone() for p in model.parameters()]
+    assert not torch.equal(expected[0], live[0])
+    with average.swapped_in():
+        assert all(torch.allclose(p, e) for p, e in zip(model.parameters(), expected))
+    assert all(torch.equal(p, w) for p, w in zip(model.parameters(), live))
+
+
+def test_ema_run_keeps_the_average_and_resumes_exactly(fixtures, tmp_path, monkeypatch):
+    """--ema: dev, best/ and int8/ use the averaged weights (they differ from the live ones in
+    checkpoint/), and a run killed in epoch 2 and resumed equals an uninterrupted one, average included."""
+    import pqcompile.train.run as run_mod
+    common = ["--data", fixtures["en_train"], "--dev", fixtures["en_dev"], *TINY, "--ema", 0.9,
+              "--batch-size", 8, "--seed", 2, "--epochs", 2, "--quiet"]
+    run_cli("train", *common, "--out", tmp_path / "straight")
+    straight = tmp_path / "straight"
+    live = load_file(str(straight / "checkpoint/model.safetensors"))
+    average = load_file(str(straight / "checkpoint/ema.safetensors"))
+    assert set(average) <= set(live) and any(not np.array_equal(average[k], live[k]) for k in average)
+    state = json.loads((straight / "checkpoint/state.json").read_text())
+    assert state["ema_updates"] > 0
+    if state["best"]["epoch"] == 2:      # best/ holds the average of that epoch
+        best = load_file(str(straight / "best/model.safetensors"))
+        assert all(np.array_equal(best[k], average[k]) for k in average)
+    real_write_json = run_mod.write_json
+
+    def dies_in_epoch_2(path, obj):
+        if Path(path).name == "state.json" and obj.get("epoch") == 2:
+            raise OSError("killed")
+        real_write_json(path, obj)
+
+    monkeypatch.setattr(run_mod, "write_json", dies_in_epoch_2)
+    try:
+        assert run_cli("train", *common, "--out", tmp_path / "killed", ok=False).returncode != 0
+    except OSError:
+        pass
+    monkeypatch.undo()
+    run_cli("train", *common, "--out", tmp_path / "killed", "--resume")
+    for name in ("model.safetensors", "ema.safetensors"):
+        a = load_file(str(straight / "checkpoint" / name))
+        b = load_file(str(tmp_path / "killed/checkpoint" / name))
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    bad = run_cli("train", "--data", fixtures["en_train"], *TINY, "--ema", 1.5, "--out", tmp_path / "bad", ok=False)
+    assert bad.returncode != 0 and "--ema must be" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists()

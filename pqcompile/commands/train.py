@@ -48,12 +48,15 @@ SIZE_NAMES = ["tiny", "small", "base"]
                    "at the last update (default constant).")
 @click.option("--warmup", type=float, help="Fraction of all updates with a linear warm-up of the rate (default 0).")
 @click.option("--weight-decay", type=float, help="Decoupled weight decay, AdamW (default 0 = Adam).")
+@click.option("--ema", type=float, metavar="DECAY",
+              help="Evaluate and keep a moving average of the weights with this decay per update, "
+                   "e.g. 0.999 (default 0 = off: the live weights).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented, dev, kind, config_name, sets,
               spec_path, out, epochs, batch_size, lr, seed, distortion, threads, schedule, warmup, weight_decay,
-              resume, quiet, as_json):
+              ema, resume, quiet, as_json):
     """Train a model on FORMAT:PATH sources into a run folder.
 
     The folder gets config.json (projection spec, model config, labels), a checkpoint each epoch,
@@ -65,7 +68,7 @@ def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented
     """
     from ..train.runner import DistillRequest, parse_overrides, train_command
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
-             "threads": threads, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay}
+             "threads": threads, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay, "ema": ema}
     spec = load_spec(spec_path) if spec_path else None
     distill = None
     if teacher_labels:

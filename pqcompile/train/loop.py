@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -45,6 +46,7 @@ from .decode import intent_slots_from_examples, intent_tag_mask
 from .inference import evaluate_model
 from .plots import plot_learning_curve
 from .run import RUN_FORMAT, RUN_VERSION, RunFolder, read_json, save_weights_dir, write_json
+from .weight_average import EMA_FILE, WeightAverage
 
 
 @dataclass
@@ -61,6 +63,7 @@ class TrainSettings:
     schedule: str = "constant"   # learning rate over the run: constant, linear or cosine (after warm-up)
     warmup: float = 0.0          # fraction of all updates with a linear warm-up from 0 to lr
     weight_decay: float = 0.0    # decoupled weight decay (AdamW); 0 = plain Adam
+    ema: float = 0.0             # decay of a moving average of the weights used for dev/best/int8; 0 = off
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -79,6 +82,8 @@ class TrainSettings:
             raise PqError(f"--warmup must be in [0, 1), got {self.warmup}")
         if not self.weight_decay >= 0:
             raise PqError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if not (self.ema == 0 or 0 < self.ema < 1):
+            raise PqError(f"--ema must be 0 (off) or in (0, 1), got {self.ema}")
 
 
 SCHEDULES = ("constant", "linear", "cosine")
@@ -190,6 +195,7 @@ class Trainer:
         self.model = model_from_config(config["model"])
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.settings.lr,
                                            weight_decay=self.settings.weight_decay, foreach=True)
+        self.average = WeightAverage(self.model, self.settings.ema) if self.settings.ema else None
         self.history: list[dict] = []
         self.best: dict | None = None
         self.next_epoch = 0
@@ -203,6 +209,10 @@ class Trainer:
         self.model.load_state_dict(self.run.load_weights("checkpoint"))
         self.optimizer.load_state_dict(torch.load(self.run.checkpoint / "optimizer.pt", weights_only=True))
         self.history, self.best, self.next_epoch = state["history"], state["best"], state["epoch"]
+        if self.average is not None:
+            if not (self.run.checkpoint / EMA_FILE).is_file():
+                raise PqError(f"{self.run.checkpoint / EMA_FILE} not found (the run was started with --ema)")
+            self.average.load(self.run.load_weights_file("checkpoint", EMA_FILE), state["ema_updates"])
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -246,6 +256,8 @@ class Trainer:
             if s.clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_norm)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update()
             sync_ranges(self.model, ctx)
             total += loss.item() * len(batch.indices)
             seen += len(batch.indices)
@@ -259,13 +271,17 @@ class Trainer:
         return float(mean[0] / mean[1])
 
     def _end_epoch(self, epoch: int, loss: float, minutes: float) -> None:
-        """Main process: dev metrics, checkpoint, best, metrics.json and the learning curve."""
+        """Main process: dev metrics, checkpoint, best, metrics.json and the learning curve.
+        With --ema the dev metrics, best/ and int8/ are those of the averaged weights; the
+        checkpoint holds the live weights and the average."""
         t0 = time.perf_counter()
         dev_metrics = None
         if self.dev is not None:
             mask = intent_tag_mask(self._intent_slots(), self.intent_labels, self.slot_labels) \
                 if getattr(self.model, "kind", None) == "pqrnn" else None
-            dev_metrics = evaluate_model(self.model, self.dev, self.spec, self.intent_labels, self.slot_labels, mask)
+            with self._averaged():
+                dev_metrics = evaluate_model(self.model, self.dev, self.spec, self.intent_labels,
+                                             self.slot_labels, mask)
         record = {"epoch": epoch + 1, "loss": loss, "minutes": minutes,
                   "eval_minutes": (time.perf_counter() - t0) / 60,
                   "quantized": bool(getattr(self.model, "quantize", False)), "dev": dev_metrics}
@@ -275,15 +291,24 @@ class Trainer:
         if improved:
             self.best = {"epoch": epoch + 1, "score": value, "dev": dev_metrics}
         state = {"epoch": epoch + 1, "history": self.history, "best": self.best}   # epochs completed
-        save_weights_dir(self.run.checkpoint, self.model, state, self.optimizer)
+        extra = None
+        if self.average is not None:
+            state["ema_updates"] = self.average.updates
+            extra = {EMA_FILE: self.average.tensors()}
+        save_weights_dir(self.run.checkpoint, self.model, state, self.optimizer, extra)
         if improved:
-            save_weights_dir(self.run.best, self.model,
-                             {"epoch": epoch + 1, "dev": dev_metrics, "quantized": record["quantized"]})
-            self._write_int8(epoch + 1)
+            with self._averaged():
+                save_weights_dir(self.run.best, self.model,
+                                 {"epoch": epoch + 1, "dev": dev_metrics, "quantized": record["quantized"]})
+                self._write_int8(epoch + 1)
         write_json(self.run.metrics_path, self.summary())
         plot_learning_curve(self.history, self.run.curve_path)
         if self.show_progress:
             tqdm.write(self._epoch_line(record), file=sys.stderr)
+
+    def _averaged(self):
+        """A context in which the model holds the averaged weights (--ema), else its own."""
+        return self.average.swapped_in() if self.average is not None else nullcontext()
 
     def _intent_slots(self) -> list[list[str]]:
         """The slot labels seen with each intent in the gold training rows (computed once): the

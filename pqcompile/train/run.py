@@ -1,7 +1,8 @@
 """The run folder `pqcompile train` writes and evaluate / predict / export read.
 
     RUN/config.json           projection spec, model kind + config, label inventories, training settings
-    RUN/checkpoint/           the latest epoch: model.safetensors, optimizer.pt, state.json (for --resume)
+    RUN/checkpoint/           the latest epoch: model.safetensors, optimizer.pt, state.json (for --resume),
+                              ema.safetensors with --ema
     RUN/best/                 the best epoch by dev exact match: model.safetensors, state.json
     RUN/int8/                 pQRNN only: the best epoch as a QuantizedModel (qmodel.json + qmodel.npz)
     RUN/metrics.json          per epoch: loss, dev metrics, minutes; the best epoch
@@ -46,13 +47,17 @@ def state_dict_for_save(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def save_weights_dir(path: Path, model: torch.nn.Module, state: dict, optimizer=None) -> None:
-    """Write a checkpoint folder (weights, state.json, optionally optimizer.pt) atomically."""
+def save_weights_dir(path: Path, model: torch.nn.Module, state: dict, optimizer=None,
+                     extra: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+    """Write a checkpoint folder (weights, state.json, optionally optimizer.pt and further
+    safetensors files, {file name: tensors}) atomically."""
     with atomic_dir(path) as tmp:
         save_file(state_dict_for_save(model), str(tmp / WEIGHTS))
         write_json(tmp / "state.json", state)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        for name, tensors in (extra or {}).items():
+            save_file(tensors, str(tmp / name))
 
 
 class RunFolder:
@@ -116,7 +121,11 @@ class RunFolder:
         return read_json(self.best / "state.json")
 
     def load_weights(self, which: str = "best") -> dict[str, torch.Tensor]:
-        path = self.path / which / WEIGHTS
+        return self.load_weights_file(which, WEIGHTS)
+
+    def load_weights_file(self, which: str, name: str) -> dict[str, torch.Tensor]:
+        """A safetensors file of RUN/which/ by name."""
+        path = self.path / which / name
         try:
             return load_file(str(path))
         except FileNotFoundError:
