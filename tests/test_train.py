@@ -387,6 +387,8 @@ def test_ema_run_keeps_the_average_and_resumes_exactly(fixtures, tmp_path, monke
     assert set(average) <= set(live) and any(not np.array_equal(average[k], live[k]) for k in average)
     state = json.loads((straight / "checkpoint/state.json").read_text())
     assert state["ema_updates"] > 0
+    epochs = json.loads((straight / "metrics.json").read_text())["epochs"]
+    assert all(0 <= r["dev_live_weights"]["overall"]["exact_match"] <= 1 for r in epochs)
     if state["best"]["epoch"] == 2:      # best/ holds the average of that epoch
         best = load_file(str(straight / "best/model.safetensors"))
         assert all(np.array_equal(best[k], average[k]) for k in average)

@@ -282,9 +282,14 @@ class Trainer:
             with self._averaged():
                 dev_metrics = evaluate_model(self.model, self.dev, self.spec, self.intent_labels,
                                              self.slot_labels, mask)
+            if self.average is not None:     # the live weights too: what the average buys, measured
+                live_metrics = evaluate_model(self.model, self.dev, self.spec, self.intent_labels,
+                                              self.slot_labels, mask)
         record = {"epoch": epoch + 1, "loss": loss, "minutes": minutes,
                   "eval_minutes": (time.perf_counter() - t0) / 60,
                   "quantized": bool(getattr(self.model, "quantize", False)), "dev": dev_metrics}
+        if self.average is not None and dev_metrics is not None:
+            record["dev_live_weights"] = live_metrics
         self.history.append(record)
         value = _best_score(dev_metrics, loss)
         improved = self.best is None or value > self.best["score"]
@@ -337,6 +342,8 @@ class Trainer:
             o = r["dev"]["overall"]
             line += (f"; dev intent {o['intent_accuracy']:.4f} slot F1 {o['slot_f1']:.4f} "
                      f"exact {o['exact_match']:.4f}")
+            if r.get("dev_live_weights"):
+                line += f" (averaged weights; live weights exact {r['dev_live_weights']['overall']['exact_match']:.4f})"
         return line
 
     def summary(self) -> dict:
