@@ -1,0 +1,113 @@
+"""The micro-kernels on 4-bit weights packed two per byte (dot_s4.py: pack_s4, pq_dot2r_s4,
+pq_dot1r_s4, pq_dot_s4, pq_dot{2,4}_s4, pq_dotn_s4) against numpy: every row count 0..9 and more,
+every depth remainder mod 8, channel groups at odd channel indices, activation row strides other
+than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) and activations at
+-128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles) on cortex-m7, cortex-m4 and cortex-a7
+(Thumb-2 and A32) under QEMU, the portable C on the host and on cortex-a53 (no DSP extension)."""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C
+from pqcompile.compiler.dot_s4 import PACKED_KERNEL_C, pack_s4, row_bytes, unpack_s4
+from pqcompile.emulator import build_program, run_program
+from pqcompile.targets import load_target
+
+from disasm import loops
+
+DEPTHS = tuple(range(1, 26)) + (136, 339, 1024)
+# (kernel, channels m, depth n, token rows)
+CASES = ([("dot2r", 2, n, rows) for rows in range(10)
+          for n in (DEPTHS if rows in (2, 5) else DEPTHS[(3 * rows) % len(DEPTHS):][:4])]
+         + [("dot2r", 2, n, rows) for rows in (13, 32) for n in (8, 17, 184)]
+         + [("dot2r_var", 2, n, rows) for rows in (1, 4, 5) for n in (5, 24, 37)]
+         + [("dot1r", 1, n, rows) for rows in (0, 1, 2, 3, 7) for n in (1, 8, 13, 40)]
+         + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64, 71)]
+         + [("dot2", 2, n, 1) for n in (3, 8, 33)] + [("dot4", 4, n, 1) for n in (2, 16, 45)]
+         + [("dotn", m, n, 1) for m in (1, 3, 5, 7, 9) for n in (4, 9, 24, 31)])
+ROW_KERNELS = ("dot2r", "dot2r_var", "dot1r")
+
+
+def harness(rng) -> tuple[str, list[np.ndarray]]:
+    """A C program printing every case's c, and the expected lines."""
+    body, expected, a_all, w_all = [], [], [], []
+    a_pos = w_pos = 0
+    for kernel, m, n, rows in CASES:
+        a_off = int(rng.integers(0, 4))                                   # unaligned activations
+        lda = n + int(rng.integers(0, 3)) if kernel in ROW_KERNELS else n
+        j = int(rng.integers(0, 3))                                       # first channel of the call
+        a = rng.integers(-128, 128, rows * lda + a_off + (rows == 0), dtype=np.int64)
+        a[a_off:][rng.random(len(a) - a_off) < 0.1] = -128
+        w = rng.integers(-8, 8, (j + m + 1, n), dtype=np.int64)             # a matrix with more channels
+        w[rng.random(w.shape) < 0.1] = -8
+        w[rng.random(w.shape) < 0.05] = 7
+        packed = pack_s4(w)
+        assert np.array_equal(unpack_s4(packed, n), w)
+        c0 = rng.integers(-10**6, 10**6, max(m * rows, 1), dtype=np.int64)
+        rows_a = a[a_off:a_off + rows * lda].reshape(rows, lda)[:, :n]
+        dots = (rows_a @ w[j:j + m].T).reshape(-1)                         # row-major [rows, m]
+        expected.append(np.concatenate([dots, c0[rows * m:]]) if kernel in ROW_KERNELS else c0 + dots)
+        a_all.append(a)
+        w_all.append(packed.reshape(-1))
+        init = " ".join(f"c[{i}] = {int(v)};" for i, v in enumerate(c0))
+        pa, pw = f"A + {a_pos + a_off}", f"(int8_t *)(W + {w_pos})"
+        call = {"dot2r": f"pq_dot2r_s4(c, {pa}, {pw}, {j}, {n}, {lda}, {rows});",
+                "dot2r_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
+                             f"pq_dot2r_s4(c, {pa}, {pw}, {j}, n_, lda_, {rows}); }}",
+                "dot1r": f"pq_dot1r_s4(c, {pa}, {pw}, {j}, {n}, {lda}, {rows});",
+                "dot": f"c[0] += pq_dot_s4({pa}, {pw}, {j}, {n});",
+                "dot2": f"pq_dot2_s4(c, {pa}, {pw}, {j}, {n});",
+                "dot4": f"pq_dot4_s4(c, {pa}, {pw}, {j}, {n});",
+                "dotn": f"pq_dotn_s4(c, {pa}, {pw}, {j}, {n}, {m});"}[kernel]
+        body.append(f"static __attribute__((noinline)) void case{len(body)}(int32_t *c) "
+                    f"{{ {init} {call} put(c, {len(c0)}); }}")
+        a_pos += len(a)
+        w_pos += packed.size
+    arr = lambda ty, name, x, align="": f"static {ty} {name}[{len(x)}]{align} = {{{', '.join(map(str, x))}}};"  # noqa: E731
+    src = "\n".join([
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
+        arr("int8_t", "A", np.concatenate(a_all)),
+        arr("const uint8_t", "W", np.concatenate(w_all), " __attribute__((aligned(8)))"),
+        "static void put(const int32_t *c, int m)", "{", "    int j;",
+        "    for (j = 0; j < m; j++) {",
+        "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
+        "        else { pq_write_uint((uint32_t)c[j]); }",
+        "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
+        *body, "int main(void)", "{", "    int32_t c[80];", "    pq_platform_init();",
+        *(f"    case{i}(c);" for i in range(len(body))), "    return 0;", "}", ""])
+    return src, expected
+
+
+def test_pack_layout():
+    """Byte i of group g: w[8g + i] low nibble, w[8g + 4 + i] high; rows padded to 4 * ceil(K / 8)."""
+    w = np.array([[1, 2, 3, 4, -1, -2, -3, -4, 7, -7, 0]], np.int8)
+    p = pack_s4(w)
+    assert p.shape == (1, 8) and row_bytes(11) == 8 and row_bytes(8) == 4 and row_bytes(0) == 0
+    assert list(p[0]) == [0xF1, 0xE2, 0xD3, 0xC4, 0x07, 0x09, 0x00, 0x00]
+    assert np.array_equal(unpack_s4(p, 11), w)
+    with pytest.raises(ValueError, match="do not fit 4 bits"):
+        pack_s4(np.array([[8]], np.int8))
+
+
+@pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
+                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ())])
+def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
+    target = load_target(target_name)
+    if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
+        pytest.skip(f"{target.compiler} or {target.emulator} missing")
+    src, expected = harness(np.random.default_rng(7))
+    (tmp_path / "dots.c").write_text(src)
+    exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
+                        extra_cflags=flags)
+    if target_name in ("cortex-m7", "cortex-m4", "cortex-a7"):   # the DSP path is the one under test there
+        objdump = target.size_tool.replace("size", "objdump")
+        dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
+        assert "smlad" in dis and "sxtb16" in dis
+    res = run_program(target, exe)
+    assert res.returncode == 0, res.stderr
+    got = [np.array(line.split(), np.int64) for line in res.stdout.decode().splitlines()]
+    assert len(got) == len(CASES)
+    for case, g, e in zip(CASES, got, expected):
+        np.testing.assert_array_equal(g, e, err_msg=str(case))
