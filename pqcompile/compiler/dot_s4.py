@@ -196,6 +196,101 @@ static inline int32_t pq_s4_dot(const int8_t *a, const uint8_t *w, int32_t n)
     return acc;
 }
 
+/* c[0], c[1] = one activation row times two packed rows w0, w1 (each activation word extended
+   once for both channels): a row kernel's odd last row */
+static inline void pq_s4_dot2(int32_t *c, const int8_t *a, const uint8_t *w0, const uint8_t *w1, int32_t n)
+{
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    int32_t c0 = 0, c1 = 0, i, g = n >> 3;
+    for (i = 0; i < g; i++, a += 8, w0 += 4, w1 += 4) {
+        int32_t x, xe, xo, y0, y1, v;
+        memcpy(&y0, w0, 4);
+        memcpy(&y1, w1, 4);
+        memcpy(&x, a, 4);
+        xe = __sxtb16(x);
+        xo = pq_sxtb16_ror8(x);
+        v = PQ_S4_LO(y0);
+        c0 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c0));
+        v = PQ_S4_LO(y1);
+        c1 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c1));
+        memcpy(&x, a + 4, 4);
+        xe = __sxtb16(x);
+        xo = pq_sxtb16_ror8(x);
+        v = PQ_S4_HI(y0);
+        c0 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c0));
+        v = PQ_S4_HI(y1);
+        c1 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c1));
+    }
+    c0 >>= 4;   /* exact: multiples of 16 */
+    c1 >>= 4;
+    for (i = 0; i < (n & 7); i++) {
+        c0 += (int32_t)a[i] * pq_s4_at(w0, i);
+        c1 += (int32_t)a[i] * pq_s4_at(w1, i);
+    }
+    c[0] = c0;
+    c[1] = c1;
+#else
+    c[0] = pq_s4_dot(a, w0, n);
+    c[1] = pq_s4_dot(a, w1, n);
+#endif
+}
+
+/* Thumb-2 with the DSP extension: dot_intrin.py's row routine (PQ_ASM_ROWS: 3 rows x 2 channels on
+   fixed registers, accumulators r3-r8, the channels' extended weights r9-r12, the row word in lr)
+   on packed weights. Per 8-deep group the two channels' words are loaded twice, once per 4-deep
+   half: for the low nibbles LSL #4 and AND #0xF0F0F0F0 (a Thumb-2 immediate; the 14 registers are
+   all taken, none is left for the mask), for the high nibbles the AND alone, then the 4 SXTB16 and
+   the rows' steps of the int8 routine (PQ_ASM_ROW_X2). 3 x 2: 60 instructions per 48 MACs (int8:
+   54). The accumulators (16 x the sums) are shifted right by 4 before the STM. Needs constant n
+   and lda with PQ_S4_ROW_BYTES(n) and 2 lda within LDR's immediate (PQ_IMM_OFFSETS). */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__)
+#define PQ_S4_ASM 1
+#define PQ_S4_ASM_LOAD(lo, post)                                                           \
+    "ldr r11, [%[q], %[nb]]\n\t"                                                           \
+    "ldr r9, [%[q]]" post "\n\t"                                                           \
+    ".if " #lo "\n\t" "lsl r11, r11, #4\n\t" "lsl r9, r9, #4\n\t" ".endif\n\t"              \
+    "and r11, r11, #0xF0F0F0F0\n\t"                                                        \
+    "and r9, r9, #0xF0F0F0F0\n\t"                                                          \
+    "sxtb16 r12, r11, ror #8\n\t"                                                          \
+    "sxtb16 r11, r11\n\t"                                                                  \
+    "sxtb16 r10, r9, ror #8\n\t"                                                           \
+    "sxtb16 r9, r9\n\t"
+/* one 8-deep group: the low half (q stays), then the high half (q += 4) */
+#define PQ_S4_ASM_STEP_3X2                                                                 \
+    PQ_ASM_STEP_3X2(PQ_S4_ASM_LOAD(1, ""))                                                 \
+    PQ_ASM_STEP_3X2(PQ_S4_ASM_LOAD(0, ", #4"))
+#define PQ_S4_ASM_STEP_2X2                                                                 \
+    PQ_ASM_STEP_2X2(PQ_S4_ASM_LOAD(1, ""))                                                 \
+    PQ_ASM_STEP_2X2(PQ_S4_ASM_LOAD(0, ", #4"))
+/* c[0..5] (3 rows) or c[0..3] (2 rows) = the row block's sums over the first 8 (n / 8) products;
+   the loop 16 deep (its end, q + 8 (n / 16), on the stack for 3 rows, in r8 for 2), then one group */
+#define PQ_S4_ASM_ROWS(rows3, step, n, lda, p, q, c) do {                                 \
+        int32_t *c_ = (c);                                                                 \
+        __asm__ volatile(                                                                  \
+            "str %[c], [sp, #-8]!\n\t"                                                     \
+            "mov r3, #0\n\t" "mov r4, #0\n\t" "mov r5, #0\n\t" "mov r6, #0\n\t"            \
+            ".if %c[three]\n\t" "mov r7, #0\n\t" "mov r8, #0\n\t" ".endif\n\t"             \
+            ".if %c[k16]\n\t"                                                              \
+            "movw %[c], #%c[k16]\n\t"                                                      \
+            "add %[c], %[c], %[q]\n\t"                                                     \
+            ".if %c[three]\n\t" "str %[c], [sp, #4]\n\t" ".else\n\t" "mov r8, %[c]\n\t" ".endif\n\t" \
+            "1:\n\t" step step                                                             \
+            ".if %c[three]\n\t" "ldr lr, [sp, #4]\n\t" "cmp %[q], lr\n\t"                  \
+            ".else\n\t" "cmp %[q], r8\n\t" ".endif\n\t"                                    \
+            "bne 1b\n\t"                                                                   \
+            ".endif\n\t"                                                                   \
+            ".if %c[has8]\n\t" step ".endif\n\t"                                           \
+            "asr r3, r3, #4\n\t" "asr r4, r4, #4\n\t" "asr r5, r5, #4\n\t" "asr r6, r6, #4\n\t" \
+            "ldr lr, [sp], #8\n\t"                                                         \
+            ".if %c[three]\n\t" "asr r7, r7, #4\n\t" "asr r8, r8, #4\n\t" "stm lr, {r3-r8}\n\t" \
+            ".else\n\t" "stm lr, {r3-r6}\n\t" ".endif\n\t"                                 \
+            : [p] "+r"(p), [q] "+r"(q), [c] "+r"(c_)                                       \
+            : [nb] "J"(PQ_S4_ROW_BYTES(n)), [lda] "J"(lda), [lda2] "J"(2 * (lda)),         \
+              [three] "i"(rows3), [k16] "i"(((n) >> 4) * 8), [has8] "i"(((n) >> 3) & 1)    \
+            : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"); \
+    } while (0)
+#endif
+
 /* the per-row micro-kernels (pq_dot_s8 & co.) on the packed matrix's channels j, j + 1, .. */
 static inline int32_t pq_dot_s4(int8_t *a, int8_t *w, int32_t j, int32_t n)
 {
@@ -221,9 +316,11 @@ static inline void pq_dot4_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32
 }
 
 /* Row kernel, 2 channels: c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel j + k),
-   i < n, for r < rows, k < 2; c is written. Two rows at a time (with the DSP extension per
-   8-deep group the two channels' packed words, loaded again for the second half, 4 ANDs, and
-   per 4-deep half pq_dot2r_s8's 2 x 2 step), an odd last row alone (pq_s4_dot per channel). */
+   i < n, for r < rows, k < 2; c is written. Thumb-2 with the DSP extension and immediate offsets:
+   three rows at a time, the last 2 (or 4) two at a time (PQ_S4_ASM_ROWS, 16 deep), like
+   pq_dot2r_s8; otherwise two rows at a time in C (per 8-deep group the two channels' packed
+   words, loaded again for the second half, ANDed, and per 4-deep half pq_dot2r_s8's 2 x 2 step
+   with the DSP extension); an odd last row alone (pq_s4_dot2). */
 __attribute__((always_inline))
 static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
                                int32_t rows)
@@ -231,6 +328,30 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
     const uint8_t *w0 = (const uint8_t *)w + j * PQ_S4_ROW_BYTES(n), *w1 = w0 + PQ_S4_ROW_BYTES(n);
     int32_t r = 0;
 
+#if defined(PQ_S4_ASM)
+    if (PQ_IMM_OFFSETS(n, lda)) {
+        while (r + 2 <= rows) {   /* rows 3k, 3k + 2 = 3k + 2, 3k + 1 = 3(k - 1) + 2 + 2 */
+            const int8_t *p = a;
+            const uint8_t *q = w0;
+            int32_t i, k, g = r + 3 <= rows && rows - r != 4 ? 3 : 2;
+            if (g == 3) {
+                PQ_S4_ASM_ROWS(1, PQ_S4_ASM_STEP_3X2, n, lda, p, q, c);
+            } else {
+                PQ_S4_ASM_ROWS(0, PQ_S4_ASM_STEP_2X2, n, lda, p, q, c);
+            }
+            for (i = 0; i < (n & 7); i++) {   /* the last n % 8 products */
+                int32_t y0 = pq_s4_at(q, i), y1 = pq_s4_at(q + PQ_S4_ROW_BYTES(n), i);
+                for (k = 0; k < g; k++) {
+                    c[2 * k] += (int32_t)p[k * lda + i] * y0;
+                    c[2 * k + 1] += (int32_t)p[k * lda + i] * y1;
+                }
+            }
+            r += g;
+            a += g * lda;
+            c += 2 * g;
+        }
+    }
+#endif
     for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
         const int8_t *p = a;
         const uint8_t *q = w0;
@@ -278,8 +399,7 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
         c[3] = c11;
     }
     if (r < rows) {
-        c[0] = pq_s4_dot(a, w0, n);
-        c[1] = pq_s4_dot(a, w1, n);
+        pq_s4_dot2(c, a, w0, w1, n);
     }
 }
 
