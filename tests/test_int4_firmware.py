@@ -6,6 +6,7 @@ on the host and on cortex-m7. An int8 model's build has none of it. Fixtures bui
 random integer model (odd channel counts 11 and 21: a zero channel padded; depths 64, 33 and 14:
 the 16-deep loop, an 8-deep group, and remainders mod 8 of 0, 1 and 6)."""
 import dataclasses
+import re
 import subprocess
 
 import numpy as np
@@ -14,11 +15,13 @@ import pytest
 from pqcompile.compiler.compile import compile_onnx
 from pqcompile.compiler.dot_s4 import int4_initializers, row_bytes
 from pqcompile.compiler.firmware import build
+from pqcompile.compiler.host import HostModel
 from pqcompile.compiler.verify import verify
 from pqcompile.errors import PqError
 from pqcompile.export import build_onnx
 from pqcompile.export.onnx_export import INT4_WEIGHTS
 from pqcompile.projection import DEFAULT_SPEC
+from pqcompile.quant.integer_reference import run_integer
 from pqcompile.quant.qmodel import random_quantized_model
 from pqcompile.targets import load_target
 
@@ -96,7 +99,8 @@ def test_packed_kernels_and_bytes(model):
     cm = compile_onnx(onnx_model)
     assert sorted(cm.int4_weights) == sorted(int4_initializers(onnx_model)) and cm.int4_unpacked == []
     kernels = cm.files["pq_kernels.c"]
-    assert "pq_dot2r_s4(" in kernels and "pq_dot2r_s8(" in kernels   # the slot head stays int8
+    # bottleneck, layer 0 and layer 1 gates (fwd and bwd share a kernel); the slot head stays int8
+    assert kernels.count("pq_dot2r_s4((&(") == 3 and "pq_dot2r_s8((&(" in kernels
     for layer, (packed, _) in expected_layer_bytes(qm).items():
         assert cm.const_bytes_by_layer[layer] == packed, layer
     int8_cm = compile_onnx(build_onnx(dataclasses.replace(qm, encoder_weight_bits=8)))
@@ -104,7 +108,42 @@ def test_packed_kernels_and_bytes(model):
     saved = sum(i - p for p, i in expected_layer_bytes(qm).values())
     assert int8_cm.const_bytes - cm.const_bytes == saved > 0
     plain = compile_onnx(onnx_model, micro_kernels=False)   # no micro-kernels: nothing reads packed weights
-    assert plain.int4_weights == [] and "pq_dot2r_s4(" not in plain.files["pq_kernels.c"]
+    assert plain.int4_weights == [] and "pq_s4" not in plain.files["pq_kernels.c"]
+
+
+def assert_host_exact(qm, cm, seed: int = 4) -> None:
+    """The compiled C on this machine equals the integer reference at every length."""
+    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
+    rng = np.random.default_rng(seed)
+    lengths = np.arange(1, cm.max_tokens + 1, dtype=np.int32)
+    feats = rng.integers(-1, 2, (len(lengths), cm.max_tokens, cm.feature_size)).astype(np.int8)
+    feats[np.arange(cm.max_tokens)[None, :] >= lengths[:, None]] = 0
+    ref = run_integer(qm, feats, lengths)
+    for i, n in enumerate(lengths):
+        intent, slots = host.run(feats[i], n)
+        np.testing.assert_array_equal(intent, ref.intent_logits[i])
+        np.testing.assert_array_equal(slots[:n], ref.slot_logits[i][:n])
+
+
+def test_fallbacks_read_packed_weights_or_keep_int8(model, monkeypatch):
+    """A matmul the row kernels do not take (simulated: the matcher refuses every block) uses the
+    per-row kernels on packed weights (pq_dot4_s4 / pq_dotn_s4 ...); one no micro-kernel takes
+    (the per-row matcher refuses too) keeps its weights int8, and the report says so. Both exact."""
+    import pqcompile.compiler.dot_intrin as dot_intrin
+    qm, onnx_model = model
+    monkeypatch.setattr(dot_intrin, "_row_dot_stmt", lambda block, int16_weights=False, packed=frozenset(): None)
+    cm = compile_onnx(onnx_model)
+    kernels = cm.files["pq_kernels.c"]
+    assert "pq_dot2r_s4((&(" not in kernels and re.search(r"pq_dot[n24]?_s4\(\(&\(", kernels)
+    assert len(cm.int4_weights) == 5 and cm.int4_unpacked == []
+    assert_host_exact(qm, cm)
+    monkeypatch.setattr(dot_intrin, "_dot_stmt", lambda block, packed=frozenset(): None)
+    cm = compile_onnx(onnx_model)
+    assert cm.int4_weights == [] and sorted(cm.int4_unpacked) == sorted(int4_initializers(onnx_model))
+    assert "pq_s4" not in cm.files["pq_kernels.c"]
+    for layer, (_, int8) in expected_layer_bytes(qm).items():
+        assert cm.const_bytes_by_layer[layer] == int8, layer
+    assert_host_exact(qm, cm)
 
 
 @pytest.mark.slow
