@@ -20,7 +20,7 @@ from pqcompile.compiler.verify import verify
 from pqcompile.errors import PqError
 from pqcompile.export import build_onnx
 from pqcompile.export.onnx_export import INT4_WEIGHTS
-from pqcompile.projection import DEFAULT_SPEC
+from pqcompile.projection import DEFAULT_SPEC, project
 from pqcompile.quant.integer_reference import run_integer
 from pqcompile.quant.qmodel import random_quantized_model
 from pqcompile.targets import load_target
@@ -101,6 +101,8 @@ def test_packed_kernels_and_bytes(model):
     kernels = cm.files["pq_kernels.c"]
     # bottleneck, layer 0 and layer 1 gates (fwd and bwd share a kernel); the slot head stays int8
     assert kernels.count("pq_dot2r_s4((&(") == 3 and "pq_dot2r_s8((&(" in kernels
+    # each computes the utterance's token rows only (rows.py): its last argument is `rows`
+    assert len(re.findall(r"pq_dot2r_s4\(\(&\([^;]*, rows\);", kernels)) == 3
     for layer, (packed, _) in expected_layer_bytes(qm).items():
         assert cm.const_bytes_by_layer[layer] == packed, layer
     int8_cm = compile_onnx(build_onnx(dataclasses.replace(qm, encoder_weight_bits=8)))
@@ -162,6 +164,10 @@ def test_int4_device_is_bit_exact(model, target_name, tmp_path):
     result = verify(onnx_model, qm, target, tmp_path / "b", report, lines)
     assert result.mismatches == [] and result.ok
     assert result.device_vs_onnxruntime == result.reference_vs_onnxruntime == result.frames_equal == 40
+    if target.counts_instructions:   # the network stops at the utterance's length (deterministic counts)
+        n_tokens = project(lines, SPEC).lengths
+        insns = np.array(result.insns_network)
+        assert 2 * max(insns[n_tokens == 1]) < min(insns[n_tokens == SPEC.max_tokens])
     if target.cpu == "cortex-m7":
         dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "b" / report["image"])],
                              capture_output=True, text=True).stdout

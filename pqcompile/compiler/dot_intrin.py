@@ -45,7 +45,8 @@ ROWS_FORM = 2             # DOT_MARK value of a block for a row kernel
 EXPLICIT_WRITE_REGION = "explicit_write_region"   # TVM's block annotation for CompactBufferAllocation
 # micro-kernels whose last argument is the number of token rows they compute (rows.py: `rows`)
 WIDE_KERNEL = "pq_dot2rw_s8"   # pq_dot2r_s8 on weights pre-extended to int16 (int16_weights)
-ROW_KERNELS = tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
+ROW_KERNELS = (tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
+               + tuple(PACKED[f"pq_dot{g}r_s8"] for g in ROW_CHANNELS))   # and on packed 4-bit weights
 
 MICRO_KERNEL_C = r"""
 #include <string.h>
