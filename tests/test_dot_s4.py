@@ -111,3 +111,26 @@ def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
     assert len(got) == len(CASES)
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
+
+
+@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m4"])
+def test_packed_row_kernel_loops(target_name, tmp_path):
+    """The inner loops pq_dot2r_s4 compiles to (depth 336, row stride 338: constants as in the
+    generated gate kernels): 3 rows x 2 channels 16 deep in assembly, 123 instructions per 48
+    SMLADs (96 MACs; int8 weights: 111), 2 x 2: 94 per 32 (int8: 82); an odd last row in C
+    (pq_s4_dot2), 33 per 8 SMLADs (16 MACs). Deterministic counts of the instructions gcc emits."""
+    target = load_target(target_name)
+    if shutil.which(target.compiler) is None or shutil.which("arm-none-eabi-objdump") is None:
+        pytest.skip(f"{target.compiler} or arm-none-eabi-objdump missing")
+    src = "\n".join([
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
+        "static int8_t A[13 * 338];", "static uint8_t W[4 * 168] __attribute__((aligned(8)));",
+        "__attribute__((noinline)) void k4(int32_t *c, int32_t j, int32_t rows)",
+        "{ pq_dot2r_s4(c, A, (int8_t *)W, j, 336, 338, rows); }",
+        "int main(void)", "{", "    int32_t c[40];", "    pq_platform_init();",
+        "    k4(c, 2, 13);", "    return (int)c[0];", "}", ""])
+    (tmp_path / "loops.c").write_text(src)
+    exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
+    k4 = [(n, s) for _, n, s in loops(dis, "k4")]
+    assert (123, 48) in k4 and (94, 32) in k4 and (33, 8) in k4, k4

@@ -21,6 +21,10 @@ ROR #8 for the odd bytes) and multiply-accumulate each pair with SMLAD: 2 produc
 instruction; elsewhere they are plain C loops. Both compute the exact int32 sum (int8 x int8
 products of at most 2^14, far from overflowing), so every target stays bit-exact.
 
+Weights stored as 4-bit integers packed two per byte (a model with 4-bit encoder weights) are read
+by the pq_dot*_s4 counterparts of these kernels (dot_s4.py); use_dot_kernel emits those for the
+weight buffers it is told are packed.
+
 How: the schedule blockizes the reduction loop, or the channel-group loop around it, or the
 token-row loop around those (`mark_dot`), and, once scheduled, `use_dot_kernel` replaces each
 such block's body `[for t:] [for j:] for k: C[.., t, j] += int32(A[.., t, k]) * int32(W[j, k])`

@@ -24,7 +24,12 @@ matrix's first byte w, so row j starts at w + j * PQ_S4_ROW_BYTES(n)):
   pq_dot_s4(a, w, j, n), pq_dot{2,4}_s4(c, a, w, j, n), pq_dotn_s4(c, a, w, j, n, m)
                                           the per-row micro-kernels (schedule.py's fallback)
 They compute the same exact int32 sums as the int8 kernels on the unpacked weights, on every
-target: the DSP path where __ARM_FEATURE_DSP is defined, plain C elsewhere.
+target: the DSP path where __ARM_FEATURE_DSP is defined (the row triples and pairs in inline
+assembly on Thumb-2 with constant sizes), plain C elsewhere.
+
+Also here, for compile.py: which initializers are 4-bit (int4_initializers: the ONNX metadata
+`pqcompile.int4_weights` that the export writes, checked) and which kernel parameters receive
+them (int4_params).
 """
 from __future__ import annotations
 
