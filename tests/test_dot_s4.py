@@ -2,8 +2,9 @@
 pq_dot1r_s4, pq_dot_s4, pq_dot{2,4}_s4, pq_dotn_s4) against numpy: every row count 0..9 and more,
 every depth remainder mod 8, channel groups at odd channel indices, activation row strides other
 than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) and activations at
--128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles) on cortex-m7, cortex-m4 and cortex-a7
-(Thumb-2 and A32) under QEMU, the portable C on the host and on cortex-a53 (no DSP extension)."""
+-128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles; the row kernel's assembly on Thumb-2) on
+cortex-m7, cortex-m4, cortex-m55 and cortex-a7 (Thumb-2 and A32: its C path) under QEMU, the
+portable C on the host and on cortex-a53 (no DSP extension); the assembly loops' instruction counts."""
 import shutil
 import subprocess
 
@@ -92,7 +93,8 @@ def test_pack_layout():
 
 
 @pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
-                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ())])
+                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ()),
+                                                ("cortex-m55", ())])
 def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
     target = load_target(target_name)
     if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
@@ -101,7 +103,7 @@ def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
     (tmp_path / "dots.c").write_text(src)
     exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
                         extra_cflags=flags)
-    if target_name in ("cortex-m7", "cortex-m4", "cortex-a7"):   # the DSP path is the one under test there
+    if target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55"):   # the DSP path is the one under test there
         objdump = target.size_tool.replace("size", "objdump")
         dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
         assert "smlad" in dis and "sxtb16" in dis

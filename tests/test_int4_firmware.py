@@ -148,6 +148,15 @@ def test_fallbacks_read_packed_weights_or_keep_int8(model, monkeypatch):
     assert_host_exact(qm, cm)
 
 
+def test_int16_weights_leave_the_packed_encoder_alone(model):
+    """--int16-weights on a 4-bit model: the encoder stays packed, the slot head is pre-extended."""
+    qm, onnx_model = model
+    cm = compile_onnx(onnx_model, int16_weights=True)
+    kernels = cm.files["pq_kernels.c"]
+    assert len(cm.int4_weights) == 5 and kernels.count("pq_dot2r_s4((&(") == 3 and "pq_dot2rw_s8((&(" in kernels
+    assert_host_exact(qm, cm, seed=5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target_name", ["host", pytest.param("cortex-m7", marks=pytest.mark.qemu)])
 def test_int4_device_is_bit_exact(model, target_name, tmp_path):
