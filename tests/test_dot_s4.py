@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C
-from pqcompile.compiler.dot_s4 import PACKED_KERNEL_C, pack_s4, row_bytes, unpack_s4
+from pqcompile.compiler.dot_s4 import PACKED_KERNEL_C, pack_s4, packed_bytes, pair_bytes, unpack_s4
 from pqcompile.emulator import build_program, run_program
 from pqcompile.targets import load_target
 
@@ -39,13 +39,14 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         a_off = int(rng.integers(0, 4))                                   # unaligned activations
         lda = n + int(rng.integers(0, 3)) if kernel in ROW_KERNELS else n
         j = int(rng.integers(0, 3))                                       # first channel of the call
+        j -= j % 2 if kernel.startswith("dot2r") else 0                   # (a channel pair's)
         a = rng.integers(-128, 128, rows * lda + a_off + (rows == 0), dtype=np.int64)
         a[a_off:][rng.random(len(a) - a_off) < 0.1] = -128
         w = rng.integers(-8, 8, (j + m + 1, n), dtype=np.int64)             # a matrix with more channels
         w[rng.random(w.shape) < 0.1] = -8
         w[rng.random(w.shape) < 0.05] = 7
         packed = pack_s4(w)
-        assert np.array_equal(unpack_s4(packed, n), w)
+        assert np.array_equal(unpack_s4(packed, len(w), n), w) and packed.size == packed_bytes(len(w), n)
         c0 = rng.integers(-10**6, 10**6, max(m * rows, 1), dtype=np.int64)
         rows_a = a[a_off:a_off + rows * lda].reshape(rows, lda)[:, :n]
         dots = (rows_a @ w[j:j + m].T).reshape(-1)                         # row-major [rows, m]
@@ -82,12 +83,14 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
 
 
 def test_pack_layout():
-    """Byte i of group g: w[8g + i] low nibble, w[8g + 4 + i] high; rows padded to 4 * ceil(K / 8)."""
-    w = np.array([[1, 2, 3, 4, -1, -2, -3, -4, 7, -7, 0]], np.int8)
+    """Byte k of pair p: channel 2p's w[k] high nibble, channel 2p + 1's low; pairs of 4 * ceil(K / 4)
+    bytes; an odd channel count padded with a zero channel."""
+    w = np.array([[1, 2, -3, 7, -8], [-1, 0, 5, -7, 4], [3, -2, 0, 0, 1]], np.int8)
     p = pack_s4(w)
-    assert p.shape == (1, 8) and row_bytes(11) == 8 and row_bytes(8) == 4 and row_bytes(0) == 0
-    assert list(p[0]) == [0xF1, 0xE2, 0xD3, 0xC4, 0x07, 0x09, 0x00, 0x00]
-    assert np.array_equal(unpack_s4(p, 11), w)
+    assert p.shape == (2, 8) and pair_bytes(5) == 8 and pair_bytes(4) == 4 and pair_bytes(0) == 0
+    assert list(p[0]) == [0x1F, 0x20, 0xD5, 0x79, 0x84, 0, 0, 0]
+    assert list(p[1]) == [0x30, 0xE0, 0, 0, 0x10, 0, 0, 0]
+    assert np.array_equal(unpack_s4(p, 3, 5), w) and packed_bytes(3, 5) == 16
     with pytest.raises(ValueError, match="do not fit 4 bits"):
         pack_s4(np.array([[8]], np.int8))
 
@@ -118,15 +121,15 @@ def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
 @pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m4"])
 def test_packed_row_kernel_loops(target_name, tmp_path):
     """The inner loops pq_dot2r_s4 compiles to (depth 336, row stride 338: constants as in the
-    generated gate kernels): 3 rows x 2 channels 16 deep in assembly, 123 instructions per 48
-    SMLADs (96 MACs; int8 weights: 111), 2 x 2: 94 per 32 (int8: 82); an odd last row in C
-    (pq_s4_dot2), 33 per 8 SMLADs (16 MACs). Deterministic counts of the instructions gcc emits."""
+    generated gate kernels): 3 rows x 2 channels 16 deep in assembly, 119 instructions per 48
+    SMLADs (96 MACs; int8 weights: 111), 2 x 2: 90 per 32 (int8: 82); an odd last row in C
+    (pq_s4_dot2), 17 per 4 SMLADs (8 MACs). Deterministic counts of the instructions gcc emits."""
     target = load_target(target_name)
     if shutil.which(target.compiler) is None or shutil.which("arm-none-eabi-objdump") is None:
         pytest.skip(f"{target.compiler} or arm-none-eabi-objdump missing")
     src = "\n".join([
         "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
-        "static int8_t A[13 * 338];", "static uint8_t W[4 * 168] __attribute__((aligned(8)));",
+        "static int8_t A[13 * 338];", "static uint8_t W[2 * 336] __attribute__((aligned(8)));",
         "__attribute__((noinline)) void k4(int32_t *c, int32_t j, int32_t rows)",
         "{ pq_dot2r_s4(c, A, (int8_t *)W, j, 336, 338, rows); }",
         "int main(void)", "{", "    int32_t c[40];", "    pq_platform_init();",
@@ -135,4 +138,4 @@ def test_packed_row_kernel_loops(target_name, tmp_path):
     exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
     k4 = [(n, s) for _, n, s in loops(dis, "k4")]
-    assert (123, 48) in k4 and (94, 32) in k4 and (33, 8) in k4, k4
+    assert (119, 48) in k4 and (90, 32) in k4 and (17, 4) in k4, k4

@@ -905,7 +905,7 @@ def _row_dot_stmt(block, int16_weights: bool = False, packed: frozenset = frozen
     w_idx = _at(w.indices, ivars, base)
     if w.source.name in packed:
         args = _packed_args(w, w_idx, K, packed)
-        if args is None:
+        if args is None or (G == 2 and not _is_zero(tirx.floormod(w_idx[0], 2))):   # one channel pair
             return None
         return tirx.Evaluate(tirx.call_extern("void", PACKED[f"pq_dot{G}r_s8"], c_ptr, a_ptr, *args, *sizes))
     if int16_weights and G == 2 and len(w_shape) == 2 and w_shape[0] % 2 == 0:
