@@ -84,7 +84,7 @@ def int16_option(f):
                         help="Store the weights of the matmuls over the token rows with more than one output "
                              "channel (bottleneck, QRNN gates, slot head) pre-extended to int16: fewer instructions "
                              "on cores with the DSP extension (no sign extension of weights), twice the flash for "
-                             "those weights.")(f)
+                             "those weights. A model's 4-bit encoder weights stay packed two per byte.")(f)
 
 
 def out_option(f):

@@ -10,7 +10,8 @@ import tvm
 from tvm import relax, tirx
 
 from ..errors import PqError
-from .dot_intrin import MICRO_KERNEL_C, preextend_pairs, preextended_params
+from .dot_intrin import MICRO_KERNEL_C, packed_params, preextend_pairs, preextended_params
+from .dot_s4 import PACKED_KERNEL_C, int4_initializers, int4_params, pack_s4
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
@@ -76,6 +77,8 @@ class CompiledModel:
     calls: list[CallInfo] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     int16_weights: bool = False   # the row kernels' weights pre-extended to int16 (pq_dot2rw_s8)
+    int4_weights: list[str] = field(default_factory=list)    # initializers stored packed, 2 per byte
+    int4_unpacked: list[str] = field(default_factory=list)   # 4-bit initializers a kernel reads as int8
 
     @property
     def macs(self) -> int:
@@ -148,7 +151,9 @@ def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weigh
     takes the 2-channel row kernels. int16_weights: the weights of the matmuls over the token rows
     with more than one output channel (bottleneck, QRNN gates, slot head) are stored pre-extended
     to int16, two per int32 word (dot_intrin.py: pq_dot2rw_s8): fewer instructions on cores with
-    the DSP extension, twice the flash for those weights."""
+    the DSP extension, twice the flash for those weights. A model whose ONNX metadata names 4-bit
+    weights (`pqcompile.int4_weights`: the encoder's, when encoder_weight_bits is 4) has them stored
+    packed two per byte and read by the pq_dot*_s4 kernels (dot_s4.py; the micro-kernel build only)."""
     with tvm_log_captured():
         return _compile(model, micro_kernels, int16_weights and micro_kernels)
 
@@ -157,18 +162,31 @@ def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str])
     """Replace every constant that a call passes where its kernel reads pre-extended weights
     (wide: kernel -> those parameters' indices) by preextend_pairs of it; a constant that some
     call also passes as int8 gets a pre-extended copy instead."""
+    convert_weights(prog, wide, symbols, lambda arr: preextend_pairs(arr.reshape(arr.shape[0], -1)),
+                    "pre-extended")
+
+
+def pack_weights(prog, packed: dict[str, list[int]], symbols: dict[str, str]) -> None:
+    """The same for the 4-bit weights the pq_dot*_s4 kernels read (packed: kernel -> those
+    parameters' indices): pack_s4 of them, two per byte."""
+    convert_weights(prog, packed, symbols, lambda arr: pack_s4(arr.reshape(arr.shape[0], -1)), "packed 4-bit")
+
+
+def convert_weights(prog, uses: dict[str, list[int]], symbols: dict[str, str], convert, what: str) -> None:
+    """Replace every constant that a call passes at the parameters `uses` names (kernel -> indices)
+    by convert(constant); a constant that some call also passes elsewhere gets a converted copy."""
     int8_uses = {r.key for call in prog.calls for i, r in enumerate(call.args)
-                 if r.kind == "const" and i not in wide.get(call.kernel, ())}
+                 if r.kind == "const" and i not in uses.get(call.kernel, ())}
     done: dict[int, int] = {}
     for call in prog.calls:
-        for i in wide.get(call.kernel, ()):
+        for i in uses.get(call.kernel, ()):
             ref = call.args[i]
             if ref.kind != "const":
-                raise PqError(f"internal: {symbols[call.kernel]} reads pre-extended weights from a tensor "
+                raise PqError(f"internal: {symbols[call.kernel]} reads {what} weights from a tensor "
                               f"that is not a constant")
             if ref.key not in done:
                 name, arr = prog.consts[ref.key]
-                words = preextend_pairs(arr.reshape(arr.shape[0], -1))
+                words = convert(arr)
                 if ref.key in int8_uses:
                     prog.consts.append((f"pq_const_{len(prog.consts)}", words))
                     prog.const_sources.append(prog.const_sources[ref.key])
@@ -181,29 +199,38 @@ def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str])
 
 def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False) -> CompiledModel:
     t0 = time.perf_counter()
+    int4 = int4_initializers(model) if micro_kernels else set()
     imported = import_onnx(model, pad_channels=micro_kernels)
     t1 = time.perf_counter()
     mod = RELAX_PASSES(imported.mod)
     t2 = time.perf_counter()
     kernels: dict[str, Kernel] = {}
     wide: dict[str, list[int]] = {}   # kernel -> indices of its parameters holding pre-extended weights
+    packed: dict[str, list[int]] = {}   # kernel -> those holding 4-bit weights packed two per byte
+    want4 = int4_params(mod, imported.const_names, int4) if int4 else {}
     prims = sorted(((gv.name_hint, f) for gv, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)))
     T, F = imported.input_shapes["features"][1:]
     for i, (name, func) in enumerate(prims):
         short = "_".join(p for p in name.split("_") if p not in ("fused", "tir"))[:32].rstrip("_")
-        func = schedule_kernel(imported.row_kernels.get(name, func), micro_kernels, int16_weights)
+        func = schedule_kernel(imported.row_kernels.get(name, func), micro_kernels, int16_weights,
+                               want4.get(name, frozenset()))
         if micro_kernels:   # the requantisations' floor, clamp and conversion: pq_floor_clamp (requant.py)
             func = fuse_floor_clamp(func)[0]
-        names = preextended_params(func)
+        names, names4 = preextended_params(func), packed_params(func)
         kernels[name] = to_pointer_kernel(func, f"pq_k{i}_{short}", max_tokens=T)
         if names:
             wide[name] = [j for j, p in enumerate(kernels[name].args) if p.name in names]
+        if names4:
+            packed[name] = [j for j, p in enumerate(kernels[name].args) if p.name in names4]
     t3 = time.perf_counter()
-    kernel_c = (KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + REQUANT_C
-                + kernels_to_c(list(kernels.values())))
+    kernel_c = (KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + (PACKED_KERNEL_C if packed else "")
+                + REQUANT_C + kernels_to_c(list(kernels.values())))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
     preextend_weights(prog, wide, {n: k.symbol for n, k in kernels.items()})
+    pack_weights(prog, packed, {n: k.symbol for n, k in kernels.items()})
+    packed_sources = sorted({prog.const_sources[call.args[j].key] for call in prog.calls
+                             for j in packed.get(call.kernel, ())})
     bad = not_finite_constants(prog.consts, prog.const_sources)
     if bad:
         raise PqError(f"{bad[0]}: a float constant (a requantisation scale) that is not finite")
@@ -222,5 +249,6 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
         max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
         n_kernels=len(kernels), n_calls=len(prog.calls), row_halo=imported.row_halo, const_bytes_by_layer=by_layer, macs_by_layer=macs,
         arena_by_layer=arena, calls=call_infos(prog, kernels, imported.macs), int16_weights=int16_weights,
+        int4_weights=packed_sources, int4_unpacked=sorted(int4 - set(packed_sources)),
         seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
                  "total": time.perf_counter() - t0})

@@ -21,6 +21,10 @@ ROR #8 for the odd bytes) and multiply-accumulate each pair with SMLAD: 2 produc
 instruction; elsewhere they are plain C loops. Both compute the exact int32 sum (int8 x int8
 products of at most 2^14, far from overflowing), so every target stays bit-exact.
 
+Weights stored as 4-bit integers packed two per byte (a model with 4-bit encoder weights) are read
+by the pq_dot*_s4 counterparts of these kernels (dot_s4.py); use_dot_kernel emits those for the
+weight buffers it is told are packed.
+
 How: the schedule blockizes the reduction loop, or the channel-group loop around it, or the
 token-row loop around those (`mark_dot`), and, once scheduled, `use_dot_kernel` replaces each
 such block's body `[for t:] [for j:] for k: C[.., t, j] += int32(A[.., t, k]) * int32(W[j, k])`
@@ -35,6 +39,7 @@ from tvm import s_tir, tirx
 from tvm.ir.expr import TensorLoad   # what tirx.BufferLoad() builds
 from tvm.sym import Analyzer
 
+from .dot_s4 import PACKED
 from .tir_rebuild import rebuild, walk
 
 DOT_MARK = "pq_dot_s8"   # annotation on a blockized reduction for use_dot_kernel
@@ -44,7 +49,8 @@ ROWS_FORM = 2             # DOT_MARK value of a block for a row kernel
 EXPLICIT_WRITE_REGION = "explicit_write_region"   # TVM's block annotation for CompactBufferAllocation
 # micro-kernels whose last argument is the number of token rows they compute (rows.py: `rows`)
 WIDE_KERNEL = "pq_dot2rw_s8"   # pq_dot2r_s8 on weights pre-extended to int16 (int16_weights)
-ROW_KERNELS = tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
+ROW_KERNELS = (tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
+               + tuple(PACKED[f"pq_dot{g}r_s8"] for g in ROW_CHANNELS))   # and on packed 4-bit weights
 
 MICRO_KERNEL_C = r"""
 #include <string.h>
@@ -783,9 +789,19 @@ def _ptr(buf, idx):
     return tirx.address_of(tirx.BufferLoad(buf, idx))
 
 
-def _dot_stmt(block):
+def _packed_args(w, w_idx, K: int, packed: frozenset) -> list | None:
+    """[the packed matrix's first byte, the channel index] for a call of a dot_s4.py kernel when
+    the weight load w reads a buffer in `packed` ([N, K] rows, at w_idx = [j, 0]), else None"""
+    shape = [int(d) for d in w.source.ty.shape]
+    if w.source.name not in packed or len(shape) != 2 or shape[1] != K or not _is_zero(w_idx[1]):
+        return None
+    return [_ptr(w.source, [tirx.IntImm(str(i.ty.dtype), 0) for i in w_idx]), tirx.Cast("int32", w_idx[0])]
+
+
+def _dot_stmt(block, packed: frozenset = frozenset()):
     """The pq_dot_s8 / pq_dot{2,4}_s8 / pq_dotn_s8 statement for a marked block, or None when its
-    body is not `[for j < m:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])` (m >= 2)."""
+    body is not `[for j < m:] for k < K: C[.., j] += int32(A[.., k]) * int32(W[j, k])` (m >= 2).
+    A W in `packed` (4-bit weights, dot_s4.py): their pq_dot*_s4 counterparts."""
     parsed = _parse(block)
     if parsed is None or len(parsed[0]) > 2:
         return None
@@ -795,9 +811,15 @@ def _dot_stmt(block):
         return None
     base = [0] * len(ivars)
     if len(loops) == 1:
-        a, w = loads
-        call = tirx.call_extern("int32", "pq_dot_s8", _ptr(a.source, _at(a.indices, ivars, base)),
-                                _ptr(w.source, _at(w.indices, ivars, base)), tirx.IntImm("int32", K))
+        a, w = loads[::-1] if loads[0].source.name in packed else loads
+        a_ptr, w_idx = _ptr(a.source, _at(a.indices, ivars, base)), _at(w.indices, ivars, base)
+        if w.source.name in packed:
+            args = _packed_args(w, w_idx, K, packed)
+            if args is None:
+                return None
+            call = tirx.call_extern("int32", PACKED["pq_dot_s8"], a_ptr, *args, tirx.IntImm("int32", K))
+        else:
+            call = tirx.call_extern("int32", "pq_dot_s8", a_ptr, _ptr(w.source, w_idx), tirx.IntImm("int32", K))
         return tirx.BufferStore(store.buffer, acc + call, store.indices)
     moves = [_moves(l.indices, ivars, 0) for l in loads]
     if None in moves:
@@ -811,11 +833,20 @@ def _dot_stmt(block):
             or _moves(store.indices, ivars, 0) != [0] * (len(store.indices) - 1) + [1]):
         return None
     m = int(loops[0].extent)
+    name = f"pq_dot{m}_s8" if m in CHANNELS else "pq_dotn_s8"
+    w_idx = _at(w.indices, ivars, base)
+    w_args = [_ptr(w.source, w_idx)]
+    if a.source.name in packed:
+        return None
+    if w.source.name in packed:
+        name, w_args = PACKED[name], _packed_args(w, w_idx, K, packed)
+        if w_args is None:
+            return None
     args = [_ptr(store.buffer, _at(store.indices, ivars, base)), _ptr(a.source, _at(a.indices, ivars, base)),
-            _ptr(w.source, _at(w.indices, ivars, base)), tirx.IntImm("int32", K)]
+            *w_args, tirx.IntImm("int32", K)]
     if m in CHANNELS:
-        return tirx.Evaluate(tirx.call_extern("void", f"pq_dot{m}_s8", *args))
-    return tirx.Evaluate(tirx.call_extern("void", "pq_dotn_s8", *args, tirx.IntImm("int32", m)))
+        return tirx.Evaluate(tirx.call_extern("void", name, *args))
+    return tirx.Evaluate(tirx.call_extern("void", name, *args, tirx.IntImm("int32", m)))
 
 
 def _zero_init(init, buf) -> bool:
@@ -833,13 +864,15 @@ def _zero_init(init, buf) -> bool:
                                 and int(st.value) == 0 for st in stores)
 
 
-def _row_dot_stmt(block, int16_weights: bool = False):
+def _row_dot_stmt(block, int16_weights: bool = False, packed: frozenset = frozenset()):
     """The pq_dot{1,2}r_s8 statement for a block marked with the rows form, or None when its body is
     not `for t < T: [for j < 2:] for k < K: C[.., t, j] += int32(A[0, t, k]) * int32(W[j, k])` with
     A a [1, T', K'] token tensor (t moves its token axis), C's rows G = (2 or 1) elements apart and
     its channels 1 apart, and an init that zeroes C (the call writes C instead). With
     int16_weights and G = 2: pq_dot2rw_s8 on W's first element and the channel pair's index (W
-    then holds the weights pre-extended by preextend_pairs: compile.py converts the constant)."""
+    then holds the weights pre-extended by preextend_pairs: compile.py converts the constant).
+    A W in `packed` (4-bit weights): pq_dot{G}r_s4 on W's first byte and the group's first channel
+    (dot_s4.py; compile.py packs the constant); packed comes first, int16_weights does not apply."""
     parsed = _parse(block)
     if parsed is None or len(parsed[0]) < 2 or block.init is None:
         return None
@@ -870,6 +903,11 @@ def _row_dot_stmt(block, int16_weights: bool = False):
     c_ptr, a_ptr = _ptr(store.buffer, _at(store.indices, ivars, base)), _ptr(a.source, _at(a.indices, ivars, base))
     sizes = [tirx.IntImm("int32", K), tirx.IntImm("int32", a_shape[2]), tirx.IntImm("int32", T)]
     w_idx = _at(w.indices, ivars, base)
+    if w.source.name in packed:
+        args = _packed_args(w, w_idx, K, packed)
+        if args is None or (G == 2 and not _is_zero(tirx.floormod(w_idx[0], 2))):   # one channel pair
+            return None
+        return tirx.Evaluate(tirx.call_extern("void", PACKED[f"pq_dot{G}r_s8"], c_ptr, a_ptr, *args, *sizes))
     if int16_weights and G == 2 and len(w_shape) == 2 and w_shape[0] % 2 == 0:
         pair = Analyzer().simplify(tirx.floordiv(w_idx[0], 2))
         if not _is_zero(w_idx[0] - pair * 2):   # the group starts at an even channel
@@ -888,13 +926,16 @@ class RowKernelMismatch(Exception):
     """A block scheduled for a row kernel whose body the row kernels do not compute."""
 
 
-def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False) -> tuple[tirx.PrimFunc, int]:
+def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False,
+                   packed: frozenset = frozenset()) -> tuple[tirx.PrimFunc, int]:
     """(func with every marked block's dot products replaced by a micro-kernel call, number
     replaced). A marked block that does not match keeps its loops (correct, just slower), except
     one scheduled for a row kernel: RowKernelMismatch (its accumulators, sized by the run-time
     row count, would not compile; schedule.py schedules the kernel again without row kernels). A
     row kernel writes its accumulators, so its block loses the init that zeroed them.
-    int16_weights: the 2-channel row kernels read weights pre-extended to int16 (pq_dot2rw_s8)."""
+    int16_weights: the 2-channel row kernels read weights pre-extended to int16 (pq_dot2rw_s8).
+    packed: names of weight buffers holding 4-bit weights packed two per byte (dot_s4.py): their
+    matmuls call the pq_dot*_s4 kernels (packed_reads_only says whether every read of them does)."""
     count = 0
 
     def replace(stmt):
@@ -902,7 +943,7 @@ def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False) -> tuple[ti
         if isinstance(stmt, s_tir.SBlockRealize) and DOT_MARK in stmt.block.annotations:
             b = stmt.block
             rows = int(b.annotations[DOT_MARK]) == ROWS_FORM
-            body = _row_dot_stmt(b, int16_weights) if rows else _dot_stmt(b)
+            body = _row_dot_stmt(b, int16_weights, packed) if rows else _dot_stmt(b, packed)
             if rows and body is None:
                 raise RowKernelMismatch(b.name_hint)
             annotations = {k: v for k, v in b.annotations.items() if k != DOT_MARK}
@@ -920,6 +961,51 @@ def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False) -> tuple[ti
         return stmt
 
     return func.with_body(rebuild(func.body, replace)), count
+
+
+def _extern_name(expr) -> str | None:
+    """the function name of a call_extern expression, else None"""
+    if isinstance(expr, tvm.ir.Call) and expr.args and isinstance(expr.args[0], tvm.ir.StringImm):
+        return expr.args[0].value
+    return None
+
+
+def _packed_call(stmt):
+    """the dot_s4.py kernel call of a statement (`call;` or `C[..] = C[..] + call`), else None"""
+    expr = stmt.value if isinstance(stmt, (tirx.Evaluate, tirx.BufferStore)) else None
+    if isinstance(expr, tirx.Add):
+        expr = expr.b
+    return expr if _extern_name(expr) in PACKED.values() else None
+
+
+def packed_params(func: tirx.PrimFunc) -> list[str]:
+    """Names of the buffers that func's pq_dot*_s4 calls read as packed 4-bit weights."""
+    names: list[str] = []
+
+    def visit(stmt):
+        call = _packed_call(stmt)
+        if call is not None:
+            at = 2 if _extern_name(call) == PACKED["pq_dot_s8"] else 3   # (name, [c,] a, &W[0, 0], j, ..)
+            name = call.args[at].args[0].source.name
+            if name not in names:
+                names.append(name)
+
+    walk(func.body, visit)
+    return names
+
+
+def packed_reads_only(func: tirx.PrimFunc, packed: frozenset) -> bool:
+    """Whether every block that reads a buffer in `packed` is a pq_dot*_s4 call (so no plain loop
+    reads those weights as int8: their constants can be stored packed)."""
+    ok = True
+
+    def visit(stmt):
+        nonlocal ok
+        if isinstance(stmt, s_tir.SBlockRealize) and any(r.source.name in packed for r in stmt.block.reads):
+            ok = ok and _packed_call(stmt.block.body) is not None
+
+    walk(func.body, visit)
+    return ok
 
 
 def preextended_params(func: tirx.PrimFunc) -> list[str]:

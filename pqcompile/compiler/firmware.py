@@ -207,6 +207,10 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
             "sections": sizes, "components": _symbol_sizes(target, exe),
             "budget": {"flash": target.flash_budget, "ram": target.ram_budget},
             "arena_bytes": cm.arena_bytes, "weights_by_layer": cm.const_bytes_by_layer,
+            # 4-bit weights stored packed two per byte (their bytes as stored, in weights_by_layer);
+            # only in reports of models with 4-bit weights
+            **({"int4_weights": cm.int4_weights} if cm.int4_weights or cm.int4_unpacked else {}),
+            **({"int4_weights_unpacked": cm.int4_unpacked} if cm.int4_unpacked else {}),
             "arena_by_layer": cm.arena_by_layer,
             "macs": cm.macs, "macs_by_layer": cm.macs_by_layer, "kernels": cm.n_kernels, "kernel_calls": cm.n_calls,
             "compile_seconds": {k: round(v, 3) for k, v in cm.seconds.items()},
@@ -242,6 +246,10 @@ def format_report(r: dict) -> str:
     layers = list(dict.fromkeys(list(r["weights_by_layer"]) + list(r["macs_by_layer"]) + list(arena)))
     lines += [f"  {k:<22}{r['weights_by_layer'].get(k, 0):>10}{r['macs_by_layer'].get(k, 0):>12}{arena.get(k, 0):>10}"
               for k in layers]
-    lines += [f"  {'total':<22}{sum(r['weights_by_layer'].values()):>10}{r['macs']:>12}{r['arena_bytes']:>10}",
-              "", f"  arena {r['arena_bytes']} B; compile {r['compile_seconds']['total']} s (TVM import not included)", ""]
+    lines += [f"  {'total':<22}{sum(r['weights_by_layer'].values()):>10}{r['macs']:>12}{r['arena_bytes']:>10}"]
+    if r.get("int4_weights") is not None:
+        lines += [f"  4-bit weights stored two per byte: {', '.join(r['int4_weights']) or 'none'}"]
+    if r.get("int4_weights_unpacked"):
+        lines += [f"  4-bit weights stored as int8 (a kernel reads them unpacked): {', '.join(r['int4_weights_unpacked'])}"]
+    lines += ["", f"  arena {r['arena_bytes']} B; compile {r['compile_seconds']['total']} s (TVM import not included)", ""]
     return "\n".join(lines)

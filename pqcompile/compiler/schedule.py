@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-from .dot_intrin import CHANNELS, ROW_CHANNELS, RowKernelMismatch, mark_dot, use_dot_kernel
+from .dot_intrin import CHANNELS, ROW_CHANNELS, RowKernelMismatch, mark_dot, packed_reads_only, use_dot_kernel
 
 MAX_BLOCKS = 64   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
 # Matmul reduction loops the dot micro-kernel cannot take are unrolled by this much (when it
@@ -148,11 +148,24 @@ def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = Tru
                 sch.unroll(inner)
 
 
-def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weights: bool = False) -> tirx.PrimFunc:
+def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weights: bool = False,
+                    packed: frozenset = frozenset()) -> tirx.PrimFunc:
     """Scheduled copy of a fused PrimFunc; hand-written kernels (no root block) are returned as is.
     micro_kernels=False: the earlier plain TVM kernels (matmul reductions unrolled by 4, no
     pq_dot*_s8 calls), for `pqcompile bench --compare`. int16_weights: the 2-channel row kernels
-    read pre-extended weights (dot_intrin.py: pq_dot2rw_s8; compile.py converts those constants)."""
+    read pre-extended weights (dot_intrin.py: pq_dot2rw_s8; compile.py converts those constants).
+    packed: names of weight buffers to read as 4-bit weights packed two per byte (dot_s4.py) when
+    every read of them can be a pq_dot*_s4 call; otherwise the kernel is scheduled without them
+    (int8 weights). dot_intrin.packed_params of the result says which it reads packed."""
+    if packed and micro_kernels:
+        out = _schedule(func, micro_kernels, int16_weights, packed)
+        if packed_reads_only(out, packed):
+            return out
+    return _schedule(func, micro_kernels, int16_weights)
+
+
+def _schedule(func: tirx.PrimFunc, micro_kernels: bool, int16_weights: bool,
+              packed: frozenset = frozenset()) -> tirx.PrimFunc:
     sch = s_tir.Schedule(func)
     try:
         root = sch.get_sblock("root")
@@ -173,8 +186,8 @@ def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weigh
                     trial = hoisted
                 except s_tir.ScheduleError:
                     pass
-            return use_dot_kernel(trial.mod["main"], int16_weights)[0]
+            return use_dot_kernel(trial.mod["main"], int16_weights, packed)[0]
         except (s_tir.ScheduleError, RowKernelMismatch):
             pass   # a matmul the row kernels cannot take: the per-row micro-kernels below
     _accumulate_in_register(sch, root, micro_kernels, row_kernels=False)
-    return use_dot_kernel(sch.mod["main"])[0]
+    return use_dot_kernel(sch.mod["main"], packed=packed)[0]

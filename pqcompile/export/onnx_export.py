@@ -27,6 +27,9 @@ from .graph import GraphBuilder, value_info
 
 OPSET = 17
 META_PREFIX = "pqcompile."
+# the 4-bit weight initializers (encoder_weight_bits 4): a JSON list of names; the compiler stores
+# them packed two per byte (compiler/dot_s4.py). Absent in int8 models.
+INT4_WEIGHTS = META_PREFIX + "int4_weights"
 
 
 def _requant(g: GraphBuilder, acc: str, scale: np.ndarray, lo: int, hi: int, hint: str) -> str:
@@ -37,8 +40,12 @@ def _requant(g: GraphBuilder, acc: str, scale: np.ndarray, lo: int, hi: int, hin
     return g.op("Cast", [c], hint=hint, to=onnx.TensorProto.INT8)
 
 
-def _linear(g: GraphBuilder, x: str, q: QLinear, lo: int, hi: int, hint: str) -> str:
-    acc = g.op("MatMulInteger", [x, g.const(f"{hint}_weight", q.weight, np.int8)])
+def _linear(g: GraphBuilder, x: str, q: QLinear, lo: int, hi: int, hint: str, int4: list | None = None) -> str:
+    """requant(x @ W + b); with int4 (a list), W's initializer name is appended to it"""
+    weight = g.const(f"{hint}_weight", q.weight, np.int8)
+    if int4 is not None:
+        int4.append(weight)
+    acc = g.op("MatMulInteger", [x, weight])
     acc = g.op("Add", [acc, g.const(f"{hint}_bias", q.bias, np.int32)])
     return _requant(g, acc, q.scale, lo, hi, hint)
 
@@ -85,7 +92,8 @@ def build_onnx(qmodel: QuantizedModel) -> onnx.ModelProto:
     mask = g.op("Less", [g.const("positions", np.arange(T, dtype=np.int32)[None, :]), "length"], hint="mask")
     mask3 = g.op("Less", [g.const("positions3", np.arange(T, dtype=np.int32)[None, :, None]), "length"], hint="mask3")
     zero8 = g.const("zero_i8", np.int8(0))
-    y = _linear(g, "features", qmodel.bottleneck, 0, 127, "bottleneck")
+    int4 = [] if qmodel.encoder_weight_bits == 4 else None   # the encoder's weight initializers
+    y = _linear(g, "features", qmodel.bottleneck, 0, 127, "bottleneck", int4)
     u = g.op("Where", [mask3, y, zero8], hint="bottleneck_masked")
     D = qmodel.bottleneck.n_out
     for i, layer in enumerate(qmodel.layers):
@@ -93,7 +101,7 @@ def build_onnx(qmodel: QuantizedModel) -> onnx.ModelProto:
         for q, backward in ((layer.fwd, False), (layer.bwd, True)):
             name = f"qrnn{i}.{'bwd' if backward else 'fwd'}"
             x = _window(g, u, T, D, layer.kernel_width, backward)
-            pre = _linear(g, x, q, -128, 127, f"{name}.gates")
+            pre = _linear(g, x, q, -128, 127, f"{name}.gates", int4)
             hs.append(add_fo_pool(g, pre, mask, layer.hidden, backward))
         u = g.op("Concat", hs, hint=f"qrnn{i}", axis=2)
         D = 2 * layer.hidden
@@ -120,6 +128,7 @@ def build_onnx(qmodel: QuantizedModel) -> onnx.ModelProto:
         META_PREFIX + "meta": json.dumps(qmodel.meta, ensure_ascii=False, default=str),
         **({META_PREFIX + "intent_slots": json.dumps(qmodel.intent_slots, ensure_ascii=False)}
            if qmodel.intent_slots is not None else {}),
+        **({INT4_WEIGHTS: json.dumps(int4)} if int4 else {}),
     })
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -1,0 +1,390 @@
+"""4-bit weights packed two per byte, and the micro-kernels that read them.
+
+A model with 4-bit encoder weights (QuantizedModel.encoder_weight_bits = 4: integers in [-7, 7]
+in the bottleneck and QRNN gate matmuls) has them stored on the device packed, half a byte each.
+Layout of an [N, K] weight matrix (row j: output channel j, as the matmul kernels read it): the
+channels in pairs (2p, 2p + 1; an odd N gets a zero channel), pair p `PQ_S4_PAIR_BYTES(K) =
+4 * ceil(K / 4)` bytes from the first (K padded to a multiple of 4 with zero weights), and byte k
+of a pair holds channel 2p's w[k] in its high nibble and channel 2p + 1's w[k] in its low nibble,
+both two's complement: `(w[2p, k] << 4) | (w[2p + 1, k] & 15)`.
+
+Why this layout: the row kernels compute two channels at a time (dot_intrin.py: pq_dot2r_s8), and
+with the DSP extension one 32-bit load then gives both channels' weights for 4 consecutive k:
+`y & 0xF0F0F0F0` is the bytes 16 w[2p, k..k+3], `(y << 4) & 0xF0F0F0F0` the bytes
+16 w[2p + 1, k..k+3], each in the byte position of the activation of the same k, so the int8
+kernels' SXTB16 / SXTB16 ROR #8 + SMLAD multiply them with the activation word unchanged. Per 4
+deep and channel pair that is 1 load and 3 ALU instructions (AND; LSL, AND: 0xF0F0F0F0 is a
+Thumb-2 immediate, and no register is left for it in the row triples) where int8 weights take 2
+loads; a layout of one channel per row (8 weights a word) needs 2 loads per 8 deep per channel
+too, or keeping the word across the two halves, for which the row triples have no register.
+Every product is 16 times the true one, so the accumulated sum is 16 times the dot product and an
+arithmetic shift right by 4 of it is exact. Range: |16 w x| <= 16 * 8 * 128 = 2^14 per product, so
+any depth up to 2^17 sums without overflow (the model's depths are at most a few thousand).
+
+The kernels mirror dot_intrin.py's, with the channel's index j as an extra argument after the
+packed matrix's first byte w (channel j: pair j / 2 at w + (j / 2) * PQ_S4_PAIR_BYTES(n), the high
+nibbles for an even j, the low for an odd one):
+  pq_dot2r_s4(c, a, w, j, n, lda, rows)   the row kernel, channels j, j + 1, j even (pq_dot2r_s8)
+  pq_dot1r_s4(c, a, w, j, n, lda, rows)   the row kernel, 1 channel (pq_dot1r_s8)
+  pq_dot_s4(a, w, j, n), pq_dot{2,4}_s4(c, a, w, j, n), pq_dotn_s4(c, a, w, j, n, m)
+                                          the per-row micro-kernels (schedule.py's fallback)
+They compute the same exact int32 sums as the int8 kernels on the unpacked weights, on every
+target: the DSP path where __ARM_FEATURE_DSP is defined (the row triples and pairs in inline
+assembly on Thumb-2 with constant sizes), plain C elsewhere.
+
+Also here, for compile.py: which initializers are 4-bit (int4_initializers: the ONNX metadata
+`pqcompile.int4_weights` that the export writes, checked) and which kernel parameters receive
+them (int4_params).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import tvm
+from onnx import numpy_helper
+from tvm import relax
+
+from ..errors import PqError
+from ..export.onnx_export import INT4_WEIGHTS
+from .importer import const_key
+
+# the micro-kernels reading packed weights, by the int8 kernel they replace (dot_intrin.py)
+PACKED = {"pq_dot_s8": "pq_dot_s4", "pq_dot2_s8": "pq_dot2_s4", "pq_dot4_s8": "pq_dot4_s4",
+          "pq_dotn_s8": "pq_dotn_s4", "pq_dot2r_s8": "pq_dot2r_s4", "pq_dot1r_s8": "pq_dot1r_s4"}
+LIMIT = 7   # 4-bit weights are integers in [-7, 7] (docs/integer-semantics.md)
+
+
+def pair_bytes(k: int) -> int:
+    """Bytes of one packed channel pair of depth k (PQ_S4_PAIR_BYTES)."""
+    return 4 * ((k + 3) // 4)
+
+
+def packed_bytes(n: int, k: int) -> int:
+    """Bytes of a packed [n, k] matrix."""
+    return (n + 1) // 2 * pair_bytes(k)
+
+
+def pack_s4(w: np.ndarray) -> np.ndarray:
+    """An [N, K] matrix of integers in [-8, 7] as the packed kernels read it: uint8
+    [ceil(N / 2), pair_bytes(K)] (the layout in the module docstring)."""
+    if w.ndim != 2:
+        raise ValueError(f"pack_s4: a 2-D weight matrix, not shape {w.shape}")
+    n_out, k = w.shape
+    if w.size and (int(w.min()) < -8 or int(w.max()) > 7):
+        raise ValueError(f"pack_s4: weights in [{int(w.min())}, {int(w.max())}] do not fit 4 bits")
+    padded = np.zeros((n_out + n_out % 2, pair_bytes(k)), np.int64)
+    padded[:n_out, :k] = w
+    nib = padded & 0xF
+    return ((nib[0::2] << 4) | nib[1::2]).astype(np.uint8)
+
+
+def unpack_s4(packed: np.ndarray, n_out: int, k: int) -> np.ndarray:
+    """The inverse of pack_s4: int8 [n_out, k]."""
+    b = packed.astype(np.int64)
+    nib = np.stack([b >> 4, b & 0xF], axis=1).reshape(-1, b.shape[1])[:n_out, :k]
+    return ((nib ^ 8) - 8).astype(np.int8)
+
+
+def int4_initializers(model: onnx.ModelProto) -> set[str]:
+    """The initializers the model's metadata declares 4-bit (`pqcompile.int4_weights`, a JSON list
+    of names; absent: none), checked: each a 2-D int8 weight matrix with every value in [-7, 7]."""
+    props = {p.key: p.value for p in model.metadata_props}
+    if INT4_WEIGHTS not in props:
+        return set()
+    try:
+        names = json.loads(props[INT4_WEIGHTS])
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PqError(f"ONNX model has unusable pqcompile metadata {INT4_WEIGHTS!r}: not a list of initializer names")
+    inits = {t.name: t for t in model.graph.initializer}
+    for name in names:
+        if name not in inits:
+            raise PqError(f"ONNX metadata {INT4_WEIGHTS!r} names {name!r}, which is not an initializer of the graph")
+        arr = numpy_helper.to_array(inits[name])
+        if arr.dtype != np.int8 or arr.ndim != 2:
+            raise PqError(f"ONNX initializer {name!r} is declared 4-bit but is {arr.dtype} {list(arr.shape)}, "
+                          "not a 2-D int8 weight matrix")
+        if arr.size and int(np.abs(arr.astype(np.int16)).max()) > LIMIT:
+            raise PqError(f"ONNX initializer {name!r} is declared 4-bit but has weights outside "
+                          f"[-{LIMIT}, {LIMIT}] (max |w| = {int(np.abs(arr.astype(np.int16)).max())})")
+    return set(names)
+
+
+def int4_params(mod: tvm.IRModule, const_names: dict[tuple, str], int4: set[str]) -> dict[str, frozenset]:
+    """PrimFunc name -> names of its buffer parameters that every call_tir of it in `main` passes a
+    4-bit weight constant (an initializer in int4; const_names: importer.Imported.const_names)."""
+    call_tir = tvm.ir.Op.get("relax.call_tir")
+    per: dict[str, dict[int, bool]] = {}
+    for block in mod["main"].body.blocks:
+        for binding in block.bindings:
+            v = binding.value
+            if not (isinstance(v, relax.Call) and v.op.same_as(call_tir)):
+                continue
+            seen = per.setdefault(v.args[0].name_hint, {})
+            for i, arg in enumerate(v.args[1].fields):
+                is4 = (isinstance(arg, tvm.ir.expr.Constant)
+                       and const_names.get(const_key(arg.value.numpy())) in int4)
+                seen[i] = seen.get(i, True) and is4
+    funcs = {gv.name_hint: f for gv, f in mod.functions.items()}
+    out = {}
+    for name, seen in per.items():
+        names = frozenset(funcs[name].params[i].name for i, ok in seen.items() if ok)
+        if names:
+            out[name] = names
+    return out
+
+
+PACKED_KERNEL_C = r"""
+/* ---- 4-bit weights packed two per byte (dot_s4.py): channels in pairs, pair p at
+   w + p * PQ_S4_PAIR_BYTES(n); byte k of a pair = (w[2p][k] << 4) | (w[2p + 1][k] & 15) ---- */
+#define PQ_S4_PAIR_BYTES(n) (4 * (((n) + 3) >> 2))
+
+/* a two's complement nibble (0..15) as an int */
+#define PQ_S4_NIB(v) ((int32_t)(((v) & 15) ^ 8) - 8)
+
+/* weight k of a pair's channel: sh = 4 for the even channel (high nibbles), 0 for the odd */
+static inline int32_t pq_s4_at(const uint8_t *pair, int32_t sh, int32_t k)
+{
+    return PQ_S4_NIB(pair[k] >> sh);
+}
+
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+/* 16 * the 4 weights of a pair's word y, one per byte in the activations' byte positions: the
+   even channel's (EVEN) and the odd channel's (ODD) */
+#define PQ_S4_EVEN(y) ((int32_t)((uint32_t)(y) & 0xF0F0F0F0u))
+#define PQ_S4_ODD(y) ((int32_t)(((uint32_t)(y) << 4) & 0xF0F0F0F0u))
+/* c += 4 products of the activation word at p and the 4 bytes (16 w) in v */
+#define PQ_S4_STEP_1X1(p, v, c) do {                                                       \
+        int32_t x_, v_ = (v);                                                              \
+        memcpy(&x_, (p), 4);                                                               \
+        c = __smlad(pq_sxtb16_ror8(x_), pq_sxtb16_ror8(v_), __smlad(__sxtb16(x_), __sxtb16(v_), c)); \
+    } while (0)
+/* 4 deep, 2 rows (at p, p + lda) x the 2 channels of the pair word at q, into c00..c11 */
+#define PQ_S4_STEP_2X2(p, q, lda) do {                                                     \
+        int32_t x0_, x1_, x0e_, x0o_, x1e_, x1o_, ye_, yo_, y_, v_;                        \
+        memcpy(&y_, (q), 4);                                                               \
+        memcpy(&x0_, (p), 4);                                                              \
+        memcpy(&x1_, (p) + (lda), 4);                                                      \
+        x0e_ = __sxtb16(x0_); x0o_ = pq_sxtb16_ror8(x0_);                                  \
+        x1e_ = __sxtb16(x1_); x1o_ = pq_sxtb16_ror8(x1_);                                  \
+        v_ = PQ_S4_EVEN(y_);                                                               \
+        ye_ = __sxtb16(v_); yo_ = pq_sxtb16_ror8(v_);                                      \
+        c00 = __smlad(x0o_, yo_, __smlad(x0e_, ye_, c00));                                 \
+        c10 = __smlad(x1o_, yo_, __smlad(x1e_, ye_, c10));                                 \
+        v_ = PQ_S4_ODD(y_);                                                                \
+        ye_ = __sxtb16(v_); yo_ = pq_sxtb16_ror8(v_);                                      \
+        c01 = __smlad(x0o_, yo_, __smlad(x0e_, ye_, c01));                                 \
+        c11 = __smlad(x1o_, yo_, __smlad(x1e_, ye_, c11));                                 \
+    } while (0)
+#endif
+
+/* sum of a[k] * (weight k of one channel of the pair at w; sh as in pq_s4_at), k < n: exact */
+static inline int32_t pq_s4_dot(const int8_t *a, const uint8_t *w, int32_t sh, int32_t n)
+{
+    int32_t acc = 0, k = 0;
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    int32_t y, lsl = 4 - sh;
+    for (; k + 4 <= n; k += 4) {
+        memcpy(&y, w + k, 4);
+        PQ_S4_STEP_1X1(a + k, (int32_t)(((uint32_t)y << lsl) & 0xF0F0F0F0u), acc);
+    }
+    acc >>= 4;   /* exact: a multiple of 16 (GCC's >> of a negative int is arithmetic) */
+#endif
+    for (; k < n; k++) {
+        acc += (int32_t)a[k] * pq_s4_at(w, sh, k);
+    }
+    return acc;
+}
+
+/* c[0], c[1] = one activation row times both channels of the pair at w (each activation word
+   extended once for both): a row kernel's odd last row */
+static inline void pq_s4_dot2(int32_t *c, const int8_t *a, const uint8_t *w, int32_t n)
+{
+    int32_t c0 = 0, c1 = 0, k = 0;
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+    for (; k + 4 <= n; k += 4) {
+        int32_t x, xe, xo, y, v;
+        memcpy(&y, w + k, 4);
+        memcpy(&x, a + k, 4);
+        xe = __sxtb16(x);
+        xo = pq_sxtb16_ror8(x);
+        v = PQ_S4_EVEN(y);
+        c0 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c0));
+        v = PQ_S4_ODD(y);
+        c1 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c1));
+    }
+    c0 >>= 4;   /* exact: multiples of 16 */
+    c1 >>= 4;
+#endif
+    for (; k < n; k++) {
+        c0 += (int32_t)a[k] * pq_s4_at(w, 4, k);
+        c1 += (int32_t)a[k] * pq_s4_at(w, 0, k);
+    }
+    c[0] = c0;
+    c[1] = c1;
+}
+
+/* Thumb-2 with the DSP extension: dot_intrin.py's row routine (PQ_ASM_ROWS: 3 rows x 2 channels on
+   fixed registers, accumulators r3-r8, the channels' extended weights r9-r12, the row word in lr)
+   on a pair's packed words: per 4-deep step one LDR of the pair word, AND #0xF0F0F0F0 for the
+   even channel and LSL #4 + AND for the odd one (0xF0F0F0F0 is a Thumb-2 immediate: the 14
+   registers are all taken, none is left for a mask), then the int8 routine's SXTB16s and rows
+   (PQ_ASM_STEP_3X2 / _2X2). 3 x 2: 29 instructions per 24 MACs (int8: 27). The accumulators (16 x
+   the sums) are shifted right by 4 before the STM. Needs constant n and lda with 2 lda within
+   LDR's immediate (PQ_IMM_OFFSETS). */
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__)
+#define PQ_S4_ASM 1
+#define PQ_S4_ASM_LOAD                                                                     \
+    "ldr r11, [%[q]], #4\n\t"                                                              \
+    "and r9, r11, #0xF0F0F0F0\n\t"                                                         \
+    "lsl r11, r11, #4\n\t"                                                                 \
+    "and r11, r11, #0xF0F0F0F0\n\t"                                                        \
+    "sxtb16 r10, r9, ror #8\n\t"                                                           \
+    "sxtb16 r9, r9\n\t"                                                                    \
+    "sxtb16 r12, r11, ror #8\n\t"                                                          \
+    "sxtb16 r11, r11\n\t"
+/* c[0..5] (3 rows) or c[0..3] (2 rows) = the row block's sums over the first 4 (n / 4) products:
+   PQ_ASM_ROWS's loop (16 deep, its end on the stack for 3 rows, in r8 for 2), 8- and 4-deep
+   blocks, then the shift */
+#define PQ_S4_ASM_ROWS(rows3, step, n, lda, p, q, c) do {                                 \
+        int32_t *c_ = (c);                                                                 \
+        __asm__ volatile(                                                                  \
+            "str %[c], [sp, #-8]!\n\t"                                                     \
+            "mov r3, #0\n\t" "mov r4, #0\n\t" "mov r5, #0\n\t" "mov r6, #0\n\t"            \
+            ".if %c[three]\n\t" "mov r7, #0\n\t" "mov r8, #0\n\t" ".endif\n\t"             \
+            ".if %c[k16]\n\t"                                                              \
+            "movw %[c], #%c[k16]\n\t"                                                      \
+            "add %[c], %[c], %[q]\n\t"                                                     \
+            ".if %c[three]\n\t" "str %[c], [sp, #4]\n\t" ".else\n\t" "mov r8, %[c]\n\t" ".endif\n\t" \
+            "1:\n\t" step step step step                                                   \
+            ".if %c[three]\n\t" "ldr lr, [sp, #4]\n\t" "cmp %[q], lr\n\t"                  \
+            ".else\n\t" "cmp %[q], r8\n\t" ".endif\n\t"                                    \
+            "bne 1b\n\t"                                                                   \
+            ".endif\n\t"                                                                   \
+            ".if %c[has8]\n\t" step step ".endif\n\t"                                      \
+            ".if %c[has4]\n\t" step ".endif\n\t"                                           \
+            "asr r3, r3, #4\n\t" "asr r4, r4, #4\n\t" "asr r5, r5, #4\n\t" "asr r6, r6, #4\n\t" \
+            "ldr lr, [sp], #8\n\t"                                                         \
+            ".if %c[three]\n\t" "asr r7, r7, #4\n\t" "asr r8, r8, #4\n\t" "stm lr, {r3-r8}\n\t" \
+            ".else\n\t" "stm lr, {r3-r6}\n\t" ".endif\n\t"                                 \
+            : [p] "+r"(p), [q] "+r"(q), [c] "+r"(c_)                                       \
+            : [lda] "J"(lda), [lda2] "J"(2 * (lda)), [three] "i"(rows3),                   \
+              [k16] "i"(((n) >> 4) * 16), [has8] "i"(((n) >> 3) & 1), [has4] "i"(((n) >> 2) & 1) \
+            : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"); \
+    } while (0)
+#endif
+
+/* the per-row micro-kernels (pq_dot_s8 & co.) on the packed matrix's channels j, j + 1, .. */
+static inline int32_t pq_dot_s4(int8_t *a, int8_t *w, int32_t j, int32_t n)
+{
+    return pq_s4_dot(a, (const uint8_t *)w + (j >> 1) * PQ_S4_PAIR_BYTES(n), (j & 1) ? 0 : 4, n);
+}
+
+static inline void pq_dotn_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t m)
+{
+    int32_t k;
+    for (k = 0; k < m; k++) {
+        c[k] += pq_dot_s4(a, w, j + k, n);
+    }
+}
+
+static inline void pq_dot2_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
+{
+    pq_dotn_s4(c, a, w, j, n, 2);
+}
+
+static inline void pq_dot4_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
+{
+    pq_dotn_s4(c, a, w, j, n, 4);
+}
+
+/* Row kernel, 2 channels: c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel j + k),
+   i < n, for r < rows, k < 2, j even (one pair); c is written. Thumb-2 with the DSP extension and
+   immediate offsets: three rows at a time, the last 2 (or 4) two at a time (PQ_S4_ASM_ROWS, 16
+   deep), like pq_dot2r_s8; otherwise two rows at a time in C (PQ_S4_STEP_2X2 with the DSP
+   extension, 8 deep); an odd last row alone (pq_s4_dot2). */
+__attribute__((always_inline))
+static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
+                               int32_t rows)
+{
+    const uint8_t *w0 = (const uint8_t *)w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
+    int32_t r = 0;
+
+#if defined(PQ_S4_ASM)
+    if (PQ_IMM_OFFSETS(n, lda)) {
+        while (r + 2 <= rows) {   /* rows 3k, 3k + 2 = 3k + 2, 3k + 1 = 3(k - 1) + 2 + 2 */
+            const int8_t *p = a;
+            const uint8_t *q = w0;
+            int32_t i, k, g = r + 3 <= rows && rows - r != 4 ? 3 : 2;
+            if (g == 3) {
+                PQ_S4_ASM_ROWS(1, PQ_ASM_STEP_3X2(PQ_S4_ASM_LOAD), n, lda, p, q, c);
+            } else {
+                PQ_S4_ASM_ROWS(0, PQ_ASM_STEP_2X2(PQ_S4_ASM_LOAD), n, lda, p, q, c);
+            }
+            for (i = 0; i < (n & 3); i++) {   /* the last n % 4 products */
+                int32_t y0 = pq_s4_at(q, 4, i), y1 = pq_s4_at(q, 0, i);
+                for (k = 0; k < g; k++) {
+                    c[2 * k] += (int32_t)p[k * lda + i] * y0;
+                    c[2 * k + 1] += (int32_t)p[k * lda + i] * y1;
+                }
+            }
+            r += g;
+            a += g * lda;
+            c += 2 * g;
+        }
+    }
+#endif
+    for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
+        const int8_t *p = a;
+        const uint8_t *q = w0;
+        int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i = 0;
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+        const uint8_t *end = w0 + (n & ~7);
+        for (; q != end; p += 8, q += 8) {
+            PQ_S4_STEP_2X2(p, q, lda);
+            PQ_SCHED_BARRIER();
+            PQ_S4_STEP_2X2(p + 4, q + 4, lda);
+            PQ_SCHED_BARRIER();
+        }
+        if (n & 4) {
+            PQ_S4_STEP_2X2(p, q, lda);
+            p += 4;
+            q += 4;
+        }
+        c00 >>= 4;   /* exact: multiples of 16 */
+        c01 >>= 4;
+        c10 >>= 4;
+        c11 >>= 4;
+        i = n & ~3;
+#endif
+        for (; i < n; i++, p++, q++) {
+            int32_t y0 = PQ_S4_NIB(q[0] >> 4), y1 = PQ_S4_NIB(q[0]), x0 = p[0], x1 = p[lda];
+            c00 += x0 * y0;
+            c01 += x0 * y1;
+            c10 += x1 * y0;
+            c11 += x1 * y1;
+        }
+        c[0] = c00;
+        c[1] = c01;
+        c[2] = c10;
+        c[3] = c11;
+    }
+    if (r < rows) {
+        pq_s4_dot2(c, a, w0, n);
+    }
+}
+
+/* Row kernel, 1 channel: c[r] = sum of a[r * lda + i] * (weight i of channel j), r < rows */
+__attribute__((always_inline))
+static inline void pq_dot1r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
+                               int32_t rows)
+{
+    int32_t r;
+    for (r = 0; r < rows; r++, a += lda) {
+        c[r] = pq_dot_s4(a, w, j, n);
+    }
+}
+"""

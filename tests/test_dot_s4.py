@@ -1,0 +1,141 @@
+"""The micro-kernels on 4-bit weights packed two per byte (dot_s4.py: pack_s4, pq_dot2r_s4,
+pq_dot1r_s4, pq_dot_s4, pq_dot{2,4}_s4, pq_dotn_s4) against numpy: every row count 0..9 and more,
+every depth remainder mod 8, channel groups at odd channel indices, activation row strides other
+than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) and activations at
+-128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles; the row kernel's assembly on Thumb-2) on
+cortex-m7, cortex-m4, cortex-m55 and cortex-a7 (Thumb-2 and A32: its C path) under QEMU, the
+portable C on the host and on cortex-a53 (no DSP extension); the assembly loops' instruction counts."""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C
+from pqcompile.compiler.dot_s4 import PACKED_KERNEL_C, pack_s4, packed_bytes, pair_bytes, unpack_s4
+from pqcompile.emulator import build_program, run_program
+from pqcompile.targets import load_target
+
+from disasm import loops
+
+DEPTHS = tuple(range(1, 26)) + (136, 339, 1024)
+# (kernel, channels m, depth n, token rows)
+CASES = ([("dot2r", 2, n, rows) for rows in range(10)
+          for n in (DEPTHS if rows in (2, 5) else DEPTHS[(3 * rows) % len(DEPTHS):][:4])]
+         + [("dot2r", 2, n, rows) for rows in (13, 32) for n in (8, 17, 184)]
+         + [("dot2r_var", 2, n, rows) for rows in (1, 4, 5) for n in (5, 24, 37)]
+         + [("dot1r", 1, n, rows) for rows in (0, 1, 2, 3, 7) for n in (1, 8, 13, 40)]
+         + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64, 71)]
+         + [("dot2", 2, n, 1) for n in (3, 8, 33)] + [("dot4", 4, n, 1) for n in (2, 16, 45)]
+         + [("dotn", m, n, 1) for m in (1, 3, 5, 7, 9) for n in (4, 9, 24, 31)])
+ROW_KERNELS = ("dot2r", "dot2r_var", "dot1r")
+
+
+def harness(rng) -> tuple[str, list[np.ndarray]]:
+    """A C program printing every case's c, and the expected lines."""
+    body, expected, a_all, w_all = [], [], [], []
+    a_pos = w_pos = 0
+    for kernel, m, n, rows in CASES:
+        a_off = int(rng.integers(0, 4))                                   # unaligned activations
+        lda = n + int(rng.integers(0, 3)) if kernel in ROW_KERNELS else n
+        j = int(rng.integers(0, 3))                                       # first channel of the call
+        j -= j % 2 if kernel.startswith("dot2r") else 0                   # (a channel pair's)
+        a = rng.integers(-128, 128, rows * lda + a_off + (rows == 0), dtype=np.int64)
+        a[a_off:][rng.random(len(a) - a_off) < 0.1] = -128
+        w = rng.integers(-8, 8, (j + m + 1, n), dtype=np.int64)             # a matrix with more channels
+        w[rng.random(w.shape) < 0.1] = -8
+        w[rng.random(w.shape) < 0.05] = 7
+        packed = pack_s4(w)
+        assert np.array_equal(unpack_s4(packed, len(w), n), w) and packed.size == packed_bytes(len(w), n)
+        c0 = rng.integers(-10**6, 10**6, max(m * rows, 1), dtype=np.int64)
+        rows_a = a[a_off:a_off + rows * lda].reshape(rows, lda)[:, :n]
+        dots = (rows_a @ w[j:j + m].T).reshape(-1)                         # row-major [rows, m]
+        expected.append(np.concatenate([dots, c0[rows * m:]]) if kernel in ROW_KERNELS else c0 + dots)
+        a_all.append(a)
+        w_all.append(packed.reshape(-1))
+        init = " ".join(f"c[{i}] = {int(v)};" for i, v in enumerate(c0))
+        pa, pw = f"A + {a_pos + a_off}", f"(int8_t *)(W + {w_pos})"
+        call = {"dot2r": f"pq_dot2r_s4(c, {pa}, {pw}, {j}, {n}, {lda}, {rows});",
+                "dot2r_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
+                             f"pq_dot2r_s4(c, {pa}, {pw}, {j}, n_, lda_, {rows}); }}",
+                "dot1r": f"pq_dot1r_s4(c, {pa}, {pw}, {j}, {n}, {lda}, {rows});",
+                "dot": f"c[0] += pq_dot_s4({pa}, {pw}, {j}, {n});",
+                "dot2": f"pq_dot2_s4(c, {pa}, {pw}, {j}, {n});",
+                "dot4": f"pq_dot4_s4(c, {pa}, {pw}, {j}, {n});",
+                "dotn": f"pq_dotn_s4(c, {pa}, {pw}, {j}, {n}, {m});"}[kernel]
+        body.append(f"static __attribute__((noinline)) void case{len(body)}(int32_t *c) "
+                    f"{{ {init} {call} put(c, {len(c0)}); }}")
+        a_pos += len(a)
+        w_pos += packed.size
+    arr = lambda ty, name, x, align="": f"static {ty} {name}[{len(x)}]{align} = {{{', '.join(map(str, x))}}};"  # noqa: E731
+    src = "\n".join([
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
+        arr("int8_t", "A", np.concatenate(a_all)),
+        arr("const uint8_t", "W", np.concatenate(w_all), " __attribute__((aligned(8)))"),
+        "static void put(const int32_t *c, int m)", "{", "    int j;",
+        "    for (j = 0; j < m; j++) {",
+        "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
+        "        else { pq_write_uint((uint32_t)c[j]); }",
+        "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
+        *body, "int main(void)", "{", "    int32_t c[80];", "    pq_platform_init();",
+        *(f"    case{i}(c);" for i in range(len(body))), "    return 0;", "}", ""])
+    return src, expected
+
+
+def test_pack_layout():
+    """Byte k of pair p: channel 2p's w[k] high nibble, channel 2p + 1's low; pairs of 4 * ceil(K / 4)
+    bytes; an odd channel count padded with a zero channel."""
+    w = np.array([[1, 2, -3, 7, -8], [-1, 0, 5, -7, 4], [3, -2, 0, 0, 1]], np.int8)
+    p = pack_s4(w)
+    assert p.shape == (2, 8) and pair_bytes(5) == 8 and pair_bytes(4) == 4 and pair_bytes(0) == 0
+    assert list(p[0]) == [0x1F, 0x20, 0xD5, 0x79, 0x84, 0, 0, 0]
+    assert list(p[1]) == [0x30, 0xE0, 0, 0, 0x10, 0, 0, 0]
+    assert np.array_equal(unpack_s4(p, 3, 5), w) and packed_bytes(3, 5) == 16
+    with pytest.raises(ValueError, match="do not fit 4 bits"):
+        pack_s4(np.array([[8]], np.int8))
+
+
+@pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
+                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ()),
+                                                ("cortex-m55", ())])
+def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
+    target = load_target(target_name)
+    if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
+        pytest.skip(f"{target.compiler} or {target.emulator} missing")
+    src, expected = harness(np.random.default_rng(7))
+    (tmp_path / "dots.c").write_text(src)
+    exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
+                        extra_cflags=flags)
+    if target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55"):   # the DSP path is the one under test there
+        objdump = target.size_tool.replace("size", "objdump")
+        dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
+        assert "smlad" in dis and "sxtb16" in dis
+    res = run_program(target, exe)
+    assert res.returncode == 0, res.stderr
+    got = [np.array(line.split(), np.int64) for line in res.stdout.decode().splitlines()]
+    assert len(got) == len(CASES)
+    for case, g, e in zip(CASES, got, expected):
+        np.testing.assert_array_equal(g, e, err_msg=str(case))
+
+
+@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m4"])
+def test_packed_row_kernel_loops(target_name, tmp_path):
+    """The inner loops pq_dot2r_s4 compiles to (depth 336, row stride 338: constants as in the
+    generated gate kernels): 3 rows x 2 channels 16 deep in assembly, 119 instructions per 48
+    SMLADs (96 MACs; int8 weights: 111), 2 x 2: 90 per 32 (int8: 82); an odd last row in C
+    (pq_s4_dot2), 17 per 4 SMLADs (8 MACs). Deterministic counts of the instructions gcc emits."""
+    target = load_target(target_name)
+    if shutil.which(target.compiler) is None or shutil.which("arm-none-eabi-objdump") is None:
+        pytest.skip(f"{target.compiler} or arm-none-eabi-objdump missing")
+    src = "\n".join([
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
+        "static int8_t A[13 * 338];", "static uint8_t W[2 * 336] __attribute__((aligned(8)));",
+        "__attribute__((noinline)) void k4(int32_t *c, int32_t j, int32_t rows)",
+        "{ pq_dot2r_s4(c, A, (int8_t *)W, j, 336, 338, rows); }",
+        "int main(void)", "{", "    int32_t c[40];", "    pq_platform_init();",
+        "    k4(c, 2, 13);", "    return (int)c[0];", "}", ""])
+    (tmp_path / "loops.c").write_text(src)
+    exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
+    k4 = [(n, s) for _, n, s in loops(dis, "k4")]
+    assert (119, 48) in k4 and (90, 32) in k4 and (17, 4) in k4, k4
