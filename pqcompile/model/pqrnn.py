@@ -18,6 +18,7 @@ from torch import nn
 from ..errors import PqError
 from ..quant.qat import QATLinear, q_exp, round_half_up, set_quantize
 from ..quant.tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7
+from ..quant.weight_bits import is_weight_bits
 from .batch import Batch
 from .checks import check_positive_ints
 from .fo_pool import qrnn_pool
@@ -58,7 +59,7 @@ class PQRNNConfig:
             raise PqError(f"pqrnn config: zoneout must be in [0, 1), got {self.zoneout!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise PqError(f"pqrnn config: dropout must be in [0, 1), got {self.dropout!r}")
-        if self.encoder_weight_bits not in (4, 8):   # True == 1 is refused as well
+        if not is_weight_bits(self.encoder_weight_bits):
             raise PqError(f"pqrnn config: encoder_weight_bits must be 4 or 8, got {self.encoder_weight_bits!r}")
         if not isinstance(self.float_epochs, int) or self.float_epochs < 0:
             raise PqError(f"pqrnn config: float_epochs must be an integer >= 0, got {self.float_epochs!r}")

@@ -17,6 +17,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .tables import ATTN_SCORE_SCALE, GATE_PRE_SCALE, Q7, EXP_ONE, exp_q15, sigmoid_q7, tanh_q7
+from .weight_bits import weight_limit
 
 INT8_MAX = 127
 
@@ -34,13 +35,6 @@ def round_half_up(x: torch.Tensor) -> torch.Tensor:
 def round_half_even(x: torch.Tensor) -> torch.Tensor:
     """round-half-even with a straight-through gradient (weight and bias quantisation)."""
     return ste(x, torch.round(x))
-
-
-def weight_limit(bits: int) -> int:
-    """The largest weight integer of a symmetric `bits`-bit weight: 127 for 8, 7 for 4."""
-    if bits not in (4, 8):
-        raise ValueError(f"weights are 4 or 8 bits, not {bits!r}")
-    return 2 ** (bits - 1) - 1
 
 
 def weight_scale(weight: torch.Tensor, limit: int = INT8_MAX) -> torch.Tensor:

@@ -18,6 +18,7 @@ import numpy as np
 from ..datasets.example import OUTSIDE, slot_type
 from ..errors import PqError
 from ..projection import ProjectionSpec, SpecError
+from .weight_bits import is_weight_bits, weight_limit
 
 SEMANTICS_VERSION = 1
 
@@ -82,12 +83,12 @@ class QuantizedModel:
 
     def check_encoder_weight_bits(self) -> None:
         """PqError unless encoder_weight_bits is 4 or 8 and the encoder's weights fit in it."""
-        if self.encoder_weight_bits not in (4, 8):
+        if not is_weight_bits(self.encoder_weight_bits):
             raise PqError(f"qmodel.json: encoder_weight_bits must be 4 or 8, got {self.encoder_weight_bits!r}")
         if self.encoder_weight_bits == 4:
             t = self.tensors()
             for name in self.encoder_weight_names():
-                if t[name].size and int(np.abs(t[name].astype(np.int16)).max()) > 7:
+                if t[name].size and int(np.abs(t[name].astype(np.int16)).max()) > weight_limit(4):
                     raise PqError(f"qmodel.npz: tensor {name} has weights outside [-7, 7], but the model "
                                   "declares 4-bit encoder weights")
 
