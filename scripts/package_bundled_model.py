@@ -200,6 +200,9 @@ def main(run: str) -> None:
     weights = build["components"]["weights"]
     ratio = teacher["fp32_bytes"] / int8_m_bytes(run_dir)
     spec_file = _spec_file(cfg["spec"])
+    weight_kind = ("weights: the bottleneck and QRNN gate weights 4-bit (two per byte on the device), "
+                   "the heads int8" if mc.get("encoder_weight_bits", 8) == 4 else "int8 weights")
+    ema_arg = f" --ema {s['ema']}" if s.get("ema") else ""
     labels_md = "\n".join(
         f"   - {'the first set' if i == 0 else 'another set, joined by a repeated `--teacher-labels` (a text in both is used once)'}"
         f": {', '.join(f'{k} {v:,}' for k, v in origins.items()) if origins else 'see labels.json'};\n"
@@ -221,7 +224,7 @@ per-epoch history.
 pQRNN `{cfg['model']['config_name']}` with {', '.join(f'{k}={v}' for k, v in cfg['overrides'].items())}: projection F={mc['feature_size']}
 (max {cfg['spec']['max_tokens']} tokens{''.join(', ' + n for n in spec_notes)}), bottleneck {mc['bottleneck']},
 {mc['layers']} bidirectional QRNN layers (hidden {mc['hidden']}, kernel width{'s ' + ', '.join(map(str, mc['layer_kernel_widths'])) if mc.get('layer_kernel_widths') else ' ' + str(mc['kernel_width'])}), {cfg['model']['n_intents']} intents,
-{cfg['model']['n_slot_tags']} slot tags; {cfg['parameters']:,} parameters, {int8_m_bytes(run_dir):,} bytes of int8 weights
+{cfg['model']['n_slot_tags']} slot tags; {cfg['parameters']:,} parameters, {int8_m_bytes(run_dir):,} bytes of {weight_kind}
 ({ratio:.0f}x fewer than the teacher's {teacher['fp32_bytes']:,} fp32 bytes).
 
 ## How it was made (`bash scripts/train_bundled_model.sh`)
@@ -237,8 +240,8 @@ teacher and student. eval.txt is used only for the numbers below, never to choos
 {labels_md}
 3. Student: `pqcompile train --teacher-labels LABELS --alpha {distill.get('alpha')} --temperature {distill.get('temperature')} --model pqrnn
    --config {cfg['model']['config_name']} {_set_args(cfg['overrides'])}{' --spec ' + spec_file if spec_file else ''} --epochs {s['epochs']} --batch-size {s['batch_size']}
-   --distortion {s['distortion']} --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
-   then quantisation-aware; distortion {s['distortion']}; best epoch {best['epoch']} (held-out dev exact match
+   --distortion {s['distortion']} --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)}{ema_arg} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
+   then quantisation-aware; distortion {s['distortion']};{' dev, best/ and int8/ from the moving average of the weights;' if ema_arg else ''} best epoch {best['epoch']} (held-out dev exact match
    {_pct(best['dev']['overall']['exact_match'])}%).
 4. `pqcompile evaluate` (float, int8, int8 with argmax decoding), then
    `python scripts/package_bundled_model.py STUDENT` (this folder; it builds and verifies on cortex-m7).

@@ -6,15 +6,18 @@
 #   3. the teacher labels the training texts plus ~9x augmented ones (slot substitution, character
 #      noise, word dropout, word swaps) and ~36k texts of two other English corpora (MTOD, SNIPS:
 #      text only, none that repeats a training, dev or eval text): ~182k texts with soft targets;
-#   4. the teacher labels ~88k more texts: the training texts with content words replaced by their
-#      nearest whole words in the teacher's own input embeddings (--augment wordsub);
+#   4. the teacher labels ~168k more texts (another seed of slot substitution, slot values from the
+#      other corpora, dropout, character noise, the same other-corpus texts) and ~88k more: the
+#      training texts with content words replaced by their nearest whole words in the teacher's own
+#      input embeddings (--augment wordsub);
 #   5. distil the <= 260 KiB student (pQRNN small with 1024 projection features incl. character
-#      trigrams and digits folded to 0, bottleneck and kernel widths as below, no character
-#      distortion) on both label sets, cosine schedule;
+#      trigrams and digits folded to 0, bottleneck and kernel widths as below, 4-bit bottleneck and
+#      QRNN weights, no character distortion) on the three label sets, cosine schedule, dev and
+#      the kept weights from a moving average of the weights (--ema);
 #   6. evaluate teacher and student on MTOP-en eval, package the student (verified bit-exact on
 #      cortex-m7 under QEMU over the whole eval split).
 # Each step skips what is done and resumes what a kill interrupted; logs land beside the outputs.
-# Takes ~30 (teacher) + ~9 + ~5 (labels) + ~30 (student) minutes on 2 cores.
+# Takes ~30 (teacher) + ~9 + ~9 + ~5 (labels) + ~50 (student) minutes on 2 cores.
 # Usage: bash scripts/train_bundled_model.sh [OUT]       (needs ../shared/data/mtop/en)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,7 +25,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 OUT=${1:-runs/bundled}
 MTOP=${MTOP:-../shared/data/mtop/en}
 DATA=$(dirname "$MTOP")/..           # ../shared/data: MTOD and SNIPS beside MTOP
-EPOCHS=${EPOCHS:-12}
+EPOCHS=${EPOCHS:-10}
 PQ=".venv/bin/pqcompile"
 SPLIT=$OUT/split/en                  # the folder name tells the reader the language
 EVAL="mtop:$MTOP/eval.txt"
@@ -46,15 +49,23 @@ fi
     --exclude "$EVAL" --exclude "mtop:$SPLIT/dev.json" --json > "$OUT/labels.json" \
     2> "$OUT/labels.log"
 
+[ -d "$OUT/labels2" ] || $PQ teacher label "$OUT/teacher" --data "mtop:$SPLIT/train.json" --out "$OUT/labels2" \
+    --augment slotsub=3 --augment xslotsub=3 --augment dropout=1 --augment chars=1 --seed 1 \
+    --transfer "mtod:$DATA/mtod/en/train.conllu" --transfer "mtod:$DATA/mtod/en/dev.conllu" --transfer "snips:$DATA/snips" \
+    --exclude "$EVAL" --exclude "mtop:$SPLIT/dev.json" --json > "$OUT/labels2.json" \
+    2> "$OUT/labels2.log"
+
 [ -d "$OUT/labels3" ] || $PQ teacher label "$OUT/teacher" --data "mtop:$SPLIT/train.json" --out "$OUT/labels3" \
     --augment wordsub=5 --seed 2 --json > "$OUT/labels3.json" 2> "$OUT/labels3.log"
 
 if ! grep -qs '"complete": true' "$STUDENT/metrics.json"; then
   resume=(); [ -f "$STUDENT/config.json" ] && resume=(--resume)
-  nice $PQ train --teacher-labels "$OUT/labels" --teacher-labels "$OUT/labels3" --alpha 0.2 --temperature 2 --dev "mtop:$SPLIT/dev.json" \
-      --model pqrnn --config small --set bottleneck=72 --set hidden=68 --set 'layer_kernel_widths=[3,1]' \
-      --set float_epochs=1 --spec specs/subword1024-digits.json --distortion 0 --epochs "$EPOCHS" \
-      --batch-size 64 --lr 0.002 --schedule cosine --warmup 0.02 --seed 1 --out "$STUDENT" "${resume[@]}" \
+  nice $PQ train --teacher-labels "$OUT/labels" --teacher-labels "$OUT/labels2" --teacher-labels "$OUT/labels3" \
+      --alpha 0.5 --temperature 2 --dev "mtop:$SPLIT/dev.json" \
+      --model pqrnn --config small --set bottleneck=112 --set hidden=92 --set 'layer_kernel_widths=[3,1]' \
+      --set encoder_weight_bits=4 --set float_epochs=1 --spec specs/subword1024-digits.json --distortion 0 \
+      --epochs "$EPOCHS" --batch-size 64 --lr 0.001 --schedule cosine --warmup 0.02 --ema 0.9995 --seed 0 \
+      --out "$STUDENT" "${resume[@]}" \
       --quiet --json > "$STUDENT.train.json"
 fi
 nice $PQ evaluate -m "$STUDENT" --data "$EVAL" --json > "$STUDENT.eval-float.json"

@@ -28,10 +28,12 @@ def test_the_bundled_model_ships_with_its_record_and_fits_the_demo_budget(bundle
         m = metrics["mtop_en_eval"][kind]
         assert 0 < m["exact_match"] <= m["intent_accuracy"] <= 1
         assert f"{100 * m['intent_accuracy']:.2f}" in model_md and f"{100 * m['slot_f1']:.2f}" in model_md
-    # the size budget (<= 260 KiB of weights as the cortex-m7 build counts them), and small
-    # enough for QEMU in the main job (<= 8 M MACs for a full utterance)
+    # the size budget (<= 260 KiB of weights as the cortex-m7 build counts them: 4-bit
+    # encoder weights count as stored, two per byte), and small enough for QEMU in the main job and
+    # for a full 32-token utterance in under 0.1 s on a 216 MHz Cortex-M7 (<= 16 M MACs at ~1.4
+    # instructions each, one instruction per cycle)
     m7 = metrics["cortex_m7"]
-    assert m7["weights"] <= 266_240 and m7["macs"] <= 8_000_000 and len(bundled.layers) == 2
+    assert m7["weights"] <= 266_240 and m7["macs"] <= 16_000_000 and len(bundled.layers) == 2
     assert m7["flash"] <= load_target("cortex-m7").flash_budget and m7["ram"] <= load_target("cortex-m7").ram_budget
     assert m7["verify_mtop_en_eval"]["ok"] and m7["verify_mtop_en_eval"]["utterances"] == 2235
 
