@@ -326,13 +326,9 @@ def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(fixtures, tmp_
     assert json.loads((out / "checkpoint/state.json").read_text())["epoch"] == 2
 
 
-def test_a_run_killed_mid_schedule_resumes_exactly(fixtures, tmp_path, monkeypatch):
-    """A decaying schedule with warm-up and weight decay: the rate is a function of the update
-    number alone, so a run that dies in epoch 2 and is resumed equals an uninterrupted one."""
+def _kill_in_epoch_2_then_resume(common: list, out: Path, monkeypatch) -> None:
+    """Train with `common` into `out`, dying while epoch 2's checkpoint is written, then resume."""
     import pqcompile.train.run as run_mod
-    common = ["--data", fixtures["en_train"], *TINY, "--schedule", "cosine", "--warmup", 0.2,
-              "--weight-decay", 0.01, "--batch-size", 8, "--seed", 2, "--epochs", 2, "--quiet"]
-    run_cli("train", *common, "--out", tmp_path / "straight")
     real_write_json = run_mod.write_json
 
     def dies_in_epoch_2(path, obj):
@@ -342,12 +338,21 @@ def test_a_run_killed_mid_schedule_resumes_exactly(fixtures, tmp_path, monkeypat
 
     monkeypatch.setattr(run_mod, "write_json", dies_in_epoch_2)
     try:                                  # the CLI may report the error itself or let it through
-        assert run_cli("train", *common, "--out", tmp_path / "killed", ok=False).returncode != 0
+        assert run_cli("train", *common, "--out", out, ok=False).returncode != 0
     except OSError:
         pass
     monkeypatch.undo()
-    assert json.loads((tmp_path / "killed/checkpoint/state.json").read_text())["epoch"] == 1
-    run_cli("train", *common, "--out", tmp_path / "killed", "--resume")
+    assert json.loads((out / "checkpoint/state.json").read_text())["epoch"] == 1
+    run_cli("train", *common, "--out", out, "--resume")
+
+
+def test_a_run_killed_mid_schedule_resumes_exactly(fixtures, tmp_path, monkeypatch):
+    """A decaying schedule with warm-up and weight decay: the rate is a function of the update
+    number alone, so a run that dies in epoch 2 and is resumed equals an uninterrupted one."""
+    common = ["--data", fixtures["en_train"], *TINY, "--schedule", "cosine", "--warmup", 0.2,
+              "--weight-decay", 0.01, "--batch-size", 8, "--seed", 2, "--epochs", 2, "--quiet"]
+    run_cli("train", *common, "--out", tmp_path / "straight")
+    _kill_in_epoch_2_then_resume(common, tmp_path / "killed", monkeypatch)
     a = load_file(str(tmp_path / "straight/checkpoint/model.safetensors"))
     b = load_file(str(tmp_path / "killed/checkpoint/model.safetensors"))
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -377,7 +382,6 @@ def test_weight_average_follows_the_formula_and_swaps_back():
 def test_ema_run_keeps_the_average_and_resumes_exactly(fixtures, tmp_path, monkeypatch):
     """--ema: dev, best/ and int8/ use the averaged weights (they differ from the live ones in
     checkpoint/), and a run killed in epoch 2 and resumed equals an uninterrupted one, average included."""
-    import pqcompile.train.run as run_mod
     common = ["--data", fixtures["en_train"], "--dev", fixtures["en_dev"], *TINY, "--ema", 0.9,
               "--batch-size", 8, "--seed", 2, "--epochs", 2, "--quiet"]
     run_cli("train", *common, "--out", tmp_path / "straight")
@@ -392,20 +396,7 @@ def test_ema_run_keeps_the_average_and_resumes_exactly(fixtures, tmp_path, monke
     if state["best"]["epoch"] == 2:      # best/ holds the average of that epoch
         best = load_file(str(straight / "best/model.safetensors"))
         assert all(np.array_equal(best[k], average[k]) for k in average)
-    real_write_json = run_mod.write_json
-
-    def dies_in_epoch_2(path, obj):
-        if Path(path).name == "state.json" and obj.get("epoch") == 2:
-            raise OSError("killed")
-        real_write_json(path, obj)
-
-    monkeypatch.setattr(run_mod, "write_json", dies_in_epoch_2)
-    try:
-        assert run_cli("train", *common, "--out", tmp_path / "killed", ok=False).returncode != 0
-    except OSError:
-        pass
-    monkeypatch.undo()
-    run_cli("train", *common, "--out", tmp_path / "killed", "--resume")
+    _kill_in_epoch_2_then_resume(common, tmp_path / "killed", monkeypatch)
     for name in ("model.safetensors", "ema.safetensors"):
         a = load_file(str(straight / "checkpoint" / name))
         b = load_file(str(tmp_path / "killed/checkpoint" / name))
