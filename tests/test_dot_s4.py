@@ -1,6 +1,6 @@
 """The micro-kernels on 4-bit weights packed two per byte (dot_s4.py: pack_s4, pq_dot2r_s4,
 pq_dot1r_s4, pq_dot_s4, pq_dot{2,4}_s4, pq_dotn_s4) against numpy: every row count 0..9 and more,
-every depth remainder mod 8, channel groups at odd channel indices, activation row strides other
+every depth remainder mod 32, channel groups at odd channel indices, activation row strides other
 than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) and activations at
 -128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles; the row kernel's assembly on Thumb-2) on
 cortex-m7, cortex-m4, cortex-m55 and cortex-a7 (Thumb-2 and A32: its C path) under QEMU, the
@@ -18,11 +18,11 @@ from pqcompile.targets import load_target
 
 from disasm import loops
 
-DEPTHS = tuple(range(1, 26)) + (136, 339, 1024)
+DEPTHS = tuple(range(1, 34)) + (63, 95, 136, 339, 1024)   # every remainder mod 32 (the loop's depth)
 # (kernel, channels m, depth n, token rows)
 CASES = ([("dot2r", 2, n, rows) for rows in range(10)
           for n in (DEPTHS if rows in (2, 5) else DEPTHS[(3 * rows) % len(DEPTHS):][:4])]
-         + [("dot2r", 2, n, rows) for rows in (13, 32) for n in (8, 17, 184)]
+         + [("dot2r", 2, n, rows) for rows in (13, 32) for n in (8, 17, 95, 184)]
          + [("dot2r_var", 2, n, rows) for rows in (1, 4, 5) for n in (5, 24, 37)]
          + [("dot1r", 1, n, rows) for rows in (0, 1, 2, 3, 7) for n in (1, 8, 13, 40)]
          + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64, 71)]
@@ -131,10 +131,11 @@ def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
 @pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m4"])
 def test_packed_row_kernel_loops(target_name, tmp_path):
     """The inner loops pq_dot2r_s4 compiles to (depth 336, row stride 338: constants as in the
-    generated gate kernels): 3 rows x 2 channels 16 deep in assembly, 115 instructions per 48
-    SMLADs (96 MACs; int8 weights: 111; the first packed layout: 119), 2 x 2: 82 per 32 (int8's 82;
-    was 90); an odd last row in C (pq_s4_dot2), 16 per 4 SMLADs (8 MACs; was 17). Deterministic
-    counts of the instructions gcc emits."""
+    generated gate kernels): 3 rows x 2 channels 32 deep in assembly, 227 instructions per 96
+    SMLADs (192 MACs; 16 deep: 115 per 96 MACs, int8 weights 111, the first packed layout 119),
+    2 x 2: 162 per 64 (16 deep: 82 per 32, int8's count; was 90); an odd last row in C
+    (pq_s4_dot2), 16 per 4 SMLADs (8 MACs; was 17). Deterministic counts of the instructions gcc
+    emits."""
     target = load_target(target_name)
     if shutil.which(target.compiler) is None or shutil.which("arm-none-eabi-objdump") is None:
         pytest.skip(f"{target.compiler} or arm-none-eabi-objdump missing")
@@ -149,4 +150,4 @@ def test_packed_row_kernel_loops(target_name, tmp_path):
     exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
     k4 = [(n, s) for _, n, s in loops(dis, "k4")]
-    assert (115, 48) in k4 and (82, 32) in k4 and (16, 4) in k4, k4
+    assert (227, 96) in k4 and (162, 64) in k4 and (16, 4) in k4, k4
