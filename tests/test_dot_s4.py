@@ -1,6 +1,6 @@
 """The micro-kernels on 4-bit weights packed two per byte (dot_s4.py: pack_s4, pq_dot2r_s4,
 pq_dot1r_s4, pq_dot_s4, pq_dot{2,4}_s4, pq_dotn_s4) against numpy: every row count 0..9 and more,
-every depth remainder mod 8, channel groups at odd channel indices, activation row strides other
+every depth remainder mod 32, channel groups at odd channel indices, activation row strides other
 than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) and activations at
 -128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles; the row kernel's assembly on Thumb-2) on
 cortex-m7, cortex-m4, cortex-m55 and cortex-a7 (Thumb-2 and A32: its C path) under QEMU, the
@@ -18,11 +18,11 @@ from pqcompile.targets import load_target
 
 from disasm import loops
 
-DEPTHS = tuple(range(1, 26)) + (136, 339, 1024)
+DEPTHS = tuple(range(1, 34)) + (63, 95, 136, 339, 1024)   # every remainder mod 32 (the loop's depth)
 # (kernel, channels m, depth n, token rows)
 CASES = ([("dot2r", 2, n, rows) for rows in range(10)
           for n in (DEPTHS if rows in (2, 5) else DEPTHS[(3 * rows) % len(DEPTHS):][:4])]
-         + [("dot2r", 2, n, rows) for rows in (13, 32) for n in (8, 17, 184)]
+         + [("dot2r", 2, n, rows) for rows in (13, 32) for n in (8, 17, 95, 184)]
          + [("dot2r_var", 2, n, rows) for rows in (1, 4, 5) for n in (5, 24, 37)]
          + [("dot1r", 1, n, rows) for rows in (0, 1, 2, 3, 7) for n in (1, 8, 13, 40)]
          + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64, 71)]
@@ -45,6 +45,8 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         w = rng.integers(-8, 8, (j + m + 1, n), dtype=np.int64)             # a matrix with more channels
         w[rng.random(w.shape) < 0.1] = -8
         w[rng.random(w.shape) < 0.05] = 7
+        ev, od = w[0:len(w) // 2 * 2:2], w[1::2]                          # (views) 16 w[2p] + w[2p + 1]
+        ev[(ev == -8) & (od < 0)] = -7                                    # must be an int8 (pack_s4)
         packed = pack_s4(w)
         assert np.array_equal(unpack_s4(packed, len(w), n), w) and packed.size == packed_bytes(len(w), n)
         c0 = rng.integers(-10**6, 10**6, max(m * rows, 1), dtype=np.int64)
@@ -83,16 +85,24 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
 
 
 def test_pack_layout():
-    """Byte k of pair p: channel 2p's w[k] high nibble, channel 2p + 1's low; pairs of 4 * ceil(K / 4)
-    bytes; an odd channel count padded with a zero channel."""
+    """Byte k of pair p: the int8 16 w[2p][k] + w[2p + 1][k] (channel 2p + 1's w[k] the low nibble);
+    pairs of 4 * ceil(K / 4) bytes; an odd channel count padded with a zero channel; every pair of
+    4-bit weights that fits round-trips, the one that does not is refused."""
     w = np.array([[1, 2, -3, 7, -8], [-1, 0, 5, -7, 4], [3, -2, 0, 0, 1]], np.int8)
     p = pack_s4(w)
     assert p.shape == (2, 8) and pair_bytes(5) == 8 and pair_bytes(4) == 4 and pair_bytes(0) == 0
-    assert list(p[0]) == [0x1F, 0x20, 0xD5, 0x79, 0x84, 0, 0, 0]
+    assert list(p[0]) == [0x0F, 0x20, 0xD5, 0x69, 0x84, 0, 0, 0]   # 16 w[0] + w[1] (mod 256)
     assert list(p[1]) == [0x30, 0xE0, 0, 0, 0x10, 0, 0, 0]
     assert np.array_equal(unpack_s4(p, 3, 5), w) and packed_bytes(3, 5) == 16
     with pytest.raises(ValueError, match="do not fit 4 bits"):
         pack_s4(np.array([[8]], np.int8))
+    with pytest.raises(ValueError, match="does not fit 4 bits"):                 # 16 * -8 - 1 < -128
+        pack_s4(np.array([[-8], [-1]], np.int8))
+    # every pair that fits: -8 in the even channel beside 0..7, the rest of [-8, 7] x [-8, 7]
+    e, o = np.meshgrid(np.arange(-8, 8), np.arange(-8, 8), indexing="ij")
+    ok = 16 * e + o >= -128
+    both = np.stack([e[ok], o[ok]]).astype(np.int8)                              # [2, 248]
+    assert ok.sum() == 248 and np.array_equal(unpack_s4(pack_s4(both), 2, both.shape[1]), both)
 
 
 @pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
@@ -121,9 +131,11 @@ def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
 @pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m4"])
 def test_packed_row_kernel_loops(target_name, tmp_path):
     """The inner loops pq_dot2r_s4 compiles to (depth 336, row stride 338: constants as in the
-    generated gate kernels): 3 rows x 2 channels 16 deep in assembly, 119 instructions per 48
-    SMLADs (96 MACs; int8 weights: 111), 2 x 2: 90 per 32 (int8: 82); an odd last row in C
-    (pq_s4_dot2), 17 per 4 SMLADs (8 MACs). Deterministic counts of the instructions gcc emits."""
+    generated gate kernels): 3 rows x 2 channels 32 deep in assembly, 227 instructions per 96
+    SMLADs (192 MACs; 16 deep: 115 per 96 MACs, int8 weights 111, the first packed layout 119),
+    2 x 2: 162 per 64 (16 deep: 82 per 32, int8's count; was 90); an odd last row in C
+    (pq_s4_dot2), 16 per 4 SMLADs (8 MACs; was 17). Deterministic counts of the instructions gcc
+    emits."""
     target = load_target(target_name)
     if shutil.which(target.compiler) is None or shutil.which("arm-none-eabi-objdump") is None:
         pytest.skip(f"{target.compiler} or arm-none-eabi-objdump missing")
@@ -138,4 +150,4 @@ def test_packed_row_kernel_loops(target_name, tmp_path):
     exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops.elf")
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
     k4 = [(n, s) for _, n, s in loops(dis, "k4")]
-    assert (119, 48) in k4 and (90, 32) in k4 and (17, 4) in k4, k4
+    assert (227, 96) in k4 and (162, 64) in k4 and (16, 4) in k4, k4

@@ -5,21 +5,26 @@ in the bottleneck and QRNN gate matmuls) has them stored on the device packed, h
 Layout of an [N, K] weight matrix (row j: output channel j, as the matmul kernels read it): the
 channels in pairs (2p, 2p + 1; an odd N gets a zero channel), pair p `PQ_S4_PAIR_BYTES(K) =
 4 * ceil(K / 4)` bytes from the first (K padded to a multiple of 4 with zero weights), and byte k
-of a pair holds channel 2p's w[k] in its high nibble and channel 2p + 1's w[k] in its low nibble,
-both two's complement: `(w[2p, k] << 4) | (w[2p + 1, k] & 15)`.
+of a pair is the int8 `16 w[2p, k] + w[2p + 1, k]` (mod 256): its low nibble is channel 2p + 1's
+w[k] in two's complement, its high nibble channel 2p's w[k] minus the borrow of a negative low
+nibble (w[2p, k] = (b + 8) >> 4 for the byte b as int8, w[2p + 1, k] = the low nibble
+sign-extended). Every pair (w[2p], w[2p + 1]) of 4-bit weights fits but w[2p] = -8 beside a
+negative w[2p + 1]: the models' weights lie in [-7, 7].
 
 Why this layout: the row kernels compute two channels at a time (dot_intrin.py: pq_dot2r_s8), and
-with the DSP extension one 32-bit load then gives both channels' weights for 4 consecutive k:
-`y & 0xF0F0F0F0` is the bytes 16 w[2p, k..k+3], `(y << 4) & 0xF0F0F0F0` the bytes
-16 w[2p + 1, k..k+3], each in the byte position of the activation of the same k, so the int8
-kernels' SXTB16 / SXTB16 ROR #8 + SMLAD multiply them with the activation word unchanged. Per 4
-deep and channel pair that is 1 load and 3 ALU instructions (AND; LSL, AND: 0xF0F0F0F0 is a
-Thumb-2 immediate, and no register is left for it in the row triples) where int8 weights take 2
-loads; a layout of one channel per row (8 weights a word) needs 2 loads per 8 deep per channel
-too, or keeping the word across the two halves, for which the row triples have no register.
-Every product is 16 times the true one, so the accumulated sum is 16 times the dot product and an
-arithmetic shift right by 4 of it is exact. Range: |16 w x| <= 16 * 8 * 128 = 2^14 per product, so
-any depth up to 2^17 sums without overflow (the model's depths are at most a few thousand).
+with the DSP extension one 32-bit load then gives both channels' weights for 4 consecutive k, in
+the byte positions of the activations of the same k: the word y itself is the bytes
+16 w[2p, k] + w[2p + 1, k], `(y << 4) & 0xF0F0F0F0` the bytes 16 w[2p + 1, k], so the int8 kernels'
+SXTB16 / SXTB16 ROR #8 + SMLAD multiply both with the activation word unchanged, into sums
+A = 16 D0 + D1 and B = 16 D1 (D0, D1 the two channels' dot products): D1 = B >> 4 and
+D0 = (A - D1) >> 4, both exact. Per 4 deep and channel pair that is 1 load and 2 ALU
+instructions (LSL, AND; a single AND with a shifted operand where a register holds 0xF0F0F0F0, as
+in the row pairs: the row triples have none left) where int8 weights take 2 loads. (The first
+layout, `(w[2p] << 4) | (w[2p + 1] & 15)`, needed an AND for the even channel too: the high
+nibbles of y are not 16 w[2p] there.) A single channel alone: the odd one as above, the even one
+16 w[2p, k] = UADD8(y, 0x08080808) & 0xF0F0F0F0 per byte. Range: every weight byte is in
+[-128, 127], so |product| <= 2^14 and any depth up to 2^17 sums without overflow (the model's
+depths are at most a few thousand).
 
 The kernels mirror dot_intrin.py's, with the channel's index j as an extra argument after the
 packed matrix's first byte w (channel j: pair j / 2 at w + (j / 2) * PQ_S4_PAIR_BYTES(n), the high
@@ -68,7 +73,8 @@ def packed_bytes(n: int, k: int) -> int:
 
 def pack_s4(w: np.ndarray) -> np.ndarray:
     """An [N, K] matrix of integers in [-8, 7] as the packed kernels read it: uint8
-    [ceil(N / 2), pair_bytes(K)] (the layout in the module docstring)."""
+    [ceil(N / 2), pair_bytes(K)], byte k of pair p the int8 16 w[2p, k] + w[2p + 1, k] (the layout
+    in the module docstring; an even channel's -8 fits only beside an odd channel's w >= 0)."""
     if w.ndim != 2:
         raise ValueError(f"pack_s4: a 2-D weight matrix, not shape {w.shape}")
     n_out, k = w.shape
@@ -76,15 +82,19 @@ def pack_s4(w: np.ndarray) -> np.ndarray:
         raise ValueError(f"pack_s4: weights in [{int(w.min())}, {int(w.max())}] do not fit 4 bits")
     padded = np.zeros((n_out + n_out % 2, pair_bytes(k)), np.int64)
     padded[:n_out, :k] = w
-    nib = padded & 0xF
-    return ((nib[0::2] << 4) | nib[1::2]).astype(np.uint8)
+    b = 16 * padded[0::2] + padded[1::2]
+    if b.size and int(b.min()) < -128:
+        raise ValueError("pack_s4: an even channel's weight -8 beside a negative odd channel's weight "
+                         "does not fit 4 bits in this layout (16 w[2p] + w[2p + 1] < -128)")
+    return (b & 0xFF).astype(np.uint8)
 
 
 def unpack_s4(packed: np.ndarray, n_out: int, k: int) -> np.ndarray:
     """The inverse of pack_s4: int8 [n_out, k]."""
-    b = packed.astype(np.int64)
-    nib = np.stack([b >> 4, b & 0xF], axis=1).reshape(-1, b.shape[1])[:n_out, :k]
-    return ((nib ^ 8) - 8).astype(np.int8)
+    b = packed.astype(np.int8).astype(np.int64)
+    odd = ((b & 0xF) ^ 8) - 8
+    even = (b - odd) >> 4                                     # exact: b - odd = 16 w[2p]
+    return np.stack([even, odd], axis=1).reshape(-1, b.shape[1])[:n_out, :k].astype(np.int8)
 
 
 def int4_initializers(model: onnx.ModelProto) -> set[str]:
@@ -139,30 +149,33 @@ def int4_params(mod: tvm.IRModule, const_names: dict[tuple, str], int4: set[str]
 
 PACKED_KERNEL_C = r"""
 /* ---- 4-bit weights packed two per byte (dot_s4.py): channels in pairs, pair p at
-   w + p * PQ_S4_PAIR_BYTES(n); byte k of a pair = (w[2p][k] << 4) | (w[2p + 1][k] & 15) ---- */
+   w + p * PQ_S4_PAIR_BYTES(n); byte k of a pair = the int8 16 w[2p][k] + w[2p + 1][k] ---- */
 #define PQ_S4_PAIR_BYTES(n) (4 * (((n) + 3) >> 2))
 
-/* a two's complement nibble (0..15) as an int */
-#define PQ_S4_NIB(v) ((int32_t)(((v) & 15) ^ 8) - 8)
+/* the odd channel's weight of a byte b (its low nibble, two's complement), the even one's */
+#define PQ_S4_LO(b) ((int32_t)(((b) & 15) ^ 8) - 8)
+#define PQ_S4_HI(b) (((int32_t)(int8_t)(uint8_t)(b) + 8) >> 4)
 
-/* weight k of a pair's channel: sh = 4 for the even channel (high nibbles), 0 for the odd */
+/* weight k of a pair's channel: sh = 4 for the even channel, 0 for the odd */
 static inline int32_t pq_s4_at(const uint8_t *pair, int32_t sh, int32_t k)
 {
-    return PQ_S4_NIB(pair[k] >> sh);
+    return sh ? PQ_S4_HI(pair[k]) : PQ_S4_LO(pair[k]);
 }
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 /* 16 * the 4 weights of a pair's word y, one per byte in the activations' byte positions: the
-   even channel's (EVEN) and the odd channel's (ODD) */
-#define PQ_S4_EVEN(y) ((int32_t)((uint32_t)(y) & 0xF0F0F0F0u))
+   odd channel's (ODD), the even channel's (EVEN: + 8 per byte, no carry between bytes, drops the
+   odd channel's nibble); the pair kernels use y itself (16 w[2p] + w[2p + 1]) and ODD instead */
 #define PQ_S4_ODD(y) ((int32_t)(((uint32_t)(y) << 4) & 0xF0F0F0F0u))
+#define PQ_S4_EVEN(y) ((int32_t)(__uadd8((uint32_t)(y), 0x08080808u) & 0xF0F0F0F0u))
 /* c += 4 products of the activation word at p and the 4 bytes (16 w) in v */
 #define PQ_S4_STEP_1X1(p, v, c) do {                                                       \
         int32_t x_, v_ = (v);                                                              \
         memcpy(&x_, (p), 4);                                                               \
         c = __smlad(pq_sxtb16_ror8(x_), pq_sxtb16_ror8(v_), __smlad(__sxtb16(x_), __sxtb16(v_), c)); \
     } while (0)
-/* 4 deep, 2 rows (at p, p + lda) x the 2 channels of the pair word at q, into c00..c11 */
+/* 4 deep, 2 rows (at p, p + lda) x the pair word at q, into c00..c11 (c00, c10: 16 D0 + D1,
+   c01, c11: 16 D1) */
 #define PQ_S4_STEP_2X2(p, q, lda) do {                                                     \
         int32_t x0_, x1_, x0e_, x0o_, x1e_, x1o_, ye_, yo_, y_, v_;                        \
         memcpy(&y_, (q), 4);                                                               \
@@ -170,8 +183,7 @@ static inline int32_t pq_s4_at(const uint8_t *pair, int32_t sh, int32_t k)
         memcpy(&x1_, (p) + (lda), 4);                                                      \
         x0e_ = __sxtb16(x0_); x0o_ = pq_sxtb16_ror8(x0_);                                  \
         x1e_ = __sxtb16(x1_); x1o_ = pq_sxtb16_ror8(x1_);                                  \
-        v_ = PQ_S4_EVEN(y_);                                                               \
-        ye_ = __sxtb16(v_); yo_ = pq_sxtb16_ror8(v_);                                      \
+        ye_ = __sxtb16(y_); yo_ = pq_sxtb16_ror8(y_);                                      \
         c00 = __smlad(x0o_, yo_, __smlad(x0e_, ye_, c00));                                 \
         c10 = __smlad(x1o_, yo_, __smlad(x1e_, ye_, c10));                                 \
         v_ = PQ_S4_ODD(y_);                                                                \
@@ -186,10 +198,10 @@ static inline int32_t pq_s4_dot(const int8_t *a, const uint8_t *w, int32_t sh, i
 {
     int32_t acc = 0, k = 0;
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
-    int32_t y, lsl = 4 - sh;
+    int32_t y;
     for (; k + 4 <= n; k += 4) {
         memcpy(&y, w + k, 4);
-        PQ_S4_STEP_1X1(a + k, (int32_t)(((uint32_t)y << lsl) & 0xF0F0F0F0u), acc);
+        PQ_S4_STEP_1X1(a + k, sh ? PQ_S4_EVEN(y) : PQ_S4_ODD(y), acc);
     }
     acc >>= 4;   /* exact: a multiple of 16 (GCC's >> of a negative int is arithmetic) */
 #endif
@@ -211,13 +223,12 @@ static inline void pq_s4_dot2(int32_t *c, const int8_t *a, const uint8_t *w, int
         memcpy(&x, a + k, 4);
         xe = __sxtb16(x);
         xo = pq_sxtb16_ror8(x);
-        v = PQ_S4_EVEN(y);
-        c0 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c0));
+        c0 = __smlad(xo, pq_sxtb16_ror8(y), __smlad(xe, __sxtb16(y), c0));
         v = PQ_S4_ODD(y);
         c1 = __smlad(xo, pq_sxtb16_ror8(v), __smlad(xe, __sxtb16(v), c1));
     }
-    c0 >>= 4;   /* exact: multiples of 16 */
-    c1 >>= 4;
+    c1 >>= 4;   /* exact: 16 D1 */
+    c0 = (c0 - c1) >> 4;   /* exact: 16 D0 + D1 - D1 */
 #endif
     for (; k < n; k++) {
         c0 += (int32_t)a[k] * pq_s4_at(w, 4, k);
@@ -229,50 +240,64 @@ static inline void pq_s4_dot2(int32_t *c, const int8_t *a, const uint8_t *w, int
 
 /* Thumb-2 with the DSP extension: dot_intrin.py's row routine (PQ_ASM_ROWS: 3 rows x 2 channels on
    fixed registers, accumulators r3-r8, the channels' extended weights r9-r12, the row word in lr)
-   on a pair's packed words: per 4-deep step one LDR of the pair word, AND #0xF0F0F0F0 for the
-   even channel and LSL #4 + AND for the odd one (0xF0F0F0F0 is a Thumb-2 immediate: the 14
-   registers are all taken, none is left for a mask), then the int8 routine's SXTB16s and rows
-   (PQ_ASM_STEP_3X2 / _2X2). 3 x 2: 29 instructions per 24 MACs (int8: 27). The accumulators (16 x
-   the sums) are shifted right by 4 before the STM. Needs constant n and lda with 2 lda within
-   LDR's immediate (PQ_IMM_OFFSETS). */
+   on a pair's packed words: per 4-deep step one LDR of the pair word y, SXTB16 / SXTB16 ROR #8 of
+   y itself into r9, r10 (the bytes 16 w[2p] + w[2p + 1]) and of (y << 4) & 0xF0F0F0F0 into r11,
+   r12 (16 w[2p + 1]), then the int8 routine's rows (PQ_ASM_STEP_3X2 / _2X2). Row triples: LSL #4
+   and AND #0xF0F0F0F0 (a Thumb-2 immediate: the 14 registers are all taken), 28 instructions per
+   24 MACs (int8: 27); row pairs: r7 is free and holds the mask, one AND with a shifted operand,
+   20 per 16 (int8's count). The loop goes 32 deep (the int8 routine's 16): 227 instructions per
+   192 MACs in triples, 162 per 128 in pairs, for ~1.3 KB more code per kernel. Each row's
+   accumulators (A, B) become (D0, D1) = ((A - (B >> 4)) >> 4, B >> 4) before the STM. Needs
+   constant n and lda with 2 lda within LDR's immediate (PQ_IMM_OFFSETS). */
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && defined(__thumb2__)
 #define PQ_S4_ASM 1
-#define PQ_S4_ASM_LOAD                                                                     \
+#define PQ_S4_ASM_LOAD3                                                                    \
     "ldr r11, [%[q]], #4\n\t"                                                              \
-    "and r9, r11, #0xF0F0F0F0\n\t"                                                         \
+    "sxtb16 r10, r11, ror #8\n\t"                                                          \
+    "sxtb16 r9, r11\n\t"                                                                   \
     "lsl r11, r11, #4\n\t"                                                                 \
     "and r11, r11, #0xF0F0F0F0\n\t"                                                        \
-    "sxtb16 r10, r9, ror #8\n\t"                                                           \
-    "sxtb16 r9, r9\n\t"                                                                    \
     "sxtb16 r12, r11, ror #8\n\t"                                                          \
     "sxtb16 r11, r11\n\t"
+#define PQ_S4_ASM_LOAD2                                                                    \
+    "ldr r11, [%[q]], #4\n\t"                                                              \
+    "sxtb16 r10, r11, ror #8\n\t"                                                          \
+    "sxtb16 r9, r11\n\t"                                                                   \
+    "and r11, r7, r11, lsl #4\n\t"                                                         \
+    "sxtb16 r12, r11, ror #8\n\t"                                                          \
+    "sxtb16 r11, r11\n\t"
+/* (A, B) in (a, b) -> ((A - (B >> 4)) >> 4, B >> 4) */
+#define PQ_S4_ASM_FIX(a, b) "asr " b ", " b ", #4\n\t" "sub " a ", " a ", " b "\n\t" "asr " a ", " a ", #4\n\t"
 /* c[0..5] (3 rows) or c[0..3] (2 rows) = the row block's sums over the first 4 (n / 4) products:
-   PQ_ASM_ROWS's loop (16 deep, its end on the stack for 3 rows, in r8 for 2), 8- and 4-deep
-   blocks, then the shift */
+   PQ_ASM_ROWS's loop but 32 deep (its end on the stack for 3 rows, in r8 for 2), 16-, 8- and
+   4-deep blocks, then the fix-up */
 #define PQ_S4_ASM_ROWS(rows3, step, n, lda, p, q, c) do {                                 \
         int32_t *c_ = (c);                                                                 \
         __asm__ volatile(                                                                  \
             "str %[c], [sp, #-8]!\n\t"                                                     \
             "mov r3, #0\n\t" "mov r4, #0\n\t" "mov r5, #0\n\t" "mov r6, #0\n\t"            \
-            ".if %c[three]\n\t" "mov r7, #0\n\t" "mov r8, #0\n\t" ".endif\n\t"             \
-            ".if %c[k16]\n\t"                                                              \
-            "movw %[c], #%c[k16]\n\t"                                                      \
+            ".if %c[three]\n\t" "mov r7, #0\n\t" "mov r8, #0\n\t"                          \
+            ".else\n\t" "mov r7, #0xF0F0F0F0\n\t" ".endif\n\t"                             \
+            ".if %c[k32]\n\t"                                                              \
+            "movw %[c], #%c[k32]\n\t"                                                      \
             "add %[c], %[c], %[q]\n\t"                                                     \
             ".if %c[three]\n\t" "str %[c], [sp, #4]\n\t" ".else\n\t" "mov r8, %[c]\n\t" ".endif\n\t" \
-            "1:\n\t" step step step step                                                   \
+            "1:\n\t" step step step step step step step step                               \
             ".if %c[three]\n\t" "ldr lr, [sp, #4]\n\t" "cmp %[q], lr\n\t"                  \
             ".else\n\t" "cmp %[q], r8\n\t" ".endif\n\t"                                    \
             "bne 1b\n\t"                                                                   \
             ".endif\n\t"                                                                   \
+            ".if %c[has16]\n\t" step step step step ".endif\n\t"                           \
             ".if %c[has8]\n\t" step step ".endif\n\t"                                      \
             ".if %c[has4]\n\t" step ".endif\n\t"                                           \
-            "asr r3, r3, #4\n\t" "asr r4, r4, #4\n\t" "asr r5, r5, #4\n\t" "asr r6, r6, #4\n\t" \
+            PQ_S4_ASM_FIX("r3", "r4") PQ_S4_ASM_FIX("r5", "r6")                            \
             "ldr lr, [sp], #8\n\t"                                                         \
-            ".if %c[three]\n\t" "asr r7, r7, #4\n\t" "asr r8, r8, #4\n\t" "stm lr, {r3-r8}\n\t" \
+            ".if %c[three]\n\t" PQ_S4_ASM_FIX("r7", "r8") "stm lr, {r3-r8}\n\t"            \
             ".else\n\t" "stm lr, {r3-r6}\n\t" ".endif\n\t"                                 \
             : [p] "+r"(p), [q] "+r"(q), [c] "+r"(c_)                                       \
             : [lda] "J"(lda), [lda2] "J"(2 * (lda)), [three] "i"(rows3),                   \
-              [k16] "i"(((n) >> 4) * 16), [has8] "i"(((n) >> 3) & 1), [has4] "i"(((n) >> 2) & 1) \
+              [k32] "i"(((n) >> 5) * 32), [has16] "i"(((n) >> 4) & 1),                    \
+              [has8] "i"(((n) >> 3) & 1), [has4] "i"(((n) >> 2) & 1)                       \
             : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory"); \
     } while (0)
 #endif
@@ -303,7 +328,7 @@ static inline void pq_dot4_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32
 
 /* Row kernel, 2 channels: c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel j + k),
    i < n, for r < rows, k < 2, j even (one pair); c is written. Thumb-2 with the DSP extension and
-   immediate offsets: three rows at a time, the last 2 (or 4) two at a time (PQ_S4_ASM_ROWS, 16
+   immediate offsets: three rows at a time, the last 2 (or 4) two at a time (PQ_S4_ASM_ROWS, 32
    deep), like pq_dot2r_s8; otherwise two rows at a time in C (PQ_S4_STEP_2X2 with the DSP
    extension, 8 deep); an odd last row alone (pq_s4_dot2). */
 __attribute__((always_inline))
@@ -320,9 +345,9 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
             const uint8_t *q = w0;
             int32_t i, k, g = r + 3 <= rows && rows - r != 4 ? 3 : 2;
             if (g == 3) {
-                PQ_S4_ASM_ROWS(1, PQ_ASM_STEP_3X2(PQ_S4_ASM_LOAD), n, lda, p, q, c);
+                PQ_S4_ASM_ROWS(1, PQ_ASM_STEP_3X2(PQ_S4_ASM_LOAD3), n, lda, p, q, c);
             } else {
-                PQ_S4_ASM_ROWS(0, PQ_ASM_STEP_2X2(PQ_S4_ASM_LOAD), n, lda, p, q, c);
+                PQ_S4_ASM_ROWS(0, PQ_ASM_STEP_2X2(PQ_S4_ASM_LOAD2), n, lda, p, q, c);
             }
             for (i = 0; i < (n & 3); i++) {   /* the last n % 4 products */
                 int32_t y0 = pq_s4_at(q, 4, i), y1 = pq_s4_at(q, 0, i);
@@ -354,14 +379,14 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
             p += 4;
             q += 4;
         }
-        c00 >>= 4;   /* exact: multiples of 16 */
-        c01 >>= 4;
-        c10 >>= 4;
+        c01 >>= 4;   /* exact: 16 D1 */
+        c00 = (c00 - c01) >> 4;   /* exact: 16 D0 + D1 - D1 */
         c11 >>= 4;
+        c10 = (c10 - c11) >> 4;
         i = n & ~3;
 #endif
         for (; i < n; i++, p++, q++) {
-            int32_t y0 = PQ_S4_NIB(q[0] >> 4), y1 = PQ_S4_NIB(q[0]), x0 = p[0], x1 = p[lda];
+            int32_t y0 = PQ_S4_HI(q[0]), y1 = PQ_S4_LO(q[0]), x0 = p[0], x1 = p[lda];
             c00 += x0 * y0;
             c01 += x0 * y1;
             c10 += x1 * y0;
