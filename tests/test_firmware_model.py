@@ -251,6 +251,28 @@ def test_cli_int16_weights_option_is_part_of_the_build(model, tmp_path, capsys):
     assert json.loads((out / "report.json").read_text())["int16_weights"] is False
 
 
+def test_a_build_made_by_other_compiler_code_is_rebuilt(model, tmp_path, capsys, monkeypatch):
+    """The build key includes a digest of the code that writes the sources (compiler, projection
+    emitter, firmware folder): a build folder from other code is rebuilt, not reused."""
+    from pqcompile.compiler import firmware
+    qm, _ = model
+    qm.save(tmp_path / "run")
+    out = tmp_path / "h"
+    main(["build", "--target", "host", str(tmp_path / "run"), "-o", str(out), "--json"])
+    capsys.readouterr()
+    assert json.loads((out / "report.json").read_text())["generator_sha256"] == firmware.generator_digest()
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes(b"\n".join(utterances(seed=7, n=4)) + b"\n")
+    args = ["verify", "--target", "host", str(tmp_path / "run"), "-o", str(out), "--texts", str(texts), "--json"]
+    main(args)
+    assert "building" not in capsys.readouterr().err          # same code: reused
+    monkeypatch.setattr(firmware, "generator_digest", lambda: "0" * 64)
+    main(args)
+    got = capsys.readouterr()
+    assert json.loads(got.out)["ok"] and "out-of-date build" in got.err
+    assert json.loads((out / "report.json").read_text())["generator_sha256"] == "0" * 64
+
+
 def test_over_budget_fails_with_numbers_and_leaves_no_dir(model, tmp_path):
     _, onnx_model = model
     tiny = dataclasses.replace(load_target("host"), flash_budget=4096)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,27 @@ def model_digest(model: onnx.ModelProto) -> str:
     return hashlib.sha256(model.SerializeToString()).hexdigest()
 
 
+@lru_cache(maxsize=1)
+def generator_digest() -> str:
+    """sha256 over the code that writes a build's sources: the compiler package, the projection's
+    C emitter and the firmware folder (runtime headers, apps, linker scripts). A change to any of
+    them (a new kernel, say) makes an existing build out of date even at the same version."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    code = sorted(Path(__file__).resolve().parent.glob("*.py")) + [package / "projection" / "emit_c.py"]
+    firmware = sorted(p for p in FIRMWARE_DIR.rglob("*") if p.is_file())
+    for root, paths in ((package, code), (FIRMWARE_DIR, firmware)):
+        for path in paths:
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def build_key(model: onnx.ModelProto, target: Target, int16_weights: bool = False) -> dict:
     """What a build directory was made from: a build with the same key can be reused."""
     from .. import __version__
     return {"target": target.name, "model_sha256": model_digest(model), "pqcompile": __version__,
-            "app_sha256": hashlib.sha256(APP.read_bytes()).hexdigest(), "int16_weights": int16_weights}
+            "app_sha256": hashlib.sha256(APP.read_bytes()).hexdigest(), "int16_weights": int16_weights,
+            "generator_sha256": generator_digest()}
 
 
 def _symbol_sizes(target: Target, exe: Path) -> dict[str, int]:
