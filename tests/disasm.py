@@ -1,4 +1,5 @@
-"""Loops in `objdump -d` output, for tests that count the instructions of compiled inner loops."""
+"""Helpers for the micro-kernel tests: loops in `objdump -d` output (instruction counts of compiled
+inner loops), and building and running a C harness on a target."""
 import re
 
 
@@ -21,3 +22,45 @@ def loops(disassembly: str, function: str | None = None) -> list[tuple[str, int,
             body = [i for i in insns if i[0] == name and int(target.group(1), 16) <= i[1] <= addr]
             out.append((name, len(body), sum(i[2] == "smlad" for i in body)))
     return out
+
+
+def run_harness(target_name: str, src: str, n_cases: int, tmp_path, flags=(), dsp: bool = True) -> list:
+    """Compile a C harness (one line of integers per case on stdout) for the target, check with
+    objdump that its DSP path (SXTB16 + SMLAD) is what was compiled when `dsp`, run it (QEMU for
+    the Arm targets) and return one int64 array per case."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+    import pytest
+
+    from pqcompile.emulator import build_program, run_program
+    from pqcompile.targets import load_target
+
+    target = load_target(target_name)
+    if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
+        pytest.skip(f"{target.compiler} or {target.emulator} missing")
+    (tmp_path / "dots.c").write_text(src)
+    exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
+                        extra_cflags=flags)
+    if dsp:
+        objdump = target.size_tool.replace("size", "objdump")
+        dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
+        assert "smlad" in dis and "sxtb16" in dis
+    res = run_program(target, exe)
+    assert res.returncode == 0, res.stderr
+    got = [np.array(line.split(), np.int64) for line in res.stdout.decode().splitlines()]
+    assert len(got) == n_cases
+    return got
+
+
+def harness_main(cases: list[str], c_size: int) -> list[str]:
+    """The C lines after a harness's data: put() (one line of integers per case) and a main()
+    that runs case0 .. caseN-1 (the `cases` functions' source) on an int32 c[c_size]."""
+    return ["static void put(const int32_t *c, int m)", "{", "    int j;",
+            "    for (j = 0; j < m; j++) {",
+            "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
+            "        else { pq_write_uint((uint32_t)c[j]); }",
+            "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
+            *cases, "int main(void)", "{", f"    int32_t c[{c_size}];", "    pq_platform_init();",
+            *(f"    case{i}(c);" for i in range(len(cases))), "    return 0;", "}", ""]

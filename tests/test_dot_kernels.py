@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C, preextend_pairs
-from pqcompile.emulator import build_program, run_program
+from pqcompile.emulator import build_program
 from pqcompile.targets import load_target
 
-from disasm import loops
+from disasm import harness_main, loops, run_harness
 
 # (kernel, channels m, depth n, token rows): every tail of the 4-at-a-time, 2 and 1 loops, short and
 # long depths; the row kernels with every row count 0..9 (pairs and an odd last row; groups of 4 and
@@ -98,13 +98,7 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C,
         arr("int8_t", "A", np.concatenate(a_all)), arr("int8_t", "W", np.concatenate(w_all)),
         arr("const int32_t", "V", np.concatenate(v_all)),
-        "static void put(const int32_t *c, int m)", "{", "    int j;",
-        "    for (j = 0; j < m; j++) {",
-        "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
-        "        else { pq_write_uint((uint32_t)c[j]); }",
-        "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
-        *body, "int main(void)", "{", "    int32_t c[40];", "    pq_platform_init();",
-        *(f"    case{i}(c);" for i in range(len(body))), "    return 0;", "}", ""])
+        *harness_main(body, 40)])
     return src, expected
 
 
@@ -113,21 +107,8 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
 def test_micro_kernels_equal_numpy(target_name, flags, tmp_path):
     """cortex-a7 in Thumb-2 (its compiler's default) and in A32 (-marm: no LDRD of any two registers,
     the int16 triples load their weight words with 4 LDRs)"""
-    target = load_target(target_name)
-    if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
-        pytest.skip(f"{target.compiler} or {target.emulator} missing")
     src, expected = harness(np.random.default_rng(5))
-    (tmp_path / "dots.c").write_text(src)
-    exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
-                        extra_cflags=flags)
-    if target_name != "host":   # the DSP path is the one under test there
-        objdump = target.size_tool.replace("size", "objdump")
-        dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
-        assert "smlad" in dis and "sxtb16" in dis
-    res = run_program(target, exe)
-    assert res.returncode == 0, res.stderr
-    got = [np.array(line.split(), np.int64) for line in res.stdout.decode().splitlines()]
-    assert len(got) == len(CASES)
+    got = run_harness(target_name, src, len(CASES), tmp_path, flags, dsp=target_name != "host")
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 

@@ -13,10 +13,10 @@ import pytest
 
 from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C
 from pqcompile.compiler.dot_s4 import PACKED_KERNEL_C, pack_s4, packed_bytes, pair_bytes, unpack_s4
-from pqcompile.emulator import build_program, run_program
+from pqcompile.emulator import build_program
 from pqcompile.targets import load_target
 
-from disasm import loops
+from disasm import harness_main, loops, run_harness
 
 DEPTHS = tuple(range(1, 34)) + (63, 95, 136, 339, 1024)   # every remainder mod 32 (the loop's depth)
 # (kernel, channels m, depth n, token rows)
@@ -74,13 +74,7 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
         arr("int8_t", "A", np.concatenate(a_all)),
         arr("const uint8_t", "W", np.concatenate(w_all), " __attribute__((aligned(8)))"),
-        "static void put(const int32_t *c, int m)", "{", "    int j;",
-        "    for (j = 0; j < m; j++) {",
-        "        if (c[j] < 0) { pq_write_str(\"-\"); pq_write_uint((uint32_t)0u - (uint32_t)c[j]); }",
-        "        else { pq_write_uint((uint32_t)c[j]); }",
-        "        pq_write_str(j + 1 < m ? \" \" : \"\\n\");", "    }", "}",
-        *body, "int main(void)", "{", "    int32_t c[80];", "    pq_platform_init();",
-        *(f"    case{i}(c);" for i in range(len(body))), "    return 0;", "}", ""])
+        *harness_main(body, 80)])
     return src, expected
 
 
@@ -109,21 +103,10 @@ def test_pack_layout():
                                                 ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ()),
                                                 ("cortex-m55", ())])
 def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
-    target = load_target(target_name)
-    if shutil.which(target.compiler) is None or (target.emulator and shutil.which(target.emulator) is None):
-        pytest.skip(f"{target.compiler} or {target.emulator} missing")
     src, expected = harness(np.random.default_rng(7))
-    (tmp_path / "dots.c").write_text(src)
-    exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
-                        extra_cflags=flags)
-    if target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55"):   # the DSP path is the one under test there
-        objdump = target.size_tool.replace("size", "objdump")
-        dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
-        assert "smlad" in dis and "sxtb16" in dis
-    res = run_program(target, exe)
-    assert res.returncode == 0, res.stderr
-    got = [np.array(line.split(), np.int64) for line in res.stdout.decode().splitlines()]
-    assert len(got) == len(CASES)
+    # the DSP path is the one under test on the cores that have it
+    got = run_harness(target_name, src, len(CASES), tmp_path, flags,
+                      dsp=target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55"))
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 
