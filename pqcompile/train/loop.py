@@ -275,7 +275,7 @@ class Trainer:
         With --ema the dev metrics, best/ and int8/ are those of the averaged weights; the
         checkpoint holds the live weights and the average."""
         t0 = time.perf_counter()
-        dev_metrics = None
+        dev_metrics = live_metrics = None
         if self.dev is not None:
             mask = intent_tag_mask(self._intent_slots(), self.intent_labels, self.slot_labels) \
                 if getattr(self.model, "kind", None) == "pqrnn" else None
@@ -288,7 +288,7 @@ class Trainer:
         record = {"epoch": epoch + 1, "loss": loss, "minutes": minutes,
                   "eval_minutes": (time.perf_counter() - t0) / 60,
                   "quantized": bool(getattr(self.model, "quantize", False)), "dev": dev_metrics}
-        if self.average is not None and dev_metrics is not None:
+        if live_metrics is not None:
             record["dev_live_weights"] = live_metrics
         self.history.append(record)
         value = _best_score(dev_metrics, loss)
