@@ -1,5 +1,7 @@
-"""How `pqcompile bench` reads instructions on a target: which timer, how many instructions per
-tick, how many phases make a count exact (pqcompile/compiler/bench.py, firmware/apps/pqrnn_bench.c).
+"""How `pqcompile bench` reads instructions on a target: on QEMU Cortex-M boards (-icount) which
+timer, how many instructions per tick, how many phases make a count exact; on the Linux user-mode
+targets (qemu-aarch64, qemu-arm) the pq_icount TCG plugin (pqcompile/qemu_plugin.py), which logs
+exact counts at labelled points, one phase (pqcompile/compiler/bench.py, firmware/apps/pqrnn_bench.c).
 No TVM here: a target that cannot count fails at once."""
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import PqError
+from .qemu_plugin import can_count as plugin_can_count
 from .targets import Target
 
 MAX_PHASES = 200
@@ -20,6 +23,8 @@ class Counter:
     tick_ns: Fraction      # instructions per timer tick
     phases: int            # runs per measurement: the numerator of tick_ns
     name: str
+    plugin: bool = False   # counted by the pq_icount TCG plugin (Linux user mode), not a timer
+    mark_insns: int = 8    # instructions of one profiling mark (PQ_PROFILE_MARK_INSNS, pq_profile.h)
 
     def insns(self, ticks: int) -> Fraction:
         """Instructions for a sum of tick differences over all phases."""
@@ -29,12 +34,17 @@ class Counter:
 def counter_of(target: Target) -> Counter:
     """The counter the bench program reads on `target`; PqError (one line) when it has none."""
     defines = dict(target.defines)
+    if plugin_can_count(target):
+        return Counter({"PQ_BENCH_PLUGIN": None, "PQ_BENCH_PHASES": 1}, Fraction(1), 1,
+                       f"{target.emulator} user mode with the pq_icount TCG plugin (every executed "
+                       f"instruction counted)", plugin=True, mark_insns=1)
     if not target.counts_instructions:
         why = ("it runs natively" if target.kind == "host" else
                "it is a hardware board without an emulator" if not target.runnable else
                f"its {target.kind} emulator has no instruction counter")
         raise PqError(f"target {target.name} cannot count instructions ({why}); bench needs a QEMU "
-                      f"Cortex-M board run with -icount, e.g. cortex-m7 or cortex-m4")
+                      f"Cortex-M board run with -icount, e.g. cortex-m7 or cortex-m4, or a QEMU user-mode "
+                      f"Linux target, cortex-a53 or cortex-a7")
     if "cortex-m/counter_cmsdk.c" in target.firmware and "PQ_CMSDK_TIMER_BASE" in defines:
         tick = Fraction(int(defines.get("PQ_CMSDK_NS_PER_TICK", "0").rstrip("uU") or 0))
         c_defines = {"PQ_BENCH_CMSDK_BASE": defines["PQ_CMSDK_TIMER_BASE"]}

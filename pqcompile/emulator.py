@@ -130,18 +130,22 @@ def uart_qemu_command(target: Target, exe: str | Path) -> list[str]:
 
 
 def run_command(target: Target, exe: str | Path, args: Iterable[str] = (),
-                input_file: str | None = None) -> list[str]:
+                input_file: str | None = None, emulator_options: Iterable[str] = ()) -> list[str]:
     """The command that runs `exe` on the target (emulator by name), reading stdin. For
     semihosting boards `input_file` is the semihosting input path, relative to the directory
     QEMU runs in. For UART-console boards it is pqcompile.uart (this Python) around QEMU, which
-    frames stdin and unframes the output (`input_file` is not used)."""
+    frames stdin and unframes the output (`input_file` is not used). `emulator_options` go to
+    a user-mode QEMU before the program (e.g. `-plugin LIB,...`, pqcompile/qemu_plugin.py)."""
     exe = Path(exe).resolve()
     args = [str(a) for a in args]
+    options = [str(o) for o in emulator_options]
+    if options and target.kind != "linux-user":
+        raise PqError(f"target {target.name}: emulator options are for the Linux user-mode targets")
     if target.kind == "host":
         return [str(exe), *args]
     if target.kind == "linux-user":
         cpu = ["-cpu", target.emulator_cpu] if target.emulator_cpu else []
-        return [target.emulator, *cpu, str(exe), *args]
+        return [target.emulator, *cpu, *options, str(exe), *args]
     if target.console == "uart":
         if args:
             raise PqError(f"programs on {target.name} take no arguments (its console is a UART)")
@@ -154,7 +158,7 @@ def run_command(target: Target, exe: str | Path, args: Iterable[str] = (),
 
 
 def run_program(target: Target, exe: str | Path, input: bytes = b"", args: Iterable[str] = (),
-                timeout: float = 120) -> RunResult:
+                timeout: float = 120, emulator_options: Iterable[str] = ()) -> RunResult:
     """Run `exe` (built by build_program for this target) with `input` as its input bytes.
 
     Returns its output and exit status whatever the status; raises PqError when it runs longer
@@ -168,6 +172,9 @@ def run_program(target: Target, exe: str | Path, input: bytes = b"", args: Itera
         raise PqError(f"target {target.name} is hardware-only: pqcompile cannot run it{how}")
     if target.emulator is not None:
         require_tool(target.emulator, target.emulator_packages, target)
+    emulator_options = list(emulator_options)
+    if emulator_options and target.kind != "linux-user":
+        raise PqError(f"target {target.name}: emulator options are for the Linux user-mode targets")
     if target.console == "uart":
         return _run_uart(target, exe, input, list(args), timeout)
     with tempfile.TemporaryDirectory(prefix="pq-run-") as workdir:
@@ -176,7 +183,7 @@ def run_program(target: Target, exe: str | Path, input: bytes = b"", args: Itera
             cmd = run_command(target, exe, args, input_file="input.bin")
             stdin = None
         else:
-            cmd = run_command(target, exe, args)
+            cmd = run_command(target, exe, args, emulator_options=emulator_options)
             stdin = input
         start = time.monotonic()
         try:

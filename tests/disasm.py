@@ -24,10 +24,12 @@ def loops(disassembly: str, function: str | None = None) -> list[tuple[str, int,
     return out
 
 
-def run_harness(target_name: str, src: str, n_cases: int, tmp_path, flags=(), dsp: bool = True) -> list:
+def run_harness(target_name: str, src: str, n_cases: int, tmp_path, flags=(), dsp: bool = True,
+                neon: bool = False) -> list:
     """Compile a C harness (one line of integers per case on stdout) for the target, check with
-    objdump that its DSP path (SXTB16 + SMLAD) is what was compiled when `dsp`, run it (QEMU for
-    the Arm targets) and return one int64 array per case."""
+    objdump that its DSP path (SXTB16 + SMLAD) is what was compiled when `dsp`, or its AArch64
+    NEON path (SMULL, SMULL2 or SMLAL2, SADALP) when `neon`, run it (QEMU for the Arm targets) and
+    return one int64 array per case."""
     import shutil
     import subprocess
 
@@ -43,10 +45,11 @@ def run_harness(target_name: str, src: str, n_cases: int, tmp_path, flags=(), ds
     (tmp_path / "dots.c").write_text(src)
     exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
                         extra_cflags=flags)
-    if dsp:
+    if dsp or neon:
         objdump = target.size_tool.replace("size", "objdump")
         dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
-        assert "smlad" in dis and "sxtb16" in dis
+        assert not dsp or ("smlad" in dis and "sxtb16" in dis)
+        assert not neon or ("smull\tv" in dis and "sadalp\tv" in dis and ("smull2\tv" in dis or "smlal2\tv" in dis))
     res = run_program(target, exe)
     assert res.returncode == 0, res.stderr
     got = [np.array(line.split(), np.int64) for line in res.stdout.decode().splitlines()]

@@ -103,12 +103,13 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
 
 
 @pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
-                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",))])
+                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ())])
 def test_micro_kernels_equal_numpy(target_name, flags, tmp_path):
     """cortex-a7 in Thumb-2 (its compiler's default) and in A32 (-marm: no LDRD of any two registers,
-    the int16 triples load their weight words with 4 LDRs)"""
+    the int16 triples load their weight words with 4 LDRs); cortex-a53: the NEON row pairs"""
     src, expected = harness(np.random.default_rng(5))
-    got = run_harness(target_name, src, len(CASES), tmp_path, flags, dsp=target_name != "host")
+    got = run_harness(target_name, src, len(CASES), tmp_path, flags, dsp=target_name not in ("host", "cortex-a53"),
+                      neon=target_name == "cortex-a53")
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 

@@ -4,7 +4,8 @@ every depth remainder mod 32, channel groups at odd channel indices, activation 
 than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) and activations at
 -128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles; the row kernel's assembly on Thumb-2) on
 cortex-m7, cortex-m4, cortex-m55 and cortex-a7 (Thumb-2 and A32: its C path) under QEMU, the
-portable C on the host and on cortex-a53 (no DSP extension); the assembly loops' instruction counts."""
+NEON row pairs on cortex-a53 (AArch64; no DSP extension: the rest in C), the portable C on the
+host; the assembly loops' instruction counts."""
 import shutil
 import subprocess
 
@@ -106,7 +107,8 @@ def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
     src, expected = harness(np.random.default_rng(7))
     # the DSP path is the one under test on the cores that have it
     got = run_harness(target_name, src, len(CASES), tmp_path, flags,
-                      dsp=target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55"))
+                      dsp=target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55"),
+                      neon=target_name == "cortex-a53")
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 

@@ -19,6 +19,26 @@
 
 #include <stdint.h>
 
+#ifndef PQ_PROFILE_MARKS
+#define PQ_PROFILE_MARKS 1
+#endif
+extern uint32_t pq_profile_ticks[PQ_PROFILE_MARKS];
+
+#if defined(PQ_BENCH_PLUGIN)
+/* Linux user-mode targets (qemu-aarch64 / qemu-arm with the pq_icount TCG plugin,
+ * firmware/qemu-plugin/pq_icount.c): a reading is one nop at a local label that the program's
+ * symbol table names (pq_point_NAME, pq_mark_I); `pqcompile bench` gives the plugin their
+ * addresses and it logs the instruction count at each. A mark is PQ_PROFILE_MARK_INSNS (1)
+ * instruction, in an asm of 8 lines with a memory clobber like the plain build's empty mark
+ * (emit_driver.py), so the compiler sizes both alike. A label is defined once per program: if
+ * the compiler ever copied a mark, the build fails ("symbol already defined"), it never counts
+ * wrong. */
+#define PQ_PROFILE_MARK_INSNS 1
+#define PQ_BENCH_POINT(name) __asm__ volatile("pq_point_" #name ":\n\tnop" : : : "memory")
+#define PQ_PROFILE_MARK(i) __asm__ volatile("pq_mark_" #i ":\n\tnop\n\n\n\n\n\n" : : : "memory")
+
+#else
+
 #if defined(PQ_BENCH_CMSDK_BASE)
 #define PQ_BENCH_COUNTER_ADDR ((PQ_BENCH_CMSDK_BASE) + 4u)
 #define PQ_BENCH_COUNTER_MASK 0xFFFFFFFFu
@@ -39,12 +59,7 @@
 #define PQ_BENCH_TICKS(from, to) \
     ((PQ_BENCH_COUNTER_UP ? (uint32_t)((to) - (from)) : (uint32_t)((from) - (to))) & PQ_BENCH_COUNTER_MASK)
 
-#ifndef PQ_PROFILE_MARKS
-#define PQ_PROFILE_MARKS 1
-#endif
 #define PQ_PROFILE_MARK_INSNS 8
-
-extern uint32_t pq_profile_ticks[PQ_PROFILE_MARKS];
 
 #define PQ_PROFILE_MARK(i) __asm__ volatile(                          \
     "push {r0, r1}\n\t"                                               \
@@ -58,4 +73,5 @@ extern uint32_t pq_profile_ticks[PQ_PROFILE_MARKS];
     : : [lo] "i"(PQ_BENCH_COUNTER_ADDR & 0xFFFFu), [hi] "i"(PQ_BENCH_COUNTER_ADDR >> 16), \
         [off] "i"(4 * (i)) : "memory")
 
+#endif /* PQ_BENCH_PLUGIN */
 #endif

@@ -17,7 +17,14 @@
  *
  * marks (profiling build: -DPQ_PROFILE, see pq_profile.h): for mark i, the sum of
  * (its reading - the network's first reading). The timed functions are the same in the plain
- * and the profiling build. */
+ * and the profiling build.
+ *
+ * With -DPQ_BENCH_PLUGIN (Linux user-mode targets: qemu-aarch64 / qemu-arm run the program with
+ * the pq_icount TCG plugin, firmware/qemu-plugin/pq_icount.c) there is no counter to read: every
+ * reading is a labelled nop instead (PQ_BENCH_POINT, pq_profile.h: pq_point_line at the start of
+ * each line, pq_point_proj_start/end, pq_point_net_start/end), the plugin writes the running
+ * instruction count at each, and `pqcompile bench` computes the counts from that log. One phase,
+ * no delay, and the JSON line holds only {"n":N,"phases":1}. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +37,9 @@
 #error "PQ_BENCH_PHASES must be defined"
 #endif
 
+#ifndef PQ_BENCH_PLUGIN
 #define COUNTER (*(volatile uint32_t *)PQ_BENCH_COUNTER_ADDR)
+#endif
 
 static uint8_t line[PQ_MAX_INPUT_BYTES];
 static size_t line_len;
@@ -42,6 +51,32 @@ static int8_t slots[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
 uint32_t pq_bench_first_reading;   /* not static: its store stays in the plain build too */
 uint32_t pq_profile_ticks[PQ_PROFILE_MARKS];
 
+#ifdef PQ_BENCH_PLUGIN
+static void counter_restart(void)
+{
+}
+
+static void delay(uint32_t n)
+{
+    (void)n;
+}
+
+__attribute__((noinline)) static uint32_t time_projection(void)
+{
+    PQ_BENCH_POINT(proj_start);
+    n_tokens = pq_project(line, line_len, features, tokens);
+    PQ_BENCH_POINT(proj_end);
+    return 0u;
+}
+
+__attribute__((noinline)) static uint32_t time_network(void)
+{
+    PQ_BENCH_POINT(net_start);
+    model_run(&features[0][0], (int32_t)n_tokens, intent, &slots[0][0]);
+    PQ_BENCH_POINT(net_end);
+    return 0u;
+}
+#else
 static void counter_restart(void)
 {
 #if defined(PQ_BENCH_CMSDK_BASE)
@@ -91,6 +126,7 @@ __attribute__((noinline)) static uint32_t time_network(void)
     pq_bench_first_reading = s;
     return PQ_BENCH_TICKS(s, e);
 }
+#endif
 
 int main(void)
 {
@@ -100,13 +136,16 @@ int main(void)
     while (pq_read_line(line, sizeof line, &line_len, &dropped)) {
         uint64_t projection = 0u, network = 0u;
         uint32_t d;
-#ifdef PQ_PROFILE
+#if defined(PQ_PROFILE) && !defined(PQ_BENCH_PLUGIN)
         static uint64_t marks[PQ_PROFILE_MARKS];
         int i;
 
         for (i = 0; i < PQ_PROFILE_MARKS; i++) {
             marks[i] = 0u;
         }
+#endif
+#ifdef PQ_BENCH_PLUGIN
+        PQ_BENCH_POINT(line);
 #endif
         (void)time_projection();   /* warm-up: every timed run starts from the same state */
         for (d = 0; d < PQ_BENCH_PHASES; d++) {
@@ -119,7 +158,7 @@ int main(void)
             counter_restart();
             delay(d + 1u);
             network += time_network();
-#ifdef PQ_PROFILE
+#if defined(PQ_PROFILE) && !defined(PQ_BENCH_PLUGIN)
             for (i = 0; i < PQ_PROFILE_MARKS; i++) {
                 marks[i] += PQ_BENCH_TICKS(pq_bench_first_reading, pq_profile_ticks[i]);
             }
@@ -129,11 +168,13 @@ int main(void)
         pq_write_uint((uint32_t)n_tokens);
         pq_write_str(",\"phases\":");
         pq_write_uint(PQ_BENCH_PHASES);
+#ifndef PQ_BENCH_PLUGIN
         pq_write_str(",\"projection\":");
         pq_write_uint(projection);
         pq_write_str(",\"network\":");
         pq_write_uint(network);
-#ifdef PQ_PROFILE
+#endif
+#if defined(PQ_PROFILE) && !defined(PQ_BENCH_PLUGIN)
         pq_write_str(",\"marks\":[");
         for (i = 0; i < PQ_PROFILE_MARKS; i++) {
             if (i > 0) {

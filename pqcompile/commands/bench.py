@@ -1,5 +1,6 @@
 """`pqcompile bench --target T [-m MODEL] [--compare] [--json]`: exact instruction counts of the
-device program under QEMU -icount, per utterance, per MAC and per kernel (pqcompile/compiler/bench.py)."""
+device program under QEMU -icount (Cortex-M boards) or QEMU user mode with pqcompile's TCG plugin
+(cortex-a53, cortex-a7), per utterance, per MAC and per kernel (pqcompile/compiler/bench.py)."""
 from __future__ import annotations
 
 import click
@@ -23,8 +24,9 @@ from .common import emit_json, json_option, model_option
 def bench_cmd(target_name, model_opt, compare, keep_dir, int16_weights, as_json):
     """Where every instruction goes: instructions per utterance (3, 10 and the maximum tokens) and per
     MAC, a per-kernel table, the projection's instructions per token, flash and RAM, for a target that
-    counts instructions (QEMU Cortex-M boards: cortex-m7, cortex-m4, ...). Counted exactly under QEMU
-    -icount (instructions, not cycles); per-kernel counts come from a profiling build whose kernels
+    counts instructions (QEMU Cortex-M boards: cortex-m7, cortex-m4, ...; Linux user mode: cortex-a53,
+    cortex-a7). Counted exactly under QEMU -icount, or by pqcompile's TCG plugin in qemu-aarch64/qemu-arm
+    (instructions, not cycles); per-kernel counts come from a profiling build whose kernels
     are checked to be the same machine code, and must add up to the plain build's total."""
     from pathlib import Path
 

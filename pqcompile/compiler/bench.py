@@ -22,6 +22,14 @@ profiling program's total minus its marks (8 instructions each) equals the plain
 i.e. the per-call counts plus the driver's own instructions (call, clamp, prologue, return) add
 up to the plain network's count exactly.
 
+On the Linux user-mode targets (cortex-a53 under qemu-aarch64, cortex-a7 under qemu-arm) there is
+no -icount and no timer: the plain and the profiling bench program are built with
+-DPQ_BENCH_PLUGIN, where every reading and every mark is one nop at a local label
+(pq_point_*, pq_mark_*; firmware/apps/pq_profile.h), and run under pqcompile's TCG plugin
+(pqcompile/qemu_plugin.py), which counts every executed instruction and logs the count at each
+label's address (taken from the program's symbol table). One phase; a mark is 1 instruction; the
+same checks.
+
 Instructions are a proxy, not cycles (QEMU is not cycle-accurate).
 """
 from __future__ import annotations
@@ -40,12 +48,13 @@ from ..emulator import build_program, require_tool, run_program, section_sizes
 from ..errors import PqError
 from ..export import read_metadata
 from ..projection import project
+from ..qemu_plugin import run_counted, symbol_addresses
 from ..targets import FIRMWARE_DIR, Target
 from .compile import CompiledModel, compile_onnx
 from .firmware import _symbol_sizes, image_name, libm, write_sources
 
 BENCH_APP = FIRMWARE_DIR / "apps" / "pqrnn_bench.c"
-MARK_INSNS = 8          # PQ_PROFILE_MARK_INSNS in firmware/apps/pq_profile.h
+MARK_INSNS = 8          # PQ_PROFILE_MARK_INSNS in firmware/apps/pq_profile.h (Cortex-M; Counter.mark_insns)
 TOKEN_COUNTS = (3, 10)  # and the model's maximum
 WORDS = (b"remind me to call mom and dad about the party at the lake house tomorrow after work "
          b"then set an alarm for seven and play some jazz music in the kitchen please").split()
@@ -85,7 +94,40 @@ def _objdump_functions(target: Target, exe: Path, pattern: str) -> dict[str, lis
         if current and line.strip() and ".word" not in line:
             body = line.split(":", 1)[1] if ":" in line else line
             funcs[current].append(re.sub(r"\b[0-9a-f]+ <", "<", body).strip())
+    if "aarch64" in tool:
+        funcs = {name: _page_offsets_removed(lines) for name, lines in funcs.items()}
     return funcs
+
+
+def _page_offsets_removed(lines: list[str]) -> list[str]:
+    """AArch64 disassembly with the link-time parts of its addressing removed: `adrp xN, page`
+    loads a 4 KiB page of the data's address (its target is already `<symbol>` without the
+    number), and the low 12 bits are the immediate of a later `add` or load/store based on xN,
+    which differs between two programs whose data lie elsewhere. The immediate of an instruction
+    whose base register was last set by an adrp becomes `#lo12` (a register leaves that set when
+    an instruction writes it, or at a call)."""
+    pages: set[str] = set()
+    out = []
+    for line in lines:
+        op, _, args = line.partition("\t") if "\t" in line else line.partition(" ")
+        regs = re.findall(r"\b[xw](\d+)\b", args)
+        if op == "adrp":
+            pages.add(regs[0])
+            out.append(f"adrp\tx{regs[0]}, <page>")
+            continue
+        base = re.search(r"\[x(\d+), #", args)
+        if op == "add" and len(regs) == 2 and regs[1] in pages and "#" in args:
+            line = re.sub(r"#0x[0-9a-f]+|#\d+", "#lo12", line)
+        elif base and base.group(1) in pages:
+            line = re.sub(r"(\[x\d+, )#(0x[0-9a-f]+|\d+)", r"\1#lo12", line)
+        out.append(line)
+        if op in ("bl", "blr"):
+            pages -= {str(r) for r in range(19)}
+        elif not (op.startswith(("st", "cmp", "cmn", "tst", "prfm"))
+                  or re.fullmatch(r"b(\.\w+)?|br|ret|cbn?z|tbn?z", op)):
+            written = re.findall(r"\b[xw](\d+)\b", args.split("[")[0])    # registers before any address
+            pages -= set(written[:2] if op.startswith("ldp") else written[:1])
+    return out
 
 
 def _same_code(target: Target, device: Path, plain: Path, profile: Path) -> dict:
@@ -107,6 +149,47 @@ def _run_bench(target: Target, exe: Path, lines: list[bytes], phases: int) -> li
     if len(out) != len(lines):
         raise PqError(f"{exe.name} printed {len(out)} lines for {len(lines)} utterances")
     return [json.loads(o) for o in out]
+
+
+def _run_bench_plugin(target: Target, exe: Path, lines: list[bytes], n_marks: int) -> list[dict]:
+    """_run_bench for a program built with -DPQ_BENCH_PLUGIN: the counts come from the plugin's
+    log of its labelled points, in the format the timer programs print (one phase)."""
+    points = symbol_addresses(target, exe, r"pq_(point|mark)_\w+")
+    want = {f"pq_point_{p}" for p in ("line", "proj_start", "proj_end", "net_start", "net_end")}
+    want |= {f"pq_mark_{i}" for i in range(n_marks)}
+    if set(points) != want:
+        raise PqError(f"internal: {exe.name} defines the points {sorted(points)}, expected {sorted(want)}")
+    counted = run_counted(target, exe, points, input=b"".join(l + b"\n" for l in lines), timeout=300)
+    res = counted.result
+    if res.returncode != 0:
+        raise PqError(f"{exe.name} exited with status {res.returncode}: "
+                      f"{res.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    out = [json.loads(o) for o in res.stdout.decode("utf-8", "replace").splitlines()]
+    if len(out) != len(lines):
+        raise PqError(f"{exe.name} printed {len(out)} lines for {len(lines)} utterances")
+    per_line: list[list[tuple[str, int]]] = []
+    for name, count in counted.hits:
+        if name == "pq_point_line":
+            per_line.append([])
+        elif not per_line:
+            raise PqError(f"internal: {exe.name} reached {name} before its first line")
+        else:
+            per_line[-1].append((name, count))
+    if len(per_line) != len(lines):
+        raise PqError(f"internal: {exe.name} reached its line point {len(per_line)} times for {len(lines)} lines")
+    marks = [f"pq_mark_{i}" for i in range(n_marks)]
+    # each line: the projection twice (warm-up, timed), then the network twice, marks inside
+    one_network = ["pq_point_net_start", *marks, "pq_point_net_end"]
+    expected = ["pq_point_proj_start", "pq_point_proj_end"] * 2 + one_network * 2
+    for o, hits in zip(out, per_line):
+        if [h[0] for h in hits] != expected:
+            raise PqError(f"internal: {exe.name} reached its points in an unexpected order for the "
+                          f"{o.get('n')}-token utterance")
+        c = [h[1] for h in hits]
+        net = c[4 + len(one_network):]        # the timed network run
+        o.update({"projection": c[3] - c[2], "network": net[-1] - net[0],
+                  "marks": [m - net[0] for m in net[1:-1]]})
+    return out
 
 
 def _number(x: Fraction) -> int | float:
@@ -138,8 +221,13 @@ def measure(cm: CompiledModel, model: onnx.ModelProto, target: Target, work: Pat
                          defines={**counter.defines, "PQ_PROFILE": None, "PQ_PROFILE_MARKS": n_marks})
     code = _same_code(target, device, plain, prof)
     texts = list(lines.values())
-    got_plain = _run_bench(target, plain, texts, counter.phases)
-    got_prof = _run_bench(target, prof, texts, counter.phases)
+    if counter.plugin:
+        got_plain = _run_bench_plugin(target, plain, texts, 0)
+        got_prof = _run_bench_plugin(target, prof, texts, n_marks)
+    else:
+        got_plain = _run_bench(target, plain, texts, counter.phases)
+        got_prof = _run_bench(target, prof, texts, counter.phases)
+    mark_insns = counter.mark_insns
     T = cm.max_tokens
     halo = cm.row_halo
     results = []
@@ -153,17 +241,17 @@ def measure(cm: CompiledModel, model: onnx.ModelProto, target: Target, work: Pat
         marks = [counter.insns(m) for m in pr["marks"]]
         calls = []
         for i, c in enumerate(cm.calls):
-            insns = marks[i + 1] - marks[i] - MARK_INSNS
+            insns = marks[i + 1] - marks[i] - mark_insns
             macs = c.macs_at(rows, T)
             calls.append({"index": i, "kernel": c.kernel, "layer": c.layer, "role": c.role, "insns": _number(insns),
                           "macs": macs, "insns_per_mac": _per_mac(insns, macs)})
-        driver = marks[0] + (total_prof - marks[-1]) - MARK_INSNS
+        driver = marks[0] + (total_prof - marks[-1]) - mark_insns
         kernel_sum = sum(Fraction(c["insns"]) for c in calls)
         whole = all(x.denominator == 1 for x in [net, proj, total_prof, *marks])
         check = {"plain_total": _number(net), "profiled_total": _number(total_prof), "marks": n_marks,
-                 "mark_insns": MARK_INSNS, "kernels": _number(kernel_sum), "driver": _number(driver),
+                 "mark_insns": mark_insns, "kernels": _number(kernel_sum), "driver": _number(driver),
                  "kernels_plus_driver": _number(kernel_sum + driver), "whole_numbers": whole,
-                 "ok": whole and kernel_sum + driver == net and total_prof - MARK_INSNS * n_marks == net}
+                 "ok": whole and kernel_sum + driver == net and total_prof - mark_insns * n_marks == net}
         macs = sum(c["macs"] for c in calls)
         for c in calls:
             c["share"] = round(float(Fraction(c["insns"]) / net), 4)
@@ -209,7 +297,8 @@ def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: boo
             measured[micro]["kernels"] = label
     report = {"target": target.name, "model": source, "max_tokens": meta.spec.max_tokens,
               "feature_size": meta.spec.feature_size, "int16_weights": int16_weights,
-              "counting": f"QEMU -icount shift=0 ({target.machine}), {counter.name}; instructions, not cycles",
+              "counting": (f"{counter.name}, -cpu {target.emulator_cpu}; instructions, not cycles" if counter.plugin
+                           else f"QEMU -icount shift=0 ({target.machine}), {counter.name}; instructions, not cycles"),
               "current": measured[True], "previous": measured.get(False), "ratios": None}
     if compare:
         cur, prev = measured[True], measured[False]
