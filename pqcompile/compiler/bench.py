@@ -42,6 +42,7 @@ from ..export import read_metadata
 from ..projection import project
 from ..targets import FIRMWARE_DIR, Target
 from .compile import CompiledModel, compile_onnx
+from .dot_mve import has_mve
 from .firmware import _symbol_sizes, image_name, libm, write_sources
 
 BENCH_APP = FIRMWARE_DIR / "apps" / "pqrnn_bench.c"
@@ -51,6 +52,7 @@ WORDS = (b"remind me to call mom and dad about the party at the lake house tomor
          b"then set an alarm for seven and play some jazz music in the kitchen please").split()
 KERNELS = {True: "micro-kernels (pq_dot*_s8)", False: "plain TVM kernels (matmul reductions unrolled by 4)"}
 INT16_LABEL = ", weights pre-extended to int16"
+MVE_LABEL = ", Helium (MVE) versions"
 
 
 def utterances(spec) -> dict[int, bytes]:
@@ -202,9 +204,11 @@ def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: boo
         variants = [True, False] if compare else [True]
         measured = {}
         for micro in variants:
-            label = KERNELS[micro] + (INT16_LABEL if micro and int16_weights else "")
+            label = (KERNELS[micro] + (MVE_LABEL if micro and has_mve(target.cflags) else "")
+                     + (INT16_LABEL if micro and int16_weights else ""))
             say(f"compiling and measuring the {label} ...")
-            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights)
+            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights,
+                              mve=has_mve(target.cflags))
             measured[micro] = measure(cm, model, target, work / ("current" if micro else "previous"), lines, counter)
             measured[micro]["kernels"] = label
     report = {"target": target.name, "model": source, "max_tokens": meta.spec.max_tokens,
