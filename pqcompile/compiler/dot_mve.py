@@ -11,18 +11,22 @@ kernels' calls, which come later in the file, take the vector code while the DSP
 are left unused (static inline: no code). Every other target's generated C is unchanged, byte for
 byte; a compiler that does not define __ARM_FEATURE_MVE compiles the DSP kernels as before.
 
-How (ACLE intrinsics, arm_mve.h): 16 int8 lanes per VLDRB.8 load and one VMLADAVA.S8 per 16
-products (the exact int32 sum of the lanes' int8 x int8 products added to a general register),
-with register blocking as in the DSP path:
+How: inline assembly (the inner loops only; gcc allocates the registers): 16 int8 lanes per
+VLDRB.8 load and one VMLADAVA.S8 per 16 products (the exact int32 sum of the lanes' int8 x int8
+products added to a general register, which must be an even one: constraint "Te"), in
+tail-predicated low-overhead loops: DLSTP.8 lr, n ... LETP runs ceil(n / 16) iterations and
+predicates the last one to the n % 16 valid lanes, loads and multiply-accumulates alike, so every
+depth is exact with no tail code. Register blocking as in the DSP path:
   - the row kernels (a matmul over the token rows, 2 output channels per call): 3 rows x 2
-    channels per 16-deep step, the last 2 or 1 rows alone: 3 activation loads, 2 weight loads
-    (int8) and 6 VMLADAVA make 96 MACs, 12 instructions with the loop's LE (gcc turns the counted
-    loop into a DLS/LE low-overhead loop);
+    channels per 16-deep step, the last 2 or 1 rows alone: 2 weight loads (int8), 3 activation
+    loads and 6 VMLADAVA make 96 MACs, 12 instructions with the LETP (the DSP path: 111 per 96);
   - rows times one vector (the attention score's token rows, the intent head's weight rows, the
-    per-row fallback kernels): 4 rows per step sharing the vector's load, then 2, then 1;
-  - a depth that 16 does not divide ends with one tail step whose loads are predicated by VCTP.8
-    on the n % 16 valid lanes (zeroing loads: the other lanes add 0, and are not read), so every
-    depth is exact without scalar code.
+    per-row fallback kernels): 4 rows per step sharing the vector's load, then 2, then 1:
+    10 instructions per 64 MACs.
+(ACLE intrinsics, arm_mve.h, were the first try: gcc 12 makes DLS/LE loops of them but no
+DLSTP/LETP, so a depth that 16 does not divide needs a VCTP-predicated tail step with a VPST per
+load, and its induction-variable pass rewrote the row pointers as one pointer plus offsets that
+VLDRB's 7-bit immediate cannot take: 16 instructions per 96 MACs.)
 Packed 4-bit weights (dot_s4.py's layout: byte k of pair p is the int8 16 w[2p][k] + w[2p + 1][k]):
 one load gives 16 k of both channels of the pair; the bytes themselves multiply into
 A = 16 D0 + D1 and VSHL.I8 #4 of them (16 w[2p + 1][k], exact in int8) into B = 16 D1, so
