@@ -44,6 +44,23 @@ def test_has_mve():
     assert has_mve(["-mcpu=cortex-m7", "-mcpu=cortex-m55"]) and not has_mve(["-mcpu=cortex-m55", "-mcpu=cortex-m7"])
 
 
+def test_mve_kernels_only_where_selected():
+    """compile_onnx adds the MVE kernels only with mve (a target whose cflags select Helium): the
+    kernels file is then the one without them plus those blocks, before the generated kernels"""
+    from pqcompile.compiler.compile import compile_onnx
+    from pqcompile.export import build_onnx
+    from test_int4_firmware import int4_model
+
+    onnx_model = build_onnx(int4_model())
+    plain, helium = (compile_onnx(onnx_model, mve=m).files["pq_kernels.c"] for m in (False, True))
+    assert "Helium" not in plain and "_mve" not in plain
+    blocks = MVE_KERNEL_C + MVE_PACKED_KERNEL_C
+    at = helium.index(blocks)
+    assert helium.replace(blocks, "", 1) == plain and at > helium.index(PACKED_KERNEL_C)
+    assert helium.index("pq_dot2r_s4((&(") > at
+    assert compile_onnx(onnx_model, micro_kernels=False, mve=True).files["pq_kernels.c"].count("_mve") == 0
+
+
 def test_int8_mve_kernels_equal_numpy(tmp_path):
     _needs("cortex-m55")
     src, expected = test_dot_kernels.harness(np.random.default_rng(5))

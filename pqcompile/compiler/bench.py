@@ -69,7 +69,8 @@ def utterances(spec) -> dict[int, bytes]:
 
 def _objdump_functions(target: Target, exe: Path, pattern: str) -> dict[str, list[str]]:
     """Disassembly of the functions whose names match `pattern`, addresses removed (branch
-    targets by name, literal-pool words left out: they hold addresses)."""
+    targets by name, literal-pool words left out: they hold addresses; so is the zero padding
+    after a function, which depends on where the next one lands)."""
     tool = require_tool(re.sub(r"size$", "objdump", target.size_tool), target.compiler_packages, target)
     proc = subprocess.run([tool, "-d", "--no-show-raw-insn", str(exe)], capture_output=True, text=True,
                           errors="replace")
@@ -87,6 +88,9 @@ def _objdump_functions(target: Target, exe: Path, pattern: str) -> dict[str, lis
         if current and line.strip() and ".word" not in line:
             body = line.split(":", 1)[1] if ":" in line else line
             funcs[current].append(re.sub(r"\b[0-9a-f]+ <", "<", body).strip())
+    for lines in funcs.values():   # zero bytes after a function, up to the next one's alignment (layout)
+        while lines and lines[-1] in ("...", "movs\tr0, r0"):
+            lines.pop()
     return funcs
 
 
