@@ -3,9 +3,10 @@ inner loops), and building and running a C harness on a target."""
 import re
 
 
-def loops(disassembly: str, function: str | None = None) -> list[tuple[str, int, int]]:
-    """(function, instructions, SMLADs) of every loop (a backward branch to an address inside the
-    same function) in objdump -d output, of `function` only when given"""
+def loops(disassembly: str, function: str | None = None, mac: str = "smlad") -> list[tuple[str, int, int]]:
+    """(function, instructions, SMLADs, or the instructions named `mac`) of every loop (a backward
+    branch, or a low-overhead loop's LE, to an address inside the same function) in objdump -d
+    output, of `function` only when given"""
     insns, current = [], None
     for line in disassembly.splitlines():
         head = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
@@ -17,10 +18,11 @@ def loops(disassembly: str, function: str | None = None) -> list[tuple[str, int,
             insns.append((current, int(m.group(1), 16), m.group(2), m.group(3)))
     out = []
     for name, addr, op, arg in insns:
-        target = re.match(r"([0-9a-f]+) <", arg)
-        if op.startswith("b") and not op.startswith("bl") and target and int(target.group(1), 16) < addr:
+        target = re.match(r"(?:lr, )?([0-9a-f]+) <", arg)
+        branch = (op.startswith("b") and not op.startswith("bl")) or op in ("le", "letp")
+        if branch and target and int(target.group(1), 16) < addr:
             body = [i for i in insns if i[0] == name and int(target.group(1), 16) <= i[1] <= addr]
-            out.append((name, len(body), sum(i[2] == "smlad" for i in body)))
+            out.append((name, len(body), sum(i[2] == mac for i in body)))
     return out
 
 

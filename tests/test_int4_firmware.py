@@ -2,7 +2,8 @@
 encoder's weight initializers (pqcompile.int4_weights), the compiler stores them packed two per
 byte (dot_s4.py) and the bottleneck's and gates' kernels read them with pq_dot2r_s4; the report
 counts the packed bytes; the program is bit-exact against onnxruntime and the integer reference
-on the host and on cortex-m7. An int8 model's build has none of it. Fixtures built here: a
+on the host, on cortex-m7 and on cortex-m55 (Helium kernels, dot_mve.py). An int8 model's build
+has none of it. Fixtures built here: a
 random integer model (odd channel counts 11 and 21: a zero channel padded; depths 64, 33 and 14:
 the 16-deep loop, an 8-deep group, and remainders mod 8 of 0, 1 and 6)."""
 import dataclasses
@@ -158,7 +159,8 @@ def test_int16_weights_leave_the_packed_encoder_alone(model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target_name", ["host", pytest.param("cortex-m7", marks=pytest.mark.qemu)])
+@pytest.mark.parametrize("target_name", ["host", pytest.param("cortex-m7", marks=pytest.mark.qemu),
+                                         pytest.param("cortex-m55", marks=pytest.mark.qemu)])
 def test_int4_device_is_bit_exact(model, target_name, tmp_path):
     qm, onnx_model = model
     target = load_target(target_name)
@@ -184,3 +186,11 @@ def test_int4_device_is_bit_exact(model, target_name, tmp_path):
         # MACs, row pairs 162 per 128 (tests/test_dot_s4.py)
         assert any(n == 227 and s == 96 for _, n, s in loops(dis)), loops(dis)
         assert any(n == 162 and s == 64 for _, n, s in loops(dis)), loops(dis)
+    if target.cpu == "cortex-m55":   # Helium (dot_mve.py): no SMLAD left, tail-predicated VMLADAV loops
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", "-marmv8.1-m.main", str(tmp_path / "b" / report["image"])],
+                             capture_output=True, text=True).stdout
+        found = loops(dis, mac="vmlava.s8")
+        assert "smlad" not in dis and "dlstp.8" in dis and "vshl.i8" in dis
+        # packed row triples 12 instructions per 6 VMLADAVA (96 MACs), int8 pairs (slot head) and
+        # rows times a vector (intent head, attention)
+        assert (12, 6) in [(n, s) for _, n, s in found] and (9, 4) in [(n, s) for _, n, s in found], found

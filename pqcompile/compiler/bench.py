@@ -51,6 +51,7 @@ from ..projection import project
 from ..qemu_plugin import run_counted, symbol_addresses
 from ..targets import FIRMWARE_DIR, Target
 from .compile import CompiledModel, compile_onnx
+from .dot_mve import has_mve
 from .firmware import _symbol_sizes, image_name, libm, write_sources
 
 BENCH_APP = FIRMWARE_DIR / "apps" / "pqrnn_bench.c"
@@ -60,6 +61,7 @@ WORDS = (b"remind me to call mom and dad about the party at the lake house tomor
          b"then set an alarm for seven and play some jazz music in the kitchen please").split()
 KERNELS = {True: "micro-kernels (pq_dot*_s8)", False: "plain TVM kernels (matmul reductions unrolled by 4)"}
 INT16_LABEL = ", weights pre-extended to int16"
+MVE_LABEL = ", Helium (MVE) versions"
 
 
 def utterances(spec) -> dict[int, bytes]:
@@ -76,7 +78,8 @@ def utterances(spec) -> dict[int, bytes]:
 
 def _objdump_functions(target: Target, exe: Path, pattern: str) -> dict[str, list[str]]:
     """Disassembly of the functions whose names match `pattern`, addresses removed (branch
-    targets by name, literal-pool words left out: they hold addresses)."""
+    targets by name, literal-pool words left out: they hold addresses; so is the zero padding
+    after a function, which depends on where the next one lands)."""
     tool = require_tool(re.sub(r"size$", "objdump", target.size_tool), target.compiler_packages, target)
     proc = subprocess.run([tool, "-d", "--no-show-raw-insn", str(exe)], capture_output=True, text=True,
                           errors="replace")
@@ -94,6 +97,9 @@ def _objdump_functions(target: Target, exe: Path, pattern: str) -> dict[str, lis
         if current and line.strip() and ".word" not in line:
             body = line.split(":", 1)[1] if ":" in line else line
             funcs[current].append(re.sub(r"\b[0-9a-f]+ <", "<", body).strip())
+    for lines in funcs.values():   # zero bytes after a function, up to the next one's alignment (layout)
+        while lines and lines[-1] in ("...", "movs\tr0, r0"):
+            lines.pop()
     if "aarch64" in tool:
         funcs = {name: _page_offsets_removed(lines) for name, lines in funcs.items()}
     return funcs
@@ -290,9 +296,11 @@ def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: boo
         variants = [True, False] if compare else [True]
         measured = {}
         for micro in variants:
-            label = KERNELS[micro] + (INT16_LABEL if micro and int16_weights else "")
+            label = (KERNELS[micro] + (MVE_LABEL if micro and has_mve(target.cflags) else "")
+                     + (INT16_LABEL if micro and int16_weights else ""))
             say(f"compiling and measuring the {label} ...")
-            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights)
+            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights,
+                              mve=has_mve(target.cflags))
             measured[micro] = measure(cm, model, target, work / ("current" if micro else "previous"), lines, counter)
             measured[micro]["kernels"] = label
     report = {"target": target.name, "model": source, "max_tokens": meta.spec.max_tokens,

@@ -11,6 +11,7 @@ from tvm import relax, tirx
 
 from ..errors import PqError
 from .dot_intrin import MICRO_KERNEL_C, packed_params, preextend_pairs, preextended_params
+from .dot_mve import MVE_KERNEL_C, MVE_PACKED_KERNEL_C
 from .dot_s4 import PACKED_KERNEL_C, int4_initializers, int4_params, pack_s4
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .importer import OUTPUTS, import_onnx
@@ -143,7 +144,8 @@ def call_infos(prog, kernels: dict[str, Kernel], macs: dict[str, int]) -> list[C
     return out
 
 
-def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False) -> CompiledModel:
+def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
+                 mve: bool = False) -> CompiledModel:
     """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
     TVM's own log lines are held back (tvm_log.py). micro_kernels=False: the earlier plain TVM
     matmul kernels (schedule.py), for comparisons; the micro-kernel build pads an odd channel count
@@ -153,9 +155,11 @@ def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weigh
     to int16, two per int32 word (dot_intrin.py: pq_dot2rw_s8): fewer instructions on cores with
     the DSP extension, twice the flash for those weights. A model whose ONNX metadata names 4-bit
     weights (`pqcompile.int4_weights`: the encoder's, when encoder_weight_bits is 4) has them stored
-    packed two per byte and read by the pq_dot*_s4 kernels (dot_s4.py; the micro-kernel build only)."""
+    packed two per byte and read by the pq_dot*_s4 kernels (dot_s4.py; the micro-kernel build only).
+    mve: the target has Helium (dot_mve.has_mve of its cflags): the micro-kernels' MVE versions are
+    added to pq_kernels.c (dot_mve.py); without it the C is what it always was."""
     with tvm_log_captured():
-        return _compile(model, micro_kernels, int16_weights and micro_kernels)
+        return _compile(model, micro_kernels, int16_weights and micro_kernels, mve and micro_kernels)
 
 
 def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str]) -> None:
@@ -197,7 +201,8 @@ def convert_weights(prog, uses: dict[str, list[int]], symbols: dict[str, str], c
             call.args[i] = Ref("const", done[ref.key])
 
 
-def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False) -> CompiledModel:
+def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
+             mve: bool = False) -> CompiledModel:
     t0 = time.perf_counter()
     int4 = int4_initializers(model) if micro_kernels else set()
     imported = import_onnx(model, pad_channels=micro_kernels)
@@ -223,8 +228,9 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
         if names4:
             packed[name] = [j for j, p in enumerate(kernels[name].args) if p.name in names4]
     t3 = time.perf_counter()
+    helium = (MVE_KERNEL_C + (MVE_PACKED_KERNEL_C if packed else "")) if mve else ""
     kernel_c = (KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + (PACKED_KERNEL_C if packed else "")
-                + REQUANT_C + kernels_to_c(list(kernels.values())))
+                + helium + REQUANT_C + kernels_to_c(list(kernels.values())))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
     preextend_weights(prog, wide, {n: k.symbol for n, k in kernels.items()})

@@ -32,6 +32,7 @@ from ..train.decode import intent_tag_mask
 from ..train.viterbi import begin_partners
 from .build_files import makefile_text, readme_text
 from .compile import CompiledModel, compile_onnx
+from .dot_mve import has_mve
 
 APP = FIRMWARE_DIR / "apps" / "pqrnn_main.c"
 REPORT_VERSION = 1
@@ -203,7 +204,7 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
     A program over the target's flash or RAM budget fails the build (PqError with the numbers).
     int16_weights: compile_onnx's build option (weights pre-extended to int16)."""
     check_replaceable(out_dir, BUILD_MARKER)   # refuse a folder of the user's before compiling
-    cm = compile_onnx(model, int16_weights=int16_weights)
+    cm = compile_onnx(model, int16_weights=int16_weights, mve=has_mve(target.cflags))
     with atomic_dir(out_dir, BUILD_MARKER) as tmp:
         require_tool(target.compiler, target.compiler_packages, target)
         sources = write_sources(cm, model, tmp / "gen") + libm(target)
