@@ -12,13 +12,12 @@ difference of two hits is exact to the instruction, and the same on every run (Q
 translates deterministically; the count does not depend on host time).
 
 The plugin is built with the host C compiler (gcc, or $CC) at first use and cached by the hash of
-its source and flags under $XDG_CACHE_HOME/pqcompile (~/.cache/pqcompile). No QEMU header is
+its source and flags under $XDG_CACHE_HOME/pqcompile/host (~/.cache/pqcompile/host; host_library.py). No QEMU header is
 needed: the plugin declares the few API functions it calls (API version 1, QEMU 6.0 to 8.2;
 Debian 12's QEMU 7.2 ships no qemu-plugin.h). A plugin that cannot be built or loaded is a
 one-line PqError."""
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from typing import Mapping
 
 from .emulator import RunResult, require_tool, run_program
 from .errors import PqError
+from .host_library import HostBuildError, cached_library
 from .targets import FIRMWARE_DIR, Target
 
 PLUGIN_SOURCE = FIRMWARE_DIR / "qemu-plugin" / "pq_icount.c"
@@ -52,33 +52,16 @@ def can_count(target: Target) -> bool:
     return target.kind == "linux-user" and target.emulator in PLUGIN_EMULATORS
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pqcompile" / "qemu-plugin"
-
-
 def plugin_library() -> Path:
     """The built plugin (a shared library), built now if the cache has none for this source."""
     cc = os.environ.get("CC") or "gcc"
     if shutil.which(cc) is None:
         raise PqError(f"the instruction-counting QEMU plugin needs a host C compiler: {cc} not found "
                       f"(apt-get install --no-install-recommends gcc)")
-    source = PLUGIN_SOURCE.read_text()
-    key = hashlib.sha256("\0".join([source, cc, *FLAGS]).encode()).hexdigest()[:16]
-    lib = _cache_dir() / f"pq_icount-{key}.so"
-    if lib.is_file():
-        return lib
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
-        tmp_lib = Path(tmp) / "pq_icount.so"
-        proc = subprocess.run([cc, *FLAGS, "-o", str(tmp_lib), str(PLUGIN_SOURCE)], capture_output=True,
-                              text=True, errors="replace")
-        if proc.returncode != 0:
-            first = (proc.stderr or proc.stdout).strip().splitlines()[:1]
-            raise PqError(f"building the QEMU plugin {PLUGIN_SOURCE.name} with {cc} failed: "
-                          f"{first[0] if first else 'status ' + str(proc.returncode)}")
-        os.replace(tmp_lib, lib)    # atomic: concurrent processes may build at once
-    return lib
+    try:
+        return cached_library("pq_icount", PLUGIN_SOURCE.read_text(), cc, FLAGS)
+    except HostBuildError as e:
+        raise PqError(f"building the QEMU plugin {PLUGIN_SOURCE.name} with {cc} failed: {e}") from None
 
 
 def symbol_addresses(target: Target, exe: str | Path, pattern: str) -> dict[str, int]:

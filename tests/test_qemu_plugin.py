@@ -105,7 +105,7 @@ def test_plugin_is_built_once_and_cached(tmp_path, monkeypatch):
         pytest.skip("needs gcc")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     lib = plugin_library()
-    assert lib.is_file() and lib.parent == tmp_path / "pqcompile" / "qemu-plugin"
+    assert lib.is_file() and lib.parent == tmp_path / "pqcompile" / "host"
     stamp = lib.stat().st_mtime_ns
     assert plugin_library() == lib and lib.stat().st_mtime_ns == stamp
 

@@ -12,15 +12,14 @@ fails, `load()` returns None and fo_pool uses its torch code.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import shutil
-import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
+
+from ..host_library import HostBuildError, cached_library
 
 SOURCE = r"""
 #include <math.h>
@@ -120,23 +119,8 @@ FLAGS = ["-O2", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
 _LOADED: dict[str, object] = {}
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pqcompile" / "kernels"
-
-
 def _build(cc: str) -> Path:
-    key = hashlib.sha256("\0".join([SOURCE, cc, *FLAGS]).encode()).hexdigest()[:16]
-    lib = _cache_dir() / f"qrnn_pool-{key}.so"
-    if lib.is_file():
-        return lib
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
-        src, tmp_lib = Path(tmp) / "qrnn_pool.c", Path(tmp) / "qrnn_pool.so"
-        src.write_text(SOURCE)
-        subprocess.run([cc, *FLAGS, "-o", str(tmp_lib), str(src), "-lm"], check=True, capture_output=True, text=True)
-        os.replace(tmp_lib, lib)          # atomic: concurrent processes (DDP) may build at once
-    return lib
+    return cached_library("qrnn_pool", SOURCE, cc, FLAGS, libs=("-lm",))
 
 
 def load():
@@ -151,7 +135,7 @@ def load():
             lib.qrnn_pool_forward.argtypes = [ptr] * 6 + [i64] * 3 + [ptr] * 2
             lib.qrnn_pool_backward.argtypes = [ptr] * 9 + [i64] * 3 + [ptr] * 3
             _LOADED["lib"] = lib
-        except (OSError, subprocess.CalledProcessError) as e:
+        except (OSError, HostBuildError) as e:
             detail = getattr(e, "stderr", "") or str(e)
             warnings.warn(f"QRNN pooling kernel unavailable, using the slower torch code: {detail.strip()[:200]}")
             _LOADED["lib"] = None
