@@ -13,6 +13,8 @@ from .qemu_plugin import can_count as plugin_can_count
 from .targets import Target
 
 MAX_PHASES = 200
+MARK_INSNS = 8          # a profiling mark on a timer target: PQ_PROFILE_MARK_INSNS in firmware/apps/pq_profile.h
+PLUGIN_MARK_INSNS = 1   # a mark under the plugin: one nop at a local label (pq_profile.h, PQ_BENCH_PLUGIN)
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,11 @@ class Counter:
     phases: int            # runs per measurement: the numerator of tick_ns
     name: str
     plugin: bool = False   # counted by the pq_icount TCG plugin (Linux user mode), not a timer
-    mark_insns: int = 8    # instructions of one profiling mark (PQ_PROFILE_MARK_INSNS, pq_profile.h)
+
+    @property
+    def mark_insns(self) -> int:
+        """Instructions of one profiling mark."""
+        return PLUGIN_MARK_INSNS if self.plugin else MARK_INSNS
 
     def insns(self, ticks: int) -> Fraction:
         """Instructions for a sum of tick differences over all phases."""
@@ -37,7 +43,7 @@ def counter_of(target: Target) -> Counter:
     if plugin_can_count(target):
         return Counter({"PQ_BENCH_PLUGIN": None, "PQ_BENCH_PHASES": 1}, Fraction(1), 1,
                        f"{target.emulator} user mode with the pq_icount TCG plugin (every executed "
-                       f"instruction counted)", plugin=True, mark_insns=1)
+                       f"instruction counted)", plugin=True)
     if not target.counts_instructions:
         why = ("it runs natively" if target.kind == "host" else
                "it is a hardware board without an emulator" if not target.runnable else

@@ -129,6 +129,14 @@ def uart_qemu_command(target: Target, exe: str | Path) -> list[str]:
             "-no-reboot", "-icount", "shift=0", "-kernel", str(Path(exe).resolve())]
 
 
+def _user_mode_options(target: Target, options: Iterable[str]) -> list[str]:
+    """Emulator options as strings; only a Linux user-mode QEMU takes any."""
+    options = [str(o) for o in options]
+    if options and target.kind != "linux-user":
+        raise PqError(f"target {target.name}: emulator options are for the Linux user-mode targets")
+    return options
+
+
 def run_command(target: Target, exe: str | Path, args: Iterable[str] = (),
                 input_file: str | None = None, emulator_options: Iterable[str] = ()) -> list[str]:
     """The command that runs `exe` on the target (emulator by name), reading stdin. For
@@ -138,9 +146,7 @@ def run_command(target: Target, exe: str | Path, args: Iterable[str] = (),
     a user-mode QEMU before the program (e.g. `-plugin LIB,...`, pqcompile/qemu_plugin.py)."""
     exe = Path(exe).resolve()
     args = [str(a) for a in args]
-    options = [str(o) for o in emulator_options]
-    if options and target.kind != "linux-user":
-        raise PqError(f"target {target.name}: emulator options are for the Linux user-mode targets")
+    options = _user_mode_options(target, emulator_options)
     if target.kind == "host":
         return [str(exe), *args]
     if target.kind == "linux-user":
@@ -172,9 +178,7 @@ def run_program(target: Target, exe: str | Path, input: bytes = b"", args: Itera
         raise PqError(f"target {target.name} is hardware-only: pqcompile cannot run it{how}")
     if target.emulator is not None:
         require_tool(target.emulator, target.emulator_packages, target)
-    emulator_options = list(emulator_options)
-    if emulator_options and target.kind != "linux-user":
-        raise PqError(f"target {target.name}: emulator options are for the Linux user-mode targets")
+    emulator_options = _user_mode_options(target, emulator_options)
     if target.console == "uart":
         return _run_uart(target, exe, input, list(args), timeout)
     with tempfile.TemporaryDirectory(prefix="pq-run-") as workdir:

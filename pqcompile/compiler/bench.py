@@ -43,7 +43,7 @@ from pathlib import Path
 
 import onnx
 
-from ..counting import MAX_PHASES, Counter, counter_of  # noqa: F401  (re-exported)
+from ..counting import MARK_INSNS, MAX_PHASES, Counter, counter_of  # noqa: F401  (re-exported)
 from ..emulator import build_program, require_tool, run_program, section_sizes
 from ..errors import PqError
 from ..export import read_metadata
@@ -55,7 +55,6 @@ from .dot_mve import has_mve
 from .firmware import _symbol_sizes, image_name, libm, write_sources
 
 BENCH_APP = FIRMWARE_DIR / "apps" / "pqrnn_bench.c"
-MARK_INSNS = 8          # PQ_PROFILE_MARK_INSNS in firmware/apps/pq_profile.h (Cortex-M; Counter.mark_insns)
 TOKEN_COUNTS = (3, 10)  # and the model's maximum
 WORDS = (b"remind me to call mom and dad about the party at the lake house tomorrow after work "
          b"then set an alarm for seven and play some jazz music in the kitchen please").split()
@@ -295,12 +294,12 @@ def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: boo
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         variants = [True, False] if compare else [True]
         measured = {}
+        mve = has_mve(target.cflags)
         for micro in variants:
-            label = (KERNELS[micro] + (MVE_LABEL if micro and has_mve(target.cflags) else "")
+            label = (KERNELS[micro] + (MVE_LABEL if micro and mve else "")
                      + (INT16_LABEL if micro and int16_weights else ""))
             say(f"compiling and measuring the {label} ...")
-            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights,
-                              mve=has_mve(target.cflags))
+            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights, mve=mve)
             measured[micro] = measure(cm, model, target, work / ("current" if micro else "previous"), lines, counter)
             measured[micro]["kernels"] = label
     report = {"target": target.name, "model": source, "max_tokens": meta.spec.max_tokens,
