@@ -147,6 +147,39 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(setup, monkey
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_bf16_training_resumes_an_fp32_checkpoint_and_bf16_logits_stay_near_fp32(setup, monkeypatch, capsys):
+    out = setup["root"] / "bf16"
+    calls = {"n": 0}
+    real = train_mod.joint_loss
+
+    def interrupt(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(train_mod, "joint_loss", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _train(setup, out, checkpoint_every=2)
+    monkeypatch.setattr(train_mod, "joint_loss", real)
+    # precision is how the arithmetic runs, not what is trained: an fp32 checkpoint resumes in bf16
+    rec = train_teacher(setup["model"], setup["examples"], out,
+                        TrainSettings(epochs=3, lr=3e-3, batch_size=4, seed=1, checkpoint_every=2, precision="bf16"),
+                        DEFAULT_SPEC, resume=True)
+    assert rec["steps"] == 9 and rec["settings"]["precision"] == "bf16"
+    texts = [ex.text for ex in setup["examples"]]
+    i32, s32, _ = teacher_logits(load_teacher(out), texts)
+    i16, s16, _ = teacher_logits(load_teacher(out, "bf16"), texts)
+    assert i16.dtype == np.float32 and i16.shape == i32.shape and s16.shape == s32.shape
+    assert not np.array_equal(i16, i32)   # the bf16 products really ran
+    assert np.linalg.norm(i16 - i32) <= 0.05 * np.linalg.norm(i32)
+    assert np.linalg.norm(s16 - s32) <= 0.05 * np.linalg.norm(s32)
+    main(["teacher", "evaluate", str(out), "--data", setup["data"], "--precision", "bf16", "--json"])
+    assert json.loads(capsys.readouterr().out)["precision"] == "bf16"
+    with pytest.raises(PqError, match="precision must be one of"):
+        load_teacher(out, "fp16")
+
+
 def test_resume_without_a_checkpoint_is_an_error(setup):
     with pytest.raises(PqError, match="nothing to resume"):
         train_teacher(setup["model"], setup["examples"], setup["root"] / "none", TrainSettings(), DEFAULT_SPEC,

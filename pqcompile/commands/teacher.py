@@ -13,6 +13,11 @@ from ..datasets import load_sources
 from ..errors import PqError
 from .common import emit_json, json_option, load_spec, spec_option
 
+precision_option = click.option(
+    "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+    help="The teacher's matrix products: fp32, or bfloat16 (fp32 weights kept; ~2x faster on CPUs "
+         "with AVX512-BF16, logits within ~2% of fp32).")
+
 DATA_HELP = "Data source FORMAT:PATH[,opt=val] (repeatable), e.g. mtop:../shared/data/mtop/en/train.json."
 
 
@@ -49,10 +54,11 @@ def teacher_group():
               help="Also checkpoint every N updates (besides each epoch's end).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint an interrupted run left.")
+@precision_option
 @spec_option
 @json_option
 def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_length, pooling,
-              freeze_embeddings, train_layers, checkpoint_every, seed, resume, spec_path, as_json):
+              freeze_embeddings, train_layers, checkpoint_every, seed, resume, precision, spec_path, as_json):
     """Fine-tune an encoder into a joint intent + slot teacher (checkpoints for --resume)."""
     from ..teacher.encoder import check_model_folder, default_model_folder
     from ..teacher.train import TrainSettings, train_teacher
@@ -63,7 +69,7 @@ def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_
     settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps,
                              max_length=max_length, pooling=pooling, seed=seed,
                              freeze_embeddings=freeze_embeddings, train_layers=train_layers,
-                             checkpoint_every=checkpoint_every)
+                             checkpoint_every=checkpoint_every, precision=precision)
     record = train_teacher(base, train, Path(out), settings, spec, dev_examples, resume, list(data),
                            progress=not as_json)
     if as_json:
@@ -80,14 +86,15 @@ def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_
 @click.argument("teacher_dirs", nargs=-1, required=True, type=click.Path(), metavar="TEACHER_DIR...")
 @click.option("--data", "data", multiple=True, required=True, help=DATA_HELP)
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@precision_option
 @json_option
-def evaluate_cmd(teacher_dirs, data, batch_size, as_json):
+def evaluate_cmd(teacher_dirs, data, batch_size, precision, as_json):
     """Exact match, intent accuracy and slot F1 of the teacher on the data (as for students);
     several TEACHER_DIRs are evaluated as one ensemble (their mean log-probabilities)."""
     from tqdm import tqdm
 
     from ..teacher.predict import evaluate
-    teachers = _load_teachers(teacher_dirs)
+    teachers = _load_teachers(teacher_dirs, precision)
     examples = load_sources(data)
     with tqdm(total=len(examples), desc="teacher evaluate", unit="text", disable=as_json, leave=False) as bar:
         metrics = evaluate(teachers, examples, batch_size, bar)
@@ -95,7 +102,7 @@ def evaluate_cmd(teacher_dirs, data, batch_size, as_json):
     params = sum(t.n_parameters() for t in teachers)
     fp32 = sum(t.fp32_bytes() for t in teachers)
     result = {"teacher": teacher_dirs[0] if len(teacher_dirs) == 1 else list(teacher_dirs), "data": list(data),
-              "parameters": params, "fp32_bytes": fp32, **metrics}
+              "parameters": params, "fp32_bytes": fp32, "precision": precision, **metrics}
     if as_json:
         emit_json(result)
         return
@@ -106,10 +113,10 @@ def evaluate_cmd(teacher_dirs, data, batch_size, as_json):
             click.echo(f"  {lang}: " + _metrics_line({"overall": m}))
 
 
-def _load_teachers(teacher_dirs) -> list:
+def _load_teachers(teacher_dirs, precision: str = "fp32") -> list:
     from ..teacher.model import load_teacher
     from ..teacher.predict import check_ensemble
-    teachers = [load_teacher(d) for d in teacher_dirs]
+    teachers = [load_teacher(d, precision) for d in teacher_dirs]
     check_ensemble(teachers, list(teacher_dirs))
     return teachers
 
@@ -131,8 +138,10 @@ def _load_teachers(teacher_dirs) -> list:
 @click.option("--seed", default=0, show_default=True, type=int, help="Augmentation seed.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
 @click.option("--shard-size", default=1024, show_default=True, type=click.IntRange(1), help="Texts per shard.")
+@precision_option
 @json_option
-def label_cmd(teacher_dirs, data, out, augments, transfer, exclude, seed, batch_size, shard_size, as_json):
+def label_cmd(teacher_dirs, data, out, augments, transfer, exclude, seed, batch_size, shard_size, precision,
+              as_json):
     """Write the teacher's soft targets (intent and per-token slot logits) for the data; several
     TEACHER_DIRs label as one ensemble (their mean log-probabilities: better calibrated targets).
 
@@ -146,7 +155,7 @@ def label_cmd(teacher_dirs, data, out, augments, transfer, exclude, seed, batch_
     requests = [parse_request(a) for a in augments]
     if exclude and not transfer:
         raise PqError("--exclude only filters --transfer texts: give --transfer too")
-    teachers = _load_teachers(teacher_dirs)
+    teachers = _load_teachers(teacher_dirs, precision)
     examples = load_sources(data)
     extra = []
     if transfer:

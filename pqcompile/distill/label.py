@@ -68,7 +68,7 @@ def label_corpus(teacher: Teacher | list[Teacher], teacher_path: Path | list[Pat
               **({"ensemble": [str(p) for p in paths]} if len(paths) > 1 else {}),
               "labels": first.labels.to_dict(), "spec": first.spec.to_dict(),
               "data": sources or [], "transfer": transfer_sources or [], "exclude": exclude_sources or [],
-              "augment": [list(r) for r in requests], "seed": seed}
+              "augment": [list(r) for r in requests], "seed": seed, "precision": first.precision}
 
     def label_batch(texts):
         intent, slots, _ = ensemble_logits(teachers, texts)

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import PqError
 from ..projection import ProjectionSpec
+from .precision import check_precision
 from .encoder import encoder_from_config, load_config, load_tokenizer
 from ..datasets.labels import LabelSet
 
@@ -56,10 +57,11 @@ class Teacher:
     """A loaded teacher: the network, its tokenizer, labels, projection spec and settings."""
 
     def __init__(self, model: TeacherModel, tokenizer, labels: LabelSet, spec: ProjectionSpec,
-                 max_length: int, info: dict | None = None):
+                 max_length: int, info: dict | None = None, precision: str = "fp32"):
         self.model, self.tokenizer, self.labels, self.spec = model, tokenizer, labels, spec
         self.max_length = max_length
         self.info = info or {}
+        self.precision = check_precision(precision)   # how it computes (precision.py); not saved
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
@@ -96,8 +98,9 @@ def read_meta(folder: str | Path) -> dict:
     return meta
 
 
-def load_teacher(folder: str | Path) -> Teacher:
-    """A teacher folder written by Teacher.save, ready for evaluation (eval mode)."""
+def load_teacher(folder: str | Path, precision: str = "fp32") -> Teacher:
+    """A teacher folder written by Teacher.save, ready for evaluation (eval mode), computing in
+    `precision` (precision.py)."""
     from safetensors.torch import load_file
     folder = Path(folder)
     meta = read_meta(folder)
@@ -113,4 +116,4 @@ def load_teacher(folder: str | Path) -> Teacher:
     info = {k: v for k, v in meta.items() if k not in ("format", "version", "labels", "spec", "pooling",
                                                        "max_length", "parameters")}
     return Teacher(model, load_tokenizer(folder), labels, ProjectionSpec.from_dict(meta["spec"]),
-                   meta["max_length"], info)
+                   meta["max_length"], info, precision)

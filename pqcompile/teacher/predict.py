@@ -17,6 +17,7 @@ from ..train.decode import decode_one
 from ..train.metrics import Frame, frame_metrics
 from .align import encode_batch
 from .model import Teacher
+from .precision import compute
 
 
 def batches(items: list, size: int) -> Iterator[list]:
@@ -30,7 +31,8 @@ def teacher_logits(teacher: Teacher, texts: list[str]):
     T = the most projection tokens of any text in the batch."""
     teacher.model.eval()
     b = encode_batch(texts, teacher.tokenizer, teacher.spec, teacher.max_length)
-    intent, slots = teacher.model(b.input_ids, b.attention_mask, b.first_subword)
+    with compute(teacher.precision):
+        intent, slots = teacher.model(b.input_ids, b.attention_mask, b.first_subword)
     return intent.float().numpy(), slots.float().numpy(), b.tokens
 
 

@@ -26,6 +26,7 @@ from .align import encode_batch
 from .encoder import load_pretrained_encoder, load_tokenizer
 from ..datasets.labels import LabelSet
 from .model import Teacher, TeacherModel
+from .precision import check_precision, compute
 from .predict import batches, evaluate
 
 
@@ -44,6 +45,7 @@ class TrainSettings:
                                      # weights; freezing it halves the optimizer's work
     train_layers: int | None = None  # fine-tune only the top N transformer layers (None: all)
     checkpoint_every: int = 100      # also checkpoint every N updates inside an epoch
+    precision: str = "fp32"          # fp32 or bf16 matrix products (precision.py)
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -57,6 +59,7 @@ def fingerprint(examples: list[Example], spec: ProjectionSpec, base: Path, setti
     s.pop("max_steps")   # raising the step limit on resume is allowed
     s.pop("epochs")      # so is training for more epochs
     s.pop("checkpoint_every")
+    s.pop("precision")   # how the arithmetic runs, not what is trained: a run may resume in bf16
     h.update(json.dumps([s, spec.to_dict(), str(base.resolve())], sort_keys=True).encode())
     for ex in examples:
         h.update(json.dumps([ex.text, ex.intent, ex.spans]).encode())
@@ -112,6 +115,7 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
 
     if out.exists():
         raise PqError(f"{out} already exists (remove it or choose another --out)")
+    check_precision(settings.precision)
     ckpt = checkpoint_dir(out)
     fp = fingerprint(train, spec, base, settings)
     state = None
@@ -171,8 +175,9 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
                 break
             b = encode_batch([train[i].text for i in idx], tokenizer, spec, settings.max_length)
             intent_gold, tag_gold = _gold_tensors([targets[i] for i in idx], b.first_subword.shape[1])
-            intent, slots = model(b.input_ids, b.attention_mask, b.first_subword)
-            loss = joint_loss(intent, slots, intent_gold, tag_gold)
+            with compute(settings.precision):
+                intent, slots = model(b.input_ids, b.attention_mask, b.first_subword)
+            loss = joint_loss(intent.float(), slots.float(), intent_gold, tag_gold)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -191,7 +196,8 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
 
     record = {"base_model": str(base), "data": sources or [], "examples": len(train), "epochs": epoch,
               "steps": step, "settings": asdict(settings), "last_loss": last_loss}
-    teacher = Teacher(model.eval(), tokenizer, labels, spec, settings.max_length, {"trained": record})
+    teacher = Teacher(model.eval(), tokenizer, labels, spec, settings.max_length, {"trained": record},
+                      settings.precision)
     if dev:
         record["dev"] = evaluate(teacher, dev)
     with atomic_dir(out) as tmp:
