@@ -11,10 +11,11 @@ import click
 
 from ..datasets import load_sources
 from ..errors import PqError
+from ..teacher.precision import PRECISIONS
 from .common import emit_json, json_option, load_spec, spec_option
 
 precision_option = click.option(
-    "--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+    "--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
     help="The teacher's matrix products: fp32, or bfloat16 (fp32 weights kept; ~2x faster on CPUs "
          "with AVX512-BF16, logits within ~2% of fp32).")
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 
-import torch
-
 from ..errors import PqError
 
 PRECISIONS = ("fp32", "bf16")
@@ -25,5 +23,6 @@ def check_precision(precision: str) -> str:
 def compute(precision: str):
     """The context the teacher's forward pass runs in."""
     if check_precision(precision) == "bf16":
+        import torch   # here, not at import: the CLI reads PRECISIONS without loading torch
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
