@@ -180,6 +180,26 @@ def test_bf16_training_resumes_an_fp32_checkpoint_and_bf16_logits_stay_near_fp32
         load_teacher(out, "fp16")
 
 
+def test_length_grouped_batches_cover_every_example_once_with_less_padding():
+    texts = [" ".join(["w"] * n) for n in range(1, 401)]
+    examples = [type("Ex", (), {"text": t})() for t in texts]
+    plain = TrainSettings(batch_size=8, seed=3)
+    grouped = TrainSettings(batch_size=8, seed=3, group_by_length=True)
+    for epoch in (0, 1):
+        a = train_mod.epoch_batches(examples, plain, epoch)
+        b = train_mod.epoch_batches(examples, grouped, epoch)
+        assert b == train_mod.epoch_batches(examples, grouped, epoch)   # resume replays the same batches
+        assert sorted(i for batch in b for i in batch) == list(range(len(texts)))
+        assert len(b) == len(a) == 50 and all(len(batch) == 8 for batch in b)
+
+        def padded(bs):
+            return sum(max(len(texts[i]) for i in batch) * len(batch) for batch in bs)
+        assert padded(b) < 0.7 * padded(a)
+    # batches are not in length order: an epoch does not go from short to long texts
+    lengths = [len(texts[batch[0]]) for batch in train_mod.epoch_batches(examples, grouped, 0)]
+    assert lengths != sorted(lengths)
+
+
 def test_resume_without_a_checkpoint_is_an_error(setup):
     with pytest.raises(PqError, match="nothing to resume"):
         train_teacher(setup["model"], setup["examples"], setup["root"] / "none", TrainSettings(), DEFAULT_SPEC,

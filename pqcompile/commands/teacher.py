@@ -53,13 +53,16 @@ def teacher_group():
               help="Fine-tune only the top N transformer layers (default: all); the rest stay fixed.")
 @click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(1),
               help="Also checkpoint every N updates (besides each epoch's end).")
+@click.option("--group-by-length", is_flag=True,
+              help="Batch texts of similar length together (less padding, faster updates).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint an interrupted run left.")
 @precision_option
 @spec_option
 @json_option
 def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_length, pooling,
-              freeze_embeddings, train_layers, checkpoint_every, seed, resume, precision, spec_path, as_json):
+              freeze_embeddings, train_layers, checkpoint_every, group_by_length, seed, resume, precision,
+              spec_path, as_json):
     """Fine-tune an encoder into a joint intent + slot teacher (checkpoints for --resume)."""
     from ..teacher.encoder import check_model_folder, default_model_folder
     from ..teacher.train import TrainSettings, train_teacher
@@ -70,7 +73,8 @@ def train_cmd(model_dir, data, dev, out, epochs, lr, batch_size, max_steps, max_
     settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, max_steps=max_steps,
                              max_length=max_length, pooling=pooling, seed=seed,
                              freeze_embeddings=freeze_embeddings, train_layers=train_layers,
-                             checkpoint_every=checkpoint_every, precision=precision)
+                             checkpoint_every=checkpoint_every, precision=precision,
+                             group_by_length=group_by_length)
     record = train_teacher(base, train, Path(out), settings, spec, dev_examples, resume, list(data),
                            progress=not as_json)
     if as_json:

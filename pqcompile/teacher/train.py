@@ -46,6 +46,7 @@ class TrainSettings:
     train_layers: int | None = None  # fine-tune only the top N transformer layers (None: all)
     checkpoint_every: int = 100      # also checkpoint every N updates inside an epoch
     precision: str = "fp32"          # fp32 or bf16 matrix products (precision.py)
+    group_by_length: bool = False    # batches of similar length (epoch_batches): less padding
 
 
 def checkpoint_dir(out: Path) -> Path:
@@ -64,6 +65,30 @@ def fingerprint(examples: list[Example], spec: ProjectionSpec, base: Path, setti
     for ex in examples:
         h.update(json.dumps([ex.text, ex.intent, ex.spans]).encode())
     return h.hexdigest()
+
+
+GROUP_SPAN = 50   # batches whose texts are sorted by length together (group_by_length)
+
+
+def epoch_batches(examples: list[Example], settings: TrainSettings, epoch: int) -> list[list[int]]:
+    """One epoch's batches of example indices, the same for the same seed and epoch (a resumed run
+    skips the ones already done). Plain: a seeded shuffle cut into batches. group_by_length:
+    the shuffle is cut into spans of GROUP_SPAN batches, each span sorted by text length before it
+    is cut, and the batches are shuffled again, so a batch pads to a length near its texts' own
+    (sub-word work falls with the padding) while every epoch still sees every example once in
+    random company."""
+    rng = random.Random(settings.seed * 1000 + epoch)
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    if not settings.group_by_length:
+        return list(batches(order, settings.batch_size))
+    span = settings.batch_size * GROUP_SPAN
+    out = []
+    for i in range(0, len(order), span):
+        chunk = sorted(order[i: i + span], key=lambda k: len(examples[k].text))
+        out += batches(chunk, settings.batch_size)
+    rng.shuffle(out)
+    return out
 
 
 def _targets(examples: list[Example], labels: LabelSet, spec: ProjectionSpec):
@@ -167,10 +192,8 @@ def train_teacher(base: Path, train: list[Example], out: Path, settings: TrainSe
     last_loss = None
     while epoch < settings.epochs and step < total:
         model.train()
-        order = list(range(len(train)))
-        random.Random(settings.seed * 1000 + epoch).shuffle(order)
         done = step - epoch * steps_per_epoch   # batches of this epoch a resumed run already did
-        for idx in list(batches(order, settings.batch_size))[done:]:
+        for idx in epoch_batches(train, settings, epoch)[done:]:
             if step >= total:
                 break
             b = encode_batch([train[i].text for i in idx], tokenizer, spec, settings.max_length)
