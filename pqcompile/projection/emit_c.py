@@ -814,11 +814,107 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     return source, header
 
 
-def emit_projection_c(spec: ProjectionSpec, out_dir) -> tuple[Path, Path]:
-    """Write projection.c and projection.h for spec into out_dir (created if needed)."""
+FUSED_API = """\
+/* The fused build (`pqcompile build --fuse-projection`): no [PQ_MAX_TOKENS][PQ_FEATURE_SIZE]
+ * matrix; the network asks for the feature rows of a few tokens at a time.
+ *
+ *   int n = pq_tokenize(text, len, tokens);
+ *   pq_project_rows(text, tokens, n, first, count, rows);
+ *
+ * pq_tokenize    tokens and n exactly as pq_project would give them (text/len as there).
+ * pq_project_rows  rows[k] (k < count) = the feature row pq_project would give token first + k:
+ *                its features for a token of tokens[0..n), zeros for first + k outside [0, n)
+ *                (n is clamped to PQ_MAX_TOKENS); writes count rows of PQ_FEATURE_SIZE bytes,
+ *                nothing else. text must be the bytes pq_tokenize read. */
+int pq_tokenize(const uint8_t *text, size_t len, pq_token_t tokens[PQ_MAX_TOKENS]);
+void pq_project_rows(const uint8_t *text, const pq_token_t tokens[PQ_MAX_TOKENS], int n, int first, int count,
+                     int8_t rows[][PQ_FEATURE_SIZE]);
+"""
+
+PROJECT_ROWS = Template("""
+/* Feature rows first..first+count-1 (see projection.h): a word's row from its span alone (the
+   span's bytes are all the hashing reads; ascii exactly as the tokenizer's flag: no byte >= 0x80),
+   a tag's row by its position (BOS first, EOS last, the empty marker otherwise). */
+void pq_project_rows(const uint8_t *text, const pq_token_t tokens[PQ_MAX_TOKENS], int n, int first, int count,
+                     int8_t rows[][PQ_FEATURE_SIZE])
+{
+    int k;
+    if (n > PQ_MAX_TOKENS) n = PQ_MAX_TOKENS;
+    for (k = 0; k < count; k++) {
+        int t = first + k;
+        int8_t *row = rows[k];
+        if (t < 0 || t >= n) {
+            memset(row, 0, PQ_FEATURE_SIZE);
+        } else if (tokens[t].is_tag) {
+$tag_rows
+        } else {
+            const uint8_t *s = text + tokens[t].byte_start;
+            size_t len = (size_t)(tokens[t].byte_end - tokens[t].byte_start), j;
+            int ascii = 1;
+            for (j = 0u; j < len; j++) {
+                if (s[j] >= 0x80u) { ascii = 0; break; }
+            }
+            pq_word(s, len, ascii, row);
+        }
+    }
+}
+""")
+
+
+def _fused_source(source: str, spec: ProjectionSpec) -> str:
+    """projection.c of the fused build from the plain one: pq_project becomes pq_tokenize (the same
+    loop with every feature write removed) and pq_project_rows is added after it."""
+    head, sep, body = source.partition("int pq_project(const uint8_t *text, size_t len,\n"
+                                       "               int8_t features[PQ_MAX_TOKENS][PQ_FEATURE_SIZE], "
+                                       "pq_token_t tokens[PQ_MAX_TOKENS])\n")
+    assert sep, "the plain source has pq_project"
+    lines = []
+    for line in body.splitlines(keepends=True):
+        if line.rstrip().endswith("features[nt]);") or "memset(features[nt]" in line:
+            continue
+        lines.append(line)
+        if "int nt = 0, nwords = 0, in_word = 0, ascii = 1;" in line:
+            lines.append("    (void)ascii;  /* pq_project_rows finds the flag again from the span */\n")
+    assert not any("features" in l for l in lines), "every feature write of pq_project removed"
+    grams = bool(spec.char_ngrams)
+
+    def tag(name: str) -> str:
+        if grams:
+            return f"pq_tag_features({name}, sizeof {name}, row);"
+        return f"pq_features(pq_hash_bytes({name}, sizeof {name}, NULL), row);"
+    cases = []
+    if spec.bos_token is not None:
+        cases.append(("t == 0", tag("pq_bos")))
+    if spec.eos_token is not None:
+        cases.append(("t == n - 1", tag("pq_eos")))
+    if cases:
+        rows = "".join(f"            {'if' if i == 0 else '} else if'} ({cond}) {{\n                {code}\n"
+                       for i, (cond, code) in enumerate(cases))
+        rows += f"            }} else {{\n                {tag('pq_empty')}\n            }}"
+    else:
+        rows = f"            {tag('pq_empty')}"
+    return (head + "int pq_tokenize(const uint8_t *text, size_t len, pq_token_t tokens[PQ_MAX_TOKENS])\n"
+            + "".join(lines) + PROJECT_ROWS.substitute(tag_rows=rows))
+
+
+def render_fused(spec: ProjectionSpec) -> tuple[str, str]:
+    """(projection.c, projection.h) of the fused build: pq_tokenize + pq_project_rows, no pq_project."""
+    source, header = render(spec)
+    proto = ("int pq_project(const uint8_t *text, size_t len,\n"
+             "               int8_t features[PQ_MAX_TOKENS][PQ_FEATURE_SIZE], pq_token_t tokens[PQ_MAX_TOKENS]);\n")
+    assert proto in header
+    header = header.replace(proto, FUSED_API).replace(
+        " *   int n = pq_project(text, len, features, tokens);\n",
+        " *   int n = pq_project(text, len, features, tokens);   (this build: pq_tokenize + pq_project_rows, below)\n")
+    return _fused_source(source, spec), header
+
+
+def emit_projection_c(spec: ProjectionSpec, out_dir, fused: bool = False) -> tuple[Path, Path]:
+    """Write projection.c and projection.h for spec into out_dir (created if needed); fused: the
+    fused build's pq_tokenize + pq_project_rows instead of pq_project (render_fused)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    source, header = render(spec)
+    source, header = render_fused(spec) if fused else render(spec)
     c_path, h_path = out / "projection.c", out / "projection.h"
     h_path.write_text(header, encoding="utf-8")
     c_path.write_text(source, encoding="utf-8")
