@@ -44,10 +44,26 @@
 static uint8_t line[PQ_MAX_INPUT_BYTES];
 static size_t line_len;
 static int n_tokens;
+#ifndef PQ_MODEL_FUSED_ROWS
 static int8_t features[PQ_MAX_TOKENS][PQ_FEATURE_SIZE];
+#endif
 static pq_token_t tokens[PQ_MAX_TOKENS];
 static int8_t intent[PQ_MODEL_N_INTENTS];
 static int8_t slots[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
+#ifdef PQ_MODEL_FUSED_ROWS
+/* the fused build (pqrnn_main.c): "projection" counts pq_tokenize, "network" model_run_rows with
+   the feature rows it asks for */
+static void project_rows(void *ctx, int32_t first, int32_t count, int8_t *rows)
+{
+    (void)ctx;
+    pq_project_rows(line, tokens, n_tokens, (int)first, (int)count, (int8_t (*)[PQ_FEATURE_SIZE])rows);
+}
+#define PQ_BENCH_PROJECT() (n_tokens = pq_tokenize(line, line_len, tokens))
+#define PQ_BENCH_NETWORK() model_run_rows(project_rows, NULL, (int32_t)n_tokens, intent, &slots[0][0])
+#else
+#define PQ_BENCH_PROJECT() (n_tokens = pq_project(line, line_len, features, tokens))
+#define PQ_BENCH_NETWORK() model_run(&features[0][0], (int32_t)n_tokens, intent, &slots[0][0])
+#endif
 uint32_t pq_bench_first_reading;   /* not static: its store stays in the plain build too */
 uint32_t pq_profile_ticks[PQ_PROFILE_MARKS];
 
@@ -64,7 +80,7 @@ static void delay(uint32_t n)
 __attribute__((noinline)) static uint32_t time_projection(void)
 {
     PQ_BENCH_POINT(proj_start);
-    n_tokens = pq_project(line, line_len, features, tokens);
+    PQ_BENCH_PROJECT();
     PQ_BENCH_POINT(proj_end);
     return 0u;
 }
@@ -72,7 +88,7 @@ __attribute__((noinline)) static uint32_t time_projection(void)
 __attribute__((noinline)) static uint32_t time_network(void)
 {
     PQ_BENCH_POINT(net_start);
-    model_run(&features[0][0], (int32_t)n_tokens, intent, &slots[0][0]);
+    PQ_BENCH_NETWORK();
     PQ_BENCH_POINT(net_end);
     return 0u;
 }
@@ -112,7 +128,7 @@ __attribute__((noinline)) static uint32_t time_projection(void)
 {
     uint32_t s = COUNTER, e;
 
-    n_tokens = pq_project(line, line_len, features, tokens);
+    PQ_BENCH_PROJECT();
     e = COUNTER;
     return PQ_BENCH_TICKS(s, e);
 }
@@ -121,7 +137,7 @@ __attribute__((noinline)) static uint32_t time_network(void)
 {
     uint32_t s = COUNTER, e;
 
-    model_run(&features[0][0], (int32_t)n_tokens, intent, &slots[0][0]);
+    PQ_BENCH_NETWORK();
     e = COUNTER;
     pq_bench_first_reading = s;
     return PQ_BENCH_TICKS(s, e);

@@ -17,7 +17,12 @@
  * where the platform counts instructions, those of the projection and of the network.
  *
  * Generated per model (in the build directory): projection.h/.c (the text projection),
- * pq_model.h/.c + pq_kernels.c (the TVM-generated network), pq_labels.h (label strings). */
+ * pq_model.h/.c + pq_kernels.c (the TVM-generated network), pq_labels.h (label strings).
+ *
+ * A fused build (pqcompile build --fuse-projection; pq_model.h defines PQ_MODEL_FUSED_ROWS) keeps no
+ * feature matrix: the line is tokenized (pq_tokenize), and the network asks for the feature rows of
+ * a block of tokens at a time (model_run_rows -> project_rows -> pq_project_rows). Its output is
+ * the same, byte for byte. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +36,9 @@
 #endif
 
 static uint8_t line[PQ_MAX_INPUT_BYTES];
+#ifndef PQ_MODEL_FUSED_ROWS
 static int8_t features[PQ_MAX_TOKENS][PQ_FEATURE_SIZE];
+#endif
 static pq_token_t tokens[PQ_MAX_TOKENS];
 static int8_t intent[PQ_MODEL_N_INTENTS];
 static int8_t slots[PQ_MODEL_MAX_TOKENS][PQ_MODEL_N_SLOTS];
@@ -290,6 +297,15 @@ static void write_logits(const int8_t *v, int n)
 }
 #endif
 
+#ifdef PQ_MODEL_FUSED_ROWS
+/* model_run_rows's callback: the feature rows of tokens first..first+count-1 of the line
+   (ctx: its token count) into the network's block. */
+static void project_rows(void *ctx, int32_t first, int32_t count, int8_t *rows)
+{
+    pq_project_rows(line, tokens, *(const int *)ctx, (int)first, (int)count, (int8_t (*)[PQ_FEATURE_SIZE])rows);
+}
+#endif
+
 int main(void)
 {
     size_t len, dropped;
@@ -300,10 +316,17 @@ int main(void)
         int n;
 
         pq_counter_start();
+#ifdef PQ_MODEL_FUSED_ROWS
+        n = pq_tokenize(line, len, tokens);   /* the feature rows come inside the network */
+        insns_projection = pq_counter_read();
+        pq_counter_start();
+        model_run_rows(project_rows, &n, (int32_t)n, intent, &slots[0][0]);
+#else
         n = pq_project(line, len, features, tokens);
         insns_projection = pq_counter_read();
         pq_counter_start();
         model_run(&features[0][0], (int32_t)n, intent, &slots[0][0]);
+#endif
         insns_network = pq_counter_read();
         write_frame(n);
 #ifdef PQ_VERIFY

@@ -7,7 +7,7 @@ import click
 
 from ..errors import PqError
 from ..targets import load_target
-from .build import int16_option, resolve_model, target_option
+from .build import fuse_option, int16_option, resolve_model, target_option
 from .common import emit_json, json_option, model_option
 
 
@@ -20,8 +20,9 @@ from .common import emit_json, json_option, model_option
 @click.option("--keep", "keep_dir", type=click.Path(file_okay=False),
               help="Keep the generated C and the three programs in this new or empty folder.")
 @int16_option
+@fuse_option
 @json_option
-def bench_cmd(target_name, model_opt, compare, keep_dir, int16_weights, as_json):
+def bench_cmd(target_name, model_opt, compare, keep_dir, int16_weights, fuse_projection, as_json):
     """Where every instruction goes: instructions per utterance (3, 10 and the maximum tokens) and per
     MAC, a per-kernel table, the projection's instructions per token, flash and RAM, for a target that
     counts instructions (QEMU Cortex-M boards: cortex-m7, cortex-m4, ...; Linux user mode: cortex-a53,
@@ -30,7 +31,9 @@ def bench_cmd(target_name, model_opt, compare, keep_dir, int16_weights, as_json)
     are checked to be the same machine code, and must add up to the plain build's total."""
     from pathlib import Path
 
+    from ..compiler.fuse import parse_option
     from ..counting import counter_of
+    fuse = parse_option(fuse_projection)
     target = load_target(target_name)
     counter_of(target)   # a target that cannot count fails at once, before TVM is imported
     if keep_dir is not None and Path(keep_dir).exists() and any(Path(keep_dir).iterdir()):
@@ -39,7 +42,7 @@ def bench_cmd(target_name, model_opt, compare, keep_dir, int16_weights, as_json)
     onnx_model, _, source = resolve_model(model_opt)
     say = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     report = bench(onnx_model, target, source, compare=compare, work_dir=keep_dir, say=say,
-                   int16_weights=int16_weights)
+                   int16_weights=int16_weights, fuse_projection=fuse)
     if as_json:
         emit_json(report)
     else:

@@ -49,9 +49,10 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def ensure_built(model, target, out_dir: Path, source: str, say=_say, int16_weights: bool = False) -> dict:
+def ensure_built(model, target, out_dir: Path, source: str, say=_say, int16_weights: bool = False,
+                 fuse_projection: int | str | None = None) -> dict:
     """The build report of out_dir, rebuilding when it was made from another model, target,
-    pqcompile version, device program or int16_weights option; a (re)build is announced through
+    pqcompile version, device program, int16_weights or fuse_projection option; a (re)build is announced through
     say ("building ...", on stderr by default), as it takes a while and replaces what out_dir held."""
     from ..compiler.firmware import BUILD_MARKER, build, build_key
     report_path = out_dir / BUILD_MARKER
@@ -61,8 +62,8 @@ def ensure_built(model, target, out_dir: Path, source: str, say=_say, int16_weig
             report = json.loads(report_path.read_text())
         except ValueError:
             report = {}
-        key = build_key(model, target, int16_weights)
-        # reports from before the int16_weights option have no such key: those builds had none
+        key = build_key(model, target, int16_weights, fuse_projection)
+        # reports from before the int16_weights / fuse_projection options have no such key: those builds had none
         if all(report.get(k, False if k == "int16_weights" else None) == v for k, v in key.items()):
             return report
     if report is None:
@@ -72,7 +73,7 @@ def ensure_built(model, target, out_dir: Path, source: str, say=_say, int16_weig
     else:
         why = ", replacing an out-of-date build"
     say(f"building {out_dir}/ for {target.name} from {source}{why} ...")
-    return build(model, target, out_dir, source, int16_weights=int16_weights)
+    return build(model, target, out_dir, source, int16_weights=int16_weights, fuse_projection=fuse_projection)
 
 
 def target_option(f):
@@ -87,6 +88,15 @@ def int16_option(f):
                              "those weights. A model's 4-bit encoder weights stay packed two per byte.")(f)
 
 
+def fuse_option(f):
+    return click.option("--fuse-projection", "fuse_projection", metavar="R|auto",
+                        help="Keep no [tokens x features] matrix: run the layer that reads the features "
+                             "(the bottleneck, checked to be row-wise) on blocks of R token rows, each "
+                             "projected just before it into an R x features block in the arena; auto: "
+                             "the largest R that grows the arena no more than R = 1 does. Same output, "
+                             "less RAM (docs/compiler.md).")(f)
+
+
 def out_option(f):
     return click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
                         help="Build directory (default: build/<target>).")(f)
@@ -98,17 +108,20 @@ def out_option(f):
 @click.argument("model", required=False)
 @out_option
 @int16_option
+@fuse_option
 @json_option
-def build_cmd(target_name, model_opt, model, out_dir, int16_weights, as_json):
+def build_cmd(target_name, model_opt, model, out_dir, int16_weights, fuse_projection, as_json):
     """Compile MODEL (-m MODEL or the argument; default: the bundled model) for --target: generated
     C, the program image, a Makefile and a size report, written atomically into a new or empty
     folder or over an earlier build."""
     from ..compiler.firmware import build, format_report
+    from ..compiler.fuse import parse_option
+    fuse = parse_option(fuse_projection)
     model = pick_model(model_opt, model)
     target = load_target(target_name)
     out = build_dir(out_dir, target)
     onnx_model, _, source = resolve_model(model)
-    report = build(onnx_model, target, out, source, int16_weights=int16_weights)
+    report = build(onnx_model, target, out, source, int16_weights=int16_weights, fuse_projection=fuse)
     if as_json:
         emit_json({"build_dir": str(out), **report})
     else:
@@ -121,10 +134,11 @@ def build_cmd(target_name, model_opt, model, out_dir, int16_weights, as_json):
 @model_option(onnx=True)
 @out_option
 @int16_option
+@fuse_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout (the frames as a list) once all input is answered.")
 @click.argument("texts", nargs=-1, metavar="[TEXT]...")
-def run_cmd(target_name, model_opt, out_dir, int16_weights, as_json, texts):
+def run_cmd(target_name, model_opt, out_dir, int16_weights, fuse_projection, as_json, texts):
     """Run TEXT... (or the lines on stdin) through the device program under QEMU; one JSON frame per line.
 
     Lines on stdin are answered as they arrive, so it can be used interactively. Every argument is
@@ -133,12 +147,14 @@ def run_cmd(target_name, model_opt, out_dir, int16_weights, as_json, texts):
     from ..compiler.firmware import image_name
     from ..emulator import run_program
     from .line_batches import input_batches
+    from ..compiler.fuse import parse_option
+    fuse = parse_option(fuse_projection)
     model = pick_model(model_opt)
     check_texts(texts, model)
     target = load_target(target_name)
     out = build_dir(out_dir, target)
     onnx_model, _, source = resolve_model(model)
-    ensure_built(onnx_model, target, out, source, int16_weights=int16_weights)
+    ensure_built(onnx_model, target, out, source, int16_weights=int16_weights, fuse_projection=fuse)
     exe = out / image_name(target)
     if not texts and sys.stdin.isatty():
         _say("reading lines from the terminal: each is answered when you press Enter; Ctrl-D ends")
@@ -194,19 +210,22 @@ def _read_lines(data: str | None, texts: str | None, limit: int | None) -> list[
 @click.option("--limit", type=click.IntRange(min=1), help="Verify at most N utterances.")
 @out_option
 @int16_option
+@fuse_option
 @json_option
-def verify_cmd(target_name, model_opt, model, data, texts, limit, out_dir, int16_weights, as_json):
+def verify_cmd(target_name, model_opt, model, data, texts, limit, out_dir, int16_weights, fuse_projection, as_json):
     """Integer reference vs onnxruntime vs the device under QEMU: bit-exact int8 logits, identical frames.
 
     MODEL (-m MODEL or the argument) is a run folder or an integer model folder (both also enable
     the Python integer reference) or an .onnx file; without one, the bundled model."""
+    from ..compiler.fuse import parse_option
     from ..compiler.verify import verify
+    fuse = parse_option(fuse_projection)
     model = pick_model(model_opt, model)
     target = load_target(target_name)
     out = build_dir(out_dir, target)
     lines = _read_lines(data, texts, limit)
     onnx_model, qmodel, source = resolve_model(model)
-    report = ensure_built(onnx_model, target, out, source, int16_weights=int16_weights)
+    report = ensure_built(onnx_model, target, out, source, int16_weights=int16_weights, fuse_projection=fuse)
     result = verify(onnx_model, qmodel, target, out, report, lines)
     if as_json:
         emit_json({"target": target.name, "model": source, **result.to_dict()})

@@ -135,9 +135,9 @@ def _page_offsets_removed(lines: list[str]) -> list[str]:
     return out
 
 
-def _same_code(target: Target, device: Path, plain: Path, profile: Path) -> dict:
+def _same_code(target: Target, device: Path, plain: Path, profile: Path, driver: str = "model_run") -> dict:
     kernels = [_objdump_functions(target, e, r"pq_k\d+_\w+|pq_dot\w*") for e in (device, plain, profile)]
-    drivers = [_objdump_functions(target, e, "model_run") for e in (device, plain)]
+    drivers = [_objdump_functions(target, e, driver) for e in (device, plain)]
     same = kernels[0] == kernels[1] == kernels[2] and bool(kernels[0])
     same_driver = drivers[0] == drivers[1] and bool(drivers[0])
     return {"functions": len(kernels[0]), "instructions": sum(len(v) for v in kernels[0].values()),
@@ -224,7 +224,7 @@ def measure(cm: CompiledModel, model: onnx.ModelProto, target: Target, work: Pat
     prof = build_program(target, [BENCH_APP, proj_c, model_c, kernels_c, *extra], work / "bench_profile.elf",
                          include_dirs=includes,
                          defines={**counter.defines, "PQ_PROFILE": None, "PQ_PROFILE_MARKS": n_marks})
-    code = _same_code(target, device, plain, prof)
+    code = _same_code(target, device, plain, prof, "model_run_rows" if cm.fusion else "model_run")
     texts = list(lines.values())
     if counter.plugin:
         got_plain = _run_bench_plugin(target, plain, texts, 0)
@@ -277,16 +277,22 @@ def measure(cm: CompiledModel, model: onnx.ModelProto, target: Target, work: Pat
                         "projection_insns_per_token": round(float(proj / n), 1), "driver_insns": _number(driver),
                         "groups": group_list, "calls": calls, "check": check})
     sections = section_sizes(target, device)
+    fused = ({"rows": cm.fusion.rows, "block_bytes": cm.fusion.rows * cm.feature_size,
+              "plain_arena_bytes": cm.fusion.plain_arena_bytes} if cm.fusion else None)
     return {"utterances": results, "kernel_code": code, "flash": sections["flash"], "ram": sections["ram"],
+            "fused": fused,
             "sections": sections, "components": _symbol_sizes(target, device), "arena_bytes": cm.arena_bytes,
             "ok": code["identical"] and code["driver_identical"] and all(u["check"]["ok"] for u in results)}
 
 
 def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: bool = False,
-          work_dir: str | Path | None = None, say=lambda message: None, int16_weights: bool = False) -> dict:
+          work_dir: str | Path | None = None, say=lambda message: None, int16_weights: bool = False,
+          fuse_projection: int | str | None = None) -> dict:
     """Measure `model` on `target` (see the module docstring); with compare, also the earlier
     plain TVM kernels of the same model, with the ratios. int16_weights: the micro-kernel build
-    with compile_onnx's int16_weights option. Returns the JSON report."""
+    with compile_onnx's int16_weights option; fuse_projection: its --fuse-projection option (both
+    variants), where "projection" counts pq_tokenize and "network" model_run_rows, feature rows
+    included. Returns the JSON report."""
     counter = counter_of(target)
     meta = read_metadata(model)
     lines = utterances(meta.spec)
@@ -299,11 +305,13 @@ def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: boo
             label = (KERNELS[micro] + (MVE_LABEL if micro and mve else "")
                      + (INT16_LABEL if micro and int16_weights else ""))
             say(f"compiling and measuring the {label} ...")
-            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights, mve=mve)
+            cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights, mve=mve,
+                              fuse_projection=fuse_projection)
             measured[micro] = measure(cm, model, target, work / ("current" if micro else "previous"), lines, counter)
             measured[micro]["kernels"] = label
     report = {"target": target.name, "model": source, "max_tokens": meta.spec.max_tokens,
               "feature_size": meta.spec.feature_size, "int16_weights": int16_weights,
+              "fuse_projection": fuse_projection,
               "counting": (f"{counter.name}, -cpu {target.emulator_cpu}; instructions, not cycles" if counter.plugin
                            else f"QEMU -icount shift=0 ({target.machine}), {counter.name}; instructions, not cycles"),
               "current": measured[True], "previous": measured.get(False), "ratios": None}
@@ -327,7 +335,10 @@ def format_report(r: dict) -> str:
     cur = r["current"]
     out = [f"pqcompile bench on {r['target']}: {r['model']}",
            f"  counting: {r['counting']}",
-           f"  kernels: {cur['kernels']}", "",
+           f"  kernels: {cur['kernels']}",
+           *([f"  projection fused into the network: blocks of {cur['fused']['rows']} token rows "
+              f"({cur['fused']['block_bytes']:,} B in the arena); 'projection' = tokenizing, 'network' includes "
+              f"the feature rows"] if cur.get("fused") else []), "",
            f"  {'tokens':>6} {'rows':>5} {'network insns':>14} {'MACs':>11} {'insns/MAC':>10} "
            f"{'projection':>11} {'per token':>10}"]
     for u in cur["utterances"]:
@@ -342,7 +353,9 @@ def format_report(r: dict) -> str:
     out.append(f"  {'total':<34} {'':>5} {shown['network_insns']:>11,} {shown['macs']:>11,} "
                f"{shown['insns_per_mac']:>10.3f} {100.0:>6.1f}%")
     code = cur["kernel_code"]
-    out += ["", f"  flash {cur['flash']:,} B, RAM {cur['ram']:,} B (arena {cur['arena_bytes']:,} B), "
+    out += ["", f"  network + projection: " + ", ".join(
+        f"{u['tokens']} tokens {u['network_insns'] + u['projection_insns']:,}" for u in cur["utterances"]),
+            "", f"  flash {cur['flash']:,} B, RAM {cur['ram']:,} B (arena {cur['arena_bytes']:,} B), "
                 f"device program {', '.join(f'{k} {v:,}' for k, v in cur['components'].items())}", "",
             "  checks:",
             f"    kernel machine code identical in the device, plain and profiling programs "

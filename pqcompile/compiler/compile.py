@@ -14,6 +14,7 @@ from .dot_intrin import MICRO_KERNEL_C, packed_params, preextend_pairs, preexten
 from .dot_mve import MVE_KERNEL_C, MVE_PACKED_KERNEL_C
 from .dot_s4 import PACKED_KERNEL_C, int4_initializers, int4_params, pack_s4
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
+from .fuse import Fusion, apply_fusion, plan_fusion
 from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
 from .plan import Ref, build_program, live_bytes_by_call
@@ -80,6 +81,7 @@ class CompiledModel:
     int16_weights: bool = False   # the row kernels' weights pre-extended to int16 (pq_dot2rw_s8)
     int4_weights: list[str] = field(default_factory=list)    # initializers stored packed, 2 per byte
     int4_unpacked: list[str] = field(default_factory=list)   # 4-bit initializers a kernel reads as int8
+    fusion: Fusion | None = None   # --fuse-projection: the projection fused into the features' reader (fuse.py)
 
     @property
     def macs(self) -> int:
@@ -145,7 +147,7 @@ def call_infos(prog, kernels: dict[str, Kernel], macs: dict[str, int]) -> list[C
 
 
 def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
-                 mve: bool = False) -> CompiledModel:
+                 mve: bool = False, fuse_projection: int | str | None = None) -> CompiledModel:
     """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
     TVM's own log lines are held back (tvm_log.py). micro_kernels=False: the earlier plain TVM
     matmul kernels (schedule.py), for comparisons; the micro-kernel build pads an odd channel count
@@ -157,9 +159,13 @@ def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weigh
     weights (`pqcompile.int4_weights`: the encoder's, when encoder_weight_bits is 4) has them stored
     packed two per byte and read by the pq_dot*_s4 kernels (dot_s4.py; the micro-kernel build only).
     mve: the target has Helium (dot_mve.has_mve of its cflags): the micro-kernels' MVE versions are
-    added to pq_kernels.c (dot_mve.py); without it the C is what it always was."""
+    added to pq_kernels.c (dot_mve.py); without it the C is what it always was.
+    fuse_projection: None (the plain driver, model_run), R >= 1 or "auto": the driver is
+    model_run_rows, which runs the kernel reading the features on blocks of R token rows and asks
+    its caller for each block's feature rows (fuse.py); PqError when that kernel is not row-wise."""
     with tvm_log_captured():
-        return _compile(model, micro_kernels, int16_weights and micro_kernels, mve and micro_kernels)
+        return _compile(model, micro_kernels, int16_weights and micro_kernels, mve and micro_kernels,
+                        fuse_projection)
 
 
 def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str]) -> None:
@@ -202,7 +208,7 @@ def convert_weights(prog, uses: dict[str, list[int]], symbols: dict[str, str], c
 
 
 def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
-             mve: bool = False) -> CompiledModel:
+             mve: bool = False, fuse_projection: int | str | None = None) -> CompiledModel:
     t0 = time.perf_counter()
     int4 = int4_initializers(model) if micro_kernels else set()
     imported = import_onnx(model, pad_channels=micro_kernels)
@@ -235,6 +241,9 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
     preextend_weights(prog, wide, {n: k.symbol for n, k in kernels.items()})
     pack_weights(prog, packed, {n: k.symbol for n, k in kernels.items()})
+    fusion = None
+    if fuse_projection is not None:
+        fusion = apply_fusion(prog, plan_fusion(prog, dict(prims), kernels, T, F), fuse_projection, T, F)
     packed_sources = sorted({prog.const_sources[call.args[j].key] for call in prog.calls
                              for j in packed.get(call.kernel, ())})
     bad = not_finite_constants(prog.consts, prog.const_sources)
@@ -250,11 +259,12 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
     for w, n in imported.macs.items():
         macs[layer_of(w)] = macs.get(layer_of(w), 0) + n
     return CompiledModel(
-        files={"pq_kernels.c": kernel_c, "pq_model.c": model_source(prog, kernels, T, imported.row_halo),
-               "pq_model.h": model_header(T, F, n_intents, n_slots, prog.arena_bytes)},
+        files={"pq_kernels.c": kernel_c, "pq_model.c": model_source(prog, kernels, T, imported.row_halo, fusion),
+               "pq_model.h": model_header(T, F, n_intents, n_slots, prog.arena_bytes,
+                                          fusion.rows if fusion else None)},
         max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
         n_kernels=len(kernels), n_calls=len(prog.calls), row_halo=imported.row_halo, const_bytes_by_layer=by_layer, macs_by_layer=macs,
         arena_by_layer=arena, calls=call_infos(prog, kernels, imported.macs), int16_weights=int16_weights,
-        int4_weights=packed_sources, int4_unpacked=sorted(int4 - set(packed_sources)),
+        int4_weights=packed_sources, int4_unpacked=sorted(int4 - set(packed_sources)), fusion=fusion,
         seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
                  "total": time.perf_counter() - t0})

@@ -125,11 +125,13 @@ def generator_digest() -> str:
     return h.hexdigest()
 
 
-def build_key(model: onnx.ModelProto, target: Target, int16_weights: bool = False) -> dict:
+def build_key(model: onnx.ModelProto, target: Target, int16_weights: bool = False,
+              fuse_projection: int | str | None = None) -> dict:
     """What a build directory was made from: a build with the same key can be reused."""
     from .. import __version__
     return {"target": target.name, "model_sha256": model_digest(model), "pqcompile": __version__,
-            "int16_weights": int16_weights, "generator_sha256": generator_digest()}   # the app is in firmware/
+            "int16_weights": int16_weights, "fuse_projection": fuse_projection,
+            "generator_sha256": generator_digest()}   # the app is in firmware/
 
 
 def _symbol_sizes(target: Target, exe: Path) -> dict[str, int]:
@@ -148,9 +150,9 @@ def _symbol_sizes(target: Target, exe: Path) -> dict[str, int]:
             out["kernels"] += size
         elif name == "pq_arena":
             out["arena"] += size
-        elif name == "model_run":
+        elif name in ("model_run", "model_run_rows"):
             out["driver"] += size
-        elif name.startswith("pq_project") or name.startswith("pq_") and "proj" in name:
+        elif name.startswith("pq_project") or name == "pq_tokenize" or name.startswith("pq_") and "proj" in name:
             out["projection"] += size
     return out
 
@@ -172,7 +174,7 @@ def write_sources(cm: CompiledModel, model: onnx.ModelProto, gen: Path) -> list[
     for name, text in cm.files.items():
         (gen / name).write_text(text)
     (gen / "pq_labels.h").write_text(labels_header(meta.intent_labels, meta.slot_labels, meta.intent_slots))
-    proj_c, _ = emit_projection_c(meta.spec, gen)
+    proj_c, _ = emit_projection_c(meta.spec, gen, fused=cm.fusion is not None)
     return [APP, proj_c, gen / "pq_model.c", gen / "pq_kernels.c"]
 
 
@@ -198,13 +200,24 @@ def flash_binary(target: Target, exe: Path, out: Path) -> dict:
     return {"file": out.name, "address": f"0x{int(vectors[0][2]):08X}"}
 
 
+def fusion_report(cm: CompiledModel, option: int | str | None) -> dict:
+    """The report's fuse_projection entry (only in fused builds)."""
+    f = cm.fusion
+    return {"fused": {
+        "option": option, "rows": f.rows, "block_bytes": f.rows * cm.feature_size,
+        "feature_matrix_bytes": cm.max_tokens * cm.feature_size, "arena_bytes": f.arena_bytes,
+        "plain_arena_bytes": f.plain_arena_bytes, "kernel": cm.calls[f.call].kernel}}
+
+
 def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: str = "",
-          int16_weights: bool = False) -> dict:
+          int16_weights: bool = False, fuse_projection: int | str | None = None) -> dict:
     """Compile `model` for `target` into out_dir (atomically); returns the report dict.
     A program over the target's flash or RAM budget fails the build (PqError with the numbers).
-    int16_weights: compile_onnx's build option (weights pre-extended to int16)."""
+    int16_weights: compile_onnx's build option (weights pre-extended to int16); fuse_projection:
+    its --fuse-projection option (R or "auto"; None: the plain build)."""
     check_replaceable(out_dir, BUILD_MARKER)   # refuse a folder of the user's before compiling
-    cm = compile_onnx(model, int16_weights=int16_weights, mve=has_mve(target.cflags))
+    cm = compile_onnx(model, int16_weights=int16_weights, mve=has_mve(target.cflags),
+                      fuse_projection=fuse_projection)
     with atomic_dir(out_dir, BUILD_MARKER) as tmp:
         require_tool(target.compiler, target.compiler_packages, target)
         sources = write_sources(cm, model, tmp / "gen") + libm(target)
@@ -217,7 +230,8 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
         if target.kind == "baremetal" and target.flash_command:
             binary = flash_binary(target, exe, exe.with_suffix(".bin"))
         report = {
-            "version": REPORT_VERSION, **build_key(model, target, int16_weights), "model": source,
+            "version": REPORT_VERSION, **build_key(model, target, int16_weights, fuse_projection), "model": source,
+            **(fusion_report(cm, fuse_projection) if cm.fusion else {}),
             "max_tokens": cm.max_tokens, "feature_size": cm.feature_size, "intents": cm.n_intents,
             "slot_tags": cm.n_slots, "image": image_name(target), "verify_image": image_name(target, True),
             **({"flash_binary": binary} if binary else {}),
@@ -268,5 +282,10 @@ def format_report(r: dict) -> str:
         lines += [f"  4-bit weights stored two per byte: {', '.join(r['int4_weights']) or 'none'}"]
     if r.get("int4_weights_unpacked"):
         lines += [f"  4-bit weights stored as int8 (a kernel reads them unpacked): {', '.join(r['int4_weights_unpacked'])}"]
+    if r.get("fused"):
+        f = r["fused"]
+        lines += [f"  projection fused into {f['kernel']}: blocks of {f['rows']} token rows "
+                  f"({f['block_bytes']} B in the arena) instead of the [{r['max_tokens']} x {r['feature_size']}] "
+                  f"feature matrix ({f['feature_matrix_bytes']} B); arena {f['plain_arena_bytes']} -> {f['arena_bytes']} B"]
     lines += ["", f"  arena {r['arena_bytes']} B; compile {r['compile_seconds']['total']} s (TVM import not included)", ""]
     return "\n".join(lines)
