@@ -29,6 +29,12 @@ CASES = ([("dot2r", 2, n, rows) for rows in range(10)
          + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64, 71)]
          + [("dot2", 2, n, 1) for n in (3, 8, 33)] + [("dot4", 4, n, 1) for n in (2, 16, 45)]
          + [("dotn", m, n, 1) for m in (1, 3, 5, 7, 9) for n in (4, 9, 24, 31)])
+# the NEON routines (32, 16 and 8 deep, the last n % 8 in C; 4 rows at a time, then 3, 2 or 1): rows
+# 1..5 at random odd depths
+_RNG = np.random.default_rng(13)
+CASES += ([(k, g, int(n), rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for rows in range(1, 6)
+           for n in (63, *(2 * _RNG.integers(12, 200, 2) + 1))]
+          + [("dot", 1, int(n), 1) for n in (63, 95, 2 * _RNG.integers(12, 200) + 1)])
 ROW_KERNELS = ("dot2r", "dot2r_var", "dot1r")
 
 
@@ -101,14 +107,17 @@ def test_pack_layout():
 
 
 @pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
-                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ()),
+                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)),
+                                                ("cortex-a7", ("-mfpu=vfpv4",)), ("cortex-a53", ()),
                                                 ("cortex-m55", ())])
 def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
+    """the NEON routines on cortex-a7 (Thumb-2 and A32) and cortex-a53; the DSP path on the cores
+    that have it and no NEON (cortex-a7 with -mfpu=vfpv4: its Thumb-2 assembly)"""
     src, expected = harness(np.random.default_rng(7))
-    # the DSP path is the one under test on the cores that have it
+    neon = target_name == "cortex-a53" or (target_name == "cortex-a7" and "-mfpu=vfpv4" not in flags)
     got = run_harness(target_name, src, len(CASES), tmp_path, flags,
-                      dsp=target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55"),
-                      neon=target_name == "cortex-a53")
+                      dsp=target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55") and not neon,
+                      neon=neon)
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 
