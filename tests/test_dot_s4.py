@@ -29,13 +29,17 @@ CASES = ([("dot2r", 2, n, rows) for rows in range(10)
          + [("dot", 1, n, 1) for n in (1, 5, 8, 13, 64, 71)]
          + [("dot2", 2, n, 1) for n in (3, 8, 33)] + [("dot4", 4, n, 1) for n in (2, 16, 45)]
          + [("dotn", m, n, 1) for m in (1, 3, 5, 7, 9) for n in (4, 9, 24, 31)])
-# the NEON routines (32, 16 and 8 deep, the last n % 8 in C; 4 rows at a time, then 3, 2 or 1): rows
-# 1..5 at random odd depths
+# the NEON routines (32, 16 and 8 deep, the last n % 8 in C; 4 rows at a time, then 3, 2 or 1; int16
+# sums throughout up to a depth of 248, per 32-deep step beyond: 255 = 7 x 32 + 16 + 8 + 7, 264, 280):
+# rows 1..5 at random odd depths
 _RNG = np.random.default_rng(13)
 CASES += ([(k, g, int(n), rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for rows in range(1, 6)
-           for n in (63, *(2 * _RNG.integers(12, 200, 2) + 1))]
-          + [("dot", 1, int(n), 1) for n in (63, 95, 2 * _RNG.integers(12, 200) + 1)])
-ROW_KERNELS = ("dot2r", "dot2r_var", "dot1r")
+           for n in (63, 248, 255, 264, 280, *(2 * _RNG.integers(12, 200, 2) + 1))]
+          + [("dot", 1, int(n), 1) for n in (63, 95, 2 * _RNG.integers(12, 200) + 1)]
+          # the extremes, where the int16 sums come closest to overflowing: activations -128, the
+          # even channel's weights -8, the odd one's 7 (products 1024 and -896)
+          + [("dot2r_ext", 2, n, rows) for rows in (1, 4, 5) for n in (248, 249, 255, 1024)])
+ROW_KERNELS = ("dot2r", "dot2r_var", "dot1r", "dot2r_ext")
 
 
 def harness(rng) -> tuple[str, list[np.ndarray]]:
@@ -54,6 +58,8 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         w[rng.random(w.shape) < 0.05] = 7
         ev, od = w[0:len(w) // 2 * 2:2], w[1::2]                          # (views) 16 w[2p] + w[2p + 1]
         ev[(ev == -8) & (od < 0)] = -7                                    # must be an int8 (pack_s4)
+        if kernel == "dot2r_ext":
+            a[:], ev[:], od[:] = -128, -8, 7
         packed = pack_s4(w)
         assert np.array_equal(unpack_s4(packed, len(w), n), w) and packed.size == packed_bytes(len(w), n)
         c0 = rng.integers(-10**6, 10**6, max(m * rows, 1), dtype=np.int64)
@@ -65,6 +71,7 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         init = " ".join(f"c[{i}] = {int(v)};" for i, v in enumerate(c0))
         pa, pw = f"A + {a_pos + a_off}", f"(int8_t *)(W + {w_pos})"
         call = {"dot2r": f"pq_dot2r_s4(c, {pa}, {pw}, {j}, {n}, {lda}, {rows});",
+                "dot2r_ext": f"pq_dot2r_s4(c, {pa}, {pw}, {j}, {n}, {lda}, {rows});",
                 "dot2r_var": f"{{ volatile int32_t n_ = {n}, lda_ = {lda}; "
                              f"pq_dot2r_s4(c, {pa}, {pw}, {j}, n_, lda_, {rows}); }}",
                 "dot1r": f"pq_dot1r_s4(c, {pa}, {pw}, {j}, {n}, {lda}, {rows});",

@@ -121,6 +121,8 @@ MICRO_KERNEL_C = r"""
         t_ = PQ_NEON_MLAL_HI(t_, xb, yb);                                                  \
         acc = vpadalq_s16(acc, t_);                                                        \
     } while (0)
+/* int16 lanes s + the 16 products of x and 4-bit weights y (2 per lane) */
+#define PQ_NEON_MLA16_W4(s, x, y) PQ_NEON_MLAL_HI(vmlal_s8((s), vget_low_s8(x), vget_low_s8(y)), x, y)
 #define PQ_NEON_MAC16_W4(acc, x, y)                                                        \
     acc = vpadalq_s16(acc, PQ_NEON_MLAL_HI(vmull_s8(vget_low_s8(x), vget_low_s8(y)), x, y))
 /* 32 lanes of x (VLD2 halves) times weights u (VLD2 halves) */
@@ -141,11 +143,13 @@ static inline int32x2_t pq_neon_sum2(int32x4_t a, int32x4_t b)
     return vpadd_s32(vadd_s32(vget_low_s32(a), vget_high_s32(a)), vadd_s32(vget_low_s32(b), vget_high_s32(b)));
 }
 /* one row's step in a routine's loop: `body` on row k's pointer p and accumulators, when R > k */
-#define PQ_NEON_ROWS(R, body)                                                              \
-    body(p0, a00, a01)                                                                     \
-    if ((R) > 1) { PQ_NEON_BARRIER(); body(p1, a10, a11) }                                 \
-    if ((R) > 2) { PQ_NEON_BARRIER(); body(p2, a20, a21) }                                 \
-    if ((R) > 3) { PQ_NEON_BARRIER(); body(p3, a30, a31) }
+#define PQ_NEON_ROWS(R, body) PQ_NEON_ROWS_ON(R, body, a)
+/* the same on the accumulators named A00, A01, .. A31 */
+#define PQ_NEON_ROWS_ON(R, body, A)                                                        \
+    body(p0, A##00, A##01)                                                                 \
+    if ((R) > 1) { PQ_NEON_BARRIER(); body(p1, A##10, A##11) }                             \
+    if ((R) > 2) { PQ_NEON_BARRIER(); body(p2, A##20, A##21) }                             \
+    if ((R) > 3) { PQ_NEON_BARRIER(); body(p3, A##30, A##31) }
 /* the R (1..4) rows' pointers and accumulators (two per row) */
 #define PQ_NEON_SETUP(R, x, lda)                                                           \
     const int8_t *p0 = (x), *p1 = (R) > 1 ? (x) + (lda) : (x), *p2 = (R) > 2 ? (x) + 2 * (lda) : (x), \
@@ -156,79 +160,161 @@ static inline int32x2_t pq_neon_sum2(int32x4_t a, int32x4_t b)
 
 /* R (1..4) rows x 2 channels: c[2r + j] = sum of x[r * lda + i] * (weight i of channel j), i < n,
    r < R (written). mode PQ_NEON_W8: channel j's int8 weights at w0, w1; PQ_NEON_W4: the packed
-   pair at w0 (w1 unused). Per 32-deep step for 4 rows: int8, 75 instructions per 256 MACs on
-   ARMv7 (6 VLD2, 32 VMULL, 32 VPADAL); 4-bit, 54 per 256 (5 VLD2, 6 to split the pair, 32
-   VMULL / VMLAL, 8 VPADAL). Always inlined: R and mode must be constants. */
+   pair at w0 (w1 unused). int8: per 32-deep step 2 VLD2 of weights, then per row one VLD2, 8 VMULL
+   and 8 VPADAL; 4 rows: 75 instructions per 256 MACs on ARMv7. 4-bit: per 32-deep step one VLD2
+   of the pair and 6 instructions to split it, then per row one VLD2, 2 x (VMULL + 3 VMLAL) into
+   int16 lanes (4 products of at most 2^10 each) and 2 VPADAL; 4 rows: 54 per 256. A depth of at
+   most 248 (the QRNN's second layer, 184) keeps int16 sums throughout instead (at most 31
+   products per lane, |sum| < 2^15): 8 VMLAL and no VPADAL per row and step, 46 per 256. The last
+   8..31 products of a 4-bit row go into one int16 sum per row and channel (16 and 8 deep, VMLAL),
+   the last n % 8 in C. Always inlined: R and mode must be constants. */
 __attribute__((always_inline))
 static inline void pq_neon_rows2(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0, const int8_t *w1,
                                  int32_t n, const int R, const int mode)
 {
-    const int w4 = mode == PQ_NEON_W4;
     const int8_t *q = w0, *q1 = w1;
     int32_t i = 0, k;
     PQ_NEON_SETUP(R, x, lda);
     PQ_NEON_OPAQUE(q1);
 
-    for (; i + 32 <= n; i += 32) {
-        int8x16x2_t u, v, xv;
-        if (w4) {
-            int8x16x2_t y = vld2q_s8(q);
+    if (mode == PQ_NEON_W4 && n <= 248) {
+        int16x8_t s00 = vdupq_n_s16(0), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00,
+                  s31 = s00;
+        for (; i + 32 <= n; i += 32) {
+            int8x16x2_t u, v, xv, y = vld2q_s8(q);
             u.val[0] = PQ_NEON_HIQ(y.val[0]);
             u.val[1] = PQ_NEON_HIQ(y.val[1]);
             v.val[0] = PQ_NEON_LOQ(y.val[0]);
             v.val[1] = PQ_NEON_LOQ(y.val[1]);
-        } else {
-            u = vld2q_s8(q);
-            v = vld2q_s8(q1);
+            q += 32;
+#define PQ_NEON_S2_32(p, s0, s1)                                                           \
+            xv = vld2q_s8(p);                                                              \
+            p += 32;                                                                       \
+            s0 = PQ_NEON_MLA16_W4(PQ_NEON_MLA16_W4(s0, xv.val[0], u.val[0]), xv.val[1], u.val[1]); \
+            s1 = PQ_NEON_MLA16_W4(PQ_NEON_MLA16_W4(s1, xv.val[0], v.val[0]), xv.val[1], v.val[1]);
+            PQ_NEON_ROWS_ON(R, PQ_NEON_S2_32, s)
+        }
+        PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);   /* (their increments) */
+        if (i + 16 <= n) {
+            int8x16_t y = vld1q_s8(q), u = PQ_NEON_HIQ(y), v = PQ_NEON_LOQ(y), xv;
+            q += 16;
+#define PQ_NEON_S2_16(p, s0, s1)                                                           \
+            xv = vld1q_s8(p);                                                              \
+            p += 16;                                                                       \
+            s0 = PQ_NEON_MLA16_W4(s0, xv, u);                                              \
+            s1 = PQ_NEON_MLA16_W4(s1, xv, v);
+            PQ_NEON_ROWS_ON(R, PQ_NEON_S2_16, s)
+            i += 16;
+        }
+        if (i + 8 <= n) {
+            int8x8_t y = vld1_s8(q), u = PQ_NEON_HID(y), v = PQ_NEON_LOD(y), xv;
+            q += 8;
+#define PQ_NEON_S2_8(p, s0, s1)                                                            \
+            xv = vld1_s8(p);                                                               \
+            p += 8;                                                                        \
+            s0 = vmlal_s8(s0, xv, u);                                                      \
+            s1 = vmlal_s8(s1, xv, v);
+            PQ_NEON_ROWS_ON(R, PQ_NEON_S2_8, s)
+            i += 8;
+        }
+        a00 = vpaddlq_s16(s00);
+        a01 = vpaddlq_s16(s01);
+        a10 = vpaddlq_s16(s10);
+        a11 = vpaddlq_s16(s11);
+        a20 = vpaddlq_s16(s20);
+        a21 = vpaddlq_s16(s21);
+        a30 = vpaddlq_s16(s30);
+        a31 = vpaddlq_s16(s31);
+    } else if (mode == PQ_NEON_W4) {
+        for (; i + 32 <= n; i += 32) {
+            int8x16x2_t u, v, xv, y = vld2q_s8(q);
+            u.val[0] = PQ_NEON_HIQ(y.val[0]);
+            u.val[1] = PQ_NEON_HIQ(y.val[1]);
+            v.val[0] = PQ_NEON_LOQ(y.val[0]);
+            v.val[1] = PQ_NEON_LOQ(y.val[1]);
+            q += 32;
+#define PQ_NEON_R4_32(p, acc0, acc1)                                                       \
+            xv = vld2q_s8(p);                                                              \
+            p += 32;                                                                       \
+            PQ_NEON_MAC32_W4(acc0, xv.val[0], xv.val[1], u.val[0], u.val[1]);              \
+            PQ_NEON_MAC32_W4(acc1, xv.val[0], xv.val[1], v.val[0], v.val[1]);
+            PQ_NEON_ROWS(R, PQ_NEON_R4_32)
+        }
+        PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);
+        if (i + 8 <= n) {   /* the last 8..31: 16 and / or 8 deep, one int16 sum per row and channel */
+            const int h16 = i + 16 <= n, h8 = ((n - i) & 8) != 0;
+            int8x16_t u = vdupq_n_s8(0), v = u, xv;
+            int8x8_t ud = vget_low_s8(u), vd = ud, xd;
+            int16x8_t t0 = vdupq_n_s16(0), t1 = t0;
+            if (h16) {
+                xv = vld1q_s8(q);
+                u = PQ_NEON_HIQ(xv);
+                v = PQ_NEON_LOQ(xv);
+                q += 16;
+            }
+            if (h8) {
+                xd = vld1_s8(q);
+                ud = PQ_NEON_HID(xd);
+                vd = PQ_NEON_LOD(xd);
+                q += 8;
+            }
+#define PQ_NEON_R4_T(p, acc0, acc1)                                                        \
+            if (h16) {                                                                     \
+                xv = vld1q_s8(p);                                                          \
+                p += 16;                                                                   \
+                t0 = PQ_NEON_MLAL_HI(vmull_s8(vget_low_s8(xv), vget_low_s8(u)), xv, u);    \
+                t1 = PQ_NEON_MLAL_HI(vmull_s8(vget_low_s8(xv), vget_low_s8(v)), xv, v);    \
+            }                                                                              \
+            if (h8) {                                                                      \
+                xd = vld1_s8(p);                                                           \
+                p += 8;                                                                    \
+                t0 = h16 ? vmlal_s8(t0, xd, ud) : vmull_s8(xd, ud);                        \
+                t1 = h16 ? vmlal_s8(t1, xd, vd) : vmull_s8(xd, vd);                        \
+            }                                                                              \
+            acc0 = vpadalq_s16(acc0, t0);                                                  \
+            acc1 = vpadalq_s16(acc1, t1);
+            PQ_NEON_ROWS(R, PQ_NEON_R4_T)
+            i += 16 * h16 + 8 * h8;
+        }
+    } else {
+        for (; i + 32 <= n; i += 32) {
+            int8x16x2_t u = vld2q_s8(q), v = vld2q_s8(q1), xv;
+            q += 32;
             q1 += 32;
-        }
-        q += 32;
 #define PQ_NEON_R2_32(p, acc0, acc1)                                                       \
-        xv = vld2q_s8(p);                                                                  \
-        p += 32;                                                                           \
-        PQ_NEON_MAC32(acc0, xv, u, w4);                                                    \
-        PQ_NEON_MAC32(acc1, xv, v, w4);
-        PQ_NEON_ROWS(R, PQ_NEON_R2_32)
-    }
-    if (i + 16 <= n) {
-        int8x16_t u, v, xv;
-        if (w4) {
-            int8x16_t y = vld1q_s8(q);
-            u = PQ_NEON_HIQ(y);
-            v = PQ_NEON_LOQ(y);
-        } else {
-            u = vld1q_s8(q);
-            v = vld1q_s8(q1);
+            xv = vld2q_s8(p);                                                              \
+            p += 32;                                                                       \
+            PQ_NEON_MAC16(acc0, xv.val[0], u.val[0]);                                      \
+            PQ_NEON_MAC16(acc0, xv.val[1], u.val[1]);                                      \
+            PQ_NEON_MAC16(acc1, xv.val[0], v.val[0]);                                      \
+            PQ_NEON_MAC16(acc1, xv.val[1], v.val[1]);
+            PQ_NEON_ROWS(R, PQ_NEON_R2_32)
+        }
+        PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);
+        if (i + 16 <= n) {
+            int8x16_t u = vld1q_s8(q), v = vld1q_s8(q1), xv;
+            q += 16;
             q1 += 16;
-        }
-        q += 16;
 #define PQ_NEON_R2_16(p, acc0, acc1)                                                       \
-        xv = vld1q_s8(p);                                                                  \
-        p += 16;                                                                           \
-        PQ_NEON_MAC16X(acc0, xv, u, w4);                                                   \
-        PQ_NEON_MAC16X(acc1, xv, v, w4);
-        PQ_NEON_ROWS(R, PQ_NEON_R2_16)
-        i += 16;
-    }
-    if (i + 8 <= n) {
-        int8x8_t u, v, xv;
-        if (w4) {
-            int8x8_t y = vld1_s8(q);
-            u = PQ_NEON_HID(y);
-            v = PQ_NEON_LOD(y);
-        } else {
-            u = vld1_s8(q);
-            v = vld1_s8(q1);
-            q1 += 8;
+            xv = vld1q_s8(p);                                                              \
+            p += 16;                                                                       \
+            PQ_NEON_MAC16(acc0, xv, u);                                                    \
+            PQ_NEON_MAC16(acc1, xv, v);
+            PQ_NEON_ROWS(R, PQ_NEON_R2_16)
+            i += 16;
         }
-        q += 8;
+        if (i + 8 <= n) {
+            int8x8_t u = vld1_s8(q), v = vld1_s8(q1), xv;
+            q += 8;
+            q1 += 8;
 #define PQ_NEON_R2_8(p, acc0, acc1)                                                        \
-        xv = vld1_s8(p);                                                                   \
-        p += 8;                                                                            \
-        PQ_NEON_MAC8(acc0, xv, u);                                                         \
-        PQ_NEON_MAC8(acc1, xv, v);
-        PQ_NEON_ROWS(R, PQ_NEON_R2_8)
-        i += 8;
+            xv = vld1_s8(p);                                                               \
+            p += 8;                                                                        \
+            PQ_NEON_MAC8(acc0, xv, u);                                                     \
+            PQ_NEON_MAC8(acc1, xv, v);
+            PQ_NEON_ROWS(R, PQ_NEON_R2_8)
+            i += 8;
+        }
     }
     vst1_s32(c, pq_neon_sum2(a00, a01));
     if (R > 1) {
@@ -283,6 +369,7 @@ static inline void pq_neon_vec(int32_t *c, const int8_t *x, int32_t lda, const i
         PQ_NEON_MAC32(acc0, xv, u, w4);
         PQ_NEON_ROWS(R, PQ_NEON_V_32)
     }
+    PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);   /* (their increments) */
     if (i + 16 <= n) {
         int8x16_t u = PQ_NEON_VQ(mode, vld1q_s8(v)), xv;
         v += 16;
