@@ -2,7 +2,9 @@
 whole-row pq_dotn_s8, the row kernels pq_dot2r_s8 / pq_dot1r_s8 and pq_dot2rw_s8 with weights
 pre-extended to int16 by preextend_pairs) against numpy, on random shapes
 with odd sizes, odd row counts, activation row strides other than the depth and unaligned pointers:
-the SXTB16/SMLAD path on cortex-m7 and cortex-m4 (QEMU) and the portable C loops on the host.
+the SXTB16/SMLAD path on cortex-m7, cortex-m4 and cortex-a7 without NEON (QEMU), the NEON
+routines on cortex-a7 (Thumb-2, A32) and cortex-a53 (rows 1..5 at random odd depths too) and the
+portable C loops on the host.
 The 2-channel row kernels take their inline-assembly steps (3 rows x 2 channels, then 2 x 2) when
 depth and row stride are compile-time constants that fit LDR's immediate, C loops otherwise: both
 are tested (`_var`: the sizes through volatile variables; `_far`: a row stride past the immediate),

@@ -3,9 +3,10 @@ pq_dot1r_s4, pq_dot_s4, pq_dot{2,4}_s4, pq_dotn_s4) against numpy: every row cou
 every depth remainder mod 32, channel groups at odd channel indices, activation row strides other
 than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) and activations at
 -128. The DSP path (SXTB16 / SMLAD on the ANDed nibbles; the row kernel's assembly on Thumb-2) on
-cortex-m7, cortex-m4, cortex-m55 and cortex-a7 (Thumb-2 and A32: its C path) under QEMU, the
-NEON row pairs on cortex-a53 (AArch64; no DSP extension: the rest in C), the portable C on the
-host; the assembly loops' instruction counts."""
+cortex-m7, cortex-m4, cortex-m55 and cortex-a7 without NEON (-mfpu=vfpv4) under QEMU, the NEON
+routines (dot_intrin.py, 4-bit modes) on cortex-a7 (Thumb-2 and A32) and cortex-a53, with rows
+1..5 at random odd depths, depths around the int16 sums' limit (248) and the extreme products;
+the portable C on the host; the assembly and NEON loops' instruction counts."""
 import shutil
 import subprocess
 
@@ -152,3 +153,41 @@ def test_packed_row_kernel_loops(target_name, tmp_path):
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(exe)], capture_output=True, text=True).stdout
     k4 = [(n, s) for _, n, s in loops(dis, "k4")]
     assert (227, 96) in k4 and (162, 64) in k4 and (16, 4) in k4, k4
+
+
+@pytest.mark.parametrize("target_name", ["cortex-a7", "cortex-a53"])
+def test_neon_row_kernel_loops(target_name, tmp_path):
+    """The NEON routines' inner loops at the bundled model's depths (shared by the int8 and the
+    packed 4-bit kernels: dot_intrin.py's pq_neon_rows2 / pq_neon_vec), 4 rows per step, 32 deep:
+    int8 2 channels (slot head, depth 184): 75 instructions per 32 VPADAL (256 MACs) on ARMv7,
+    78 on AArch64; 4-bit 2 channels (QRNN0, depth 336): 54 per 8 VPADAL, 57; 4-bit at a depth of
+    at most 248 (QRNN1, 184; int16 sums throughout): 45 per 32 VMLAL and no VPADAL, 45 on AArch64
+    (16 SMLAL, 16 SMLAL2); int8 rows times one vector (attention, intent head): 39 per 16 VPADAL
+    (128 MACs), 46.
+    Deterministic counts of the instructions gcc emits."""
+    target = load_target(target_name)
+    objdump = target.size_tool.replace("size", "objdump")
+    if shutil.which(target.compiler) is None or shutil.which(objdump) is None:
+        pytest.skip(f"{target.compiler} or {objdump} missing")
+    src = "\n".join([
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
+        "static int8_t A[13 * 338], W[113 * 184];", "static uint8_t P[2 * 336];",
+        "__attribute__((noinline)) void k8(int32_t *c, int32_t rows) { pq_dot2r_s8(c, A, W, 184, 184, rows); }",
+        "__attribute__((noinline)) void k4(int32_t *c, int32_t j, int32_t rows)",
+        "{ pq_dot2r_s4(c, A, (int8_t *)P, j, 336, 338, rows); }",
+        "__attribute__((noinline)) void k4s(int32_t *c, int32_t j, int32_t rows)",
+        "{ pq_dot2r_s4(c, A, (int8_t *)P, j, 184, 184, rows); }",
+        "__attribute__((noinline)) void kvec(int32_t *c) { pq_dotn_s8(c, A, W, 184, 113); }",
+        "__attribute__((noinline)) void katt(int32_t *c, int32_t rows) { pq_dot1r_s8(c, A, W, 184, 184, rows); }",
+        "int main(void)", "{", "    int32_t c[240];", "    pq_platform_init();",
+        "    k8(c, 13); k4(c, 2, 13); k4s(c, 2, 13); kvec(c); katt(c, 13);", "    return (int)c[0];", "}", ""])
+    (tmp_path / "loops.c").write_text(src)
+    exe = build_program(target, [tmp_path / "loops.c"], tmp_path / "loops")
+    dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
+    padal, mlal = ("vpadal.s16", "vmlal.s8") if target_name == "cortex-a7" else ("sadalp", "smlal")
+    found = {f: [(n, s) for _, n, s in loops(dis, f, mac=padal)] for f in ("k8", "k4", "kvec", "katt")}
+    found["k4s"] = [(n, s) for _, n, s in loops(dis, "k4s", mac=mlal)]
+    want = {"cortex-a7": {"k8": (75, 32), "k4": (54, 8), "k4s": (45, 32), "kvec": (39, 16), "katt": (39, 16)},
+            "cortex-a53": {"k8": (78, 32), "k4": (57, 8), "k4s": (45, 16), "kvec": (46, 16), "katt": (46, 16)}}
+    for f, loop in want[target_name].items():
+        assert loop in found[f], (f, found[f])

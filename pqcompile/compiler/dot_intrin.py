@@ -6,24 +6,29 @@ a tensorization, done in TVM's IR. A matmul over the token rows ([1, T, K] x [N,
 QRNN gates, attention score, slot head) instead calls a row kernel once per group of G output
 channels, `pq_dot{G}r_s8(c, a, w, n, lda, rows)` (G = 2, or 1 when N is odd: importer.py pads an
 odd N > 1 with a zero channel, so only N = 1 takes G = 1), which computes
-that group for every token row: register blocking, 3 rows x 2 channels (G = 2; with the DSP
-extension, in inline assembly, the last 2 or 4 rows 2 x 2) or 4 rows x 1 channel (G = 1) per
-inner loop, so each sign-extended weight word serves 3 or 4 rows and each activation word 2
-channels; an odd last row (or the last 1-3) goes through the one-row kernels. Its last argument,
+that group for every token row: register blocking, several rows x 2 channels (G = 2) or rows x 1
+channel (G = 1) per inner loop, so each weight load (and sign extension) serves several rows and
+each activation load 2 channels; the rows left over go through smaller blocks. Its last argument,
 T here, becomes the run-time `rows` (rows.py). pq_dot1r_s8 and pq_dotn_s8 (a matmul of one row:
-its weight rows times the row) are rows times one vector: with the DSP extension and constant
-sizes one inline-assembly routine, up to 8 rows per inner loop sharing the vector's words
-(PQ_ASM_VEC).
+its weight rows times the row) are rows times one vector.
 
-On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
-int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
-ROR #8 for the odd bytes) and multiply-accumulate each pair with SMLAD: 2 products per
-instruction. On AArch64 (Cortex-A53, ARMv8.0: no SDOT) the row kernels' pairs of rows
-(pq_dot2r_s8, and pq_dot2r_s4 / its odd last row on packed weights) are NEON, 16 deep per step:
-SMULL / SMULL2 (int8 x int8 -> int16), SADALP into int32 lanes, ADDV at the end (PQ_NEON; gcc's
--O2 vectorises a plain C loop only when the depth is a multiple of 16, so a depth of 184 stayed
-scalar, 4.9 instructions per MAC); elsewhere they are plain C loops. Both compute the exact int32 sum (int8 x int8
-products of at most 2^14, far from overflowing), so every target stays bit-exact.
+Three implementations, chosen by the preprocessor, all computing the exact int32 sum (int8 x int8
+products of at most 2^14, far from overflowing), so every target stays bit-exact:
+  - NEON (`__ARM_NEON`: Cortex-A7 with -mfpu=neon-*, ARMv7-A; Cortex-A53, AArch64, ARMv8.0 without
+    SDOT): one set of routines that compiles for both (PQ_NEON: pq_neon_rows2, up to 4 rows x 2
+    channels, and pq_neon_vec, up to 4 rows x 1 vector, 32 deep per step with VLD2 / LD2; VMULL.S8
+    int8 x int8 -> int16, VPADAL.S16 into int32 lanes; packed 4-bit weights summed in int16 first)
+    for the row kernels, pq_dotn_s8 and the per-row kernels, int8 and packed 4-bit (dot_s4.py);
+    pq_dot2rw_s8 (int16_weights) keeps its DSP version on ARMv7-A. Per 256 MACs of a 4-row step on
+    ARMv7: 75 instructions (int8), 54 (4-bit), 45 (4-bit, depth at most 248).
+  - the DSP extension without NEON (Cortex-M4/M7/M33/M55, ARMv7-A built without NEON:
+    __ARM_FEATURE_DSP): 4 int8 of each operand in one load, sign-extended to two int16 pairs
+    (SXTB16, and SXTB16 with ROR #8 for the odd bytes), multiply-accumulated with SMLAD, 2 products
+    per instruction; the row kernels 3 rows x 2 channels (the last 2 or 4 rows 2 x 2) and, with
+    constant sizes, in inline assembly; rows times one vector up to 8 rows per inner loop sharing
+    the vector's words (PQ_ASM_VEC). Cortex-M55 with Helium takes dot_mve.py's kernels instead.
+  - plain C loops elsewhere (the host; gcc -O2 vectorised them on AArch64 only when the depth was a
+    multiple of 16: a depth of 184 stayed scalar, 4.9 instructions per MAC, hence PQ_NEON).
 
 Weights stored as 4-bit integers packed two per byte (a model with 4-bit encoder weights) are read
 by the pq_dot*_s4 counterparts of these kernels (dot_s4.py); use_dot_kernel emits those for the
@@ -60,8 +65,8 @@ MICRO_KERNEL_C = r"""
 #include <string.h>
 /* a byte of packed 4-bit weights (dot_s4.py's layout): the odd channel's weight (its low nibble, two's
    complement), the even one's */
-#define PQ_S4_LO(b) ((int32_t)(((b) & 15) ^ 8) - 8)
-#define PQ_S4_HI(b) (((int32_t)(int8_t)(uint8_t)(b) + 8) >> 4)
+#define PQ_NIB_LO(b) ((int32_t)(((b) & 15) ^ 8) - 8)
+#define PQ_NIB_HI(b) (((int32_t)(int8_t)(uint8_t)(b) + 8) >> 4)
 #if defined(__ARM_NEON)
 /* NEON (Cortex-A7: ARMv7-A with -mfpu=neon-*; Cortex-A53: AArch64, no SDOT): the row kernels, rows
    times one vector and the per-row kernels, on int8 weights and on packed 4-bit ones (dot_s4.py),
@@ -72,7 +77,8 @@ MICRO_KERNEL_C = r"""
    products pair up as before, only their order of summation changes). int8 x int8 products
    (|p| <= 2^14) go VMULL.S8 (8 int16 products) + VPADAL.S16 (pairwise into 4 int32 lanes);
    with 4-bit weights (|p| <= 2^10) each int16 lane first sums 4 products (VMULL + 3 VMLAL), then
-   one VPADAL: exact int32 sums either way, like every other path. A packed pair's bytes
+   one VPADAL, or in pq_neon_rows2 up to a depth of 248 all of them (at most 31, |sum| < 2^15):
+   exact int32 sums either way, like every other path. A packed pair's bytes
    y = 16 w0 + w1 split exactly: w0 = VRSHR.S8 #4 of y ((y + 8) >> 4, computed without overflow),
    w1 = VSHR.S8 #4 of VSHL.I8 #4 of y. The depth goes 32, then 16 and 8 deep, the last n % 8
    products in C. gcc would treat the rows as one pointer plus offsets (VLD has no immediate
@@ -92,7 +98,7 @@ MICRO_KERNEL_C = r"""
 #define PQ_NEON_WAT(mode, w0, w1, ch, i)                                                   \
     ((mode) == PQ_NEON_W8 ? (int32_t)((ch) ? (w1)[i] : (w0)[i])                           \
      : ((mode) == PQ_NEON_W4 ? !(ch) : (mode) == PQ_NEON_W4_EVEN)                          \
-     ? PQ_S4_HI((uint8_t)(w0)[i]) : PQ_S4_LO((uint8_t)(w0)[i]))
+     ? PQ_NIB_HI((uint8_t)(w0)[i]) : PQ_NIB_LO((uint8_t)(w0)[i]))
 #define PQ_NEON_HIQ(y) vrshrq_n_s8((y), 4)
 #define PQ_NEON_LOQ(y) vshrq_n_s8(vshlq_n_s8((y), 4), 4)
 #define PQ_NEON_HID(y) vrshr_n_s8((y), 4)
@@ -165,7 +171,7 @@ static inline int32x2_t pq_neon_sum2(int32x4_t a, int32x4_t b)
    of the pair and 6 instructions to split it, then per row one VLD2, 2 x (VMULL + 3 VMLAL) into
    int16 lanes (4 products of at most 2^10 each) and 2 VPADAL; 4 rows: 54 per 256. A depth of at
    most 248 (the QRNN's second layer, 184) keeps int16 sums throughout instead (at most 31
-   products per lane, |sum| < 2^15): 8 VMLAL and no VPADAL per row and step, 46 per 256. The last
+   products per lane, |sum| < 2^15): 8 VMLAL and no VPADAL per row and step, 45 per 256. The last
    8..31 products of a 4-bit row go into one int16 sum per row and channel (16 and 8 deep, VMLAL),
    the last n % 8 in C. Always inlined: R and mode must be constants. */
 __attribute__((always_inline))
@@ -467,7 +473,8 @@ static inline int32_t pq_sxtb16_ror8(int32_t x)
 #endif
 
 /* sum of a[i] * b[i], i < n, as int32 (the int8 matmuls' reduction); the signature is the one TVM
-   declares for the call it emits */
+   declares for the call it emits. pq_dot_s8, pq_dot2_s8 and pq_dot4_s8 with NEON: pq_neon_vec (the
+   weight rows times a) */
 static inline int32_t pq_dot_s8(int8_t *a, int8_t *b, int32_t n)
 {
     int32_t acc = 0, i = 0;
@@ -778,7 +785,8 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     } while (0)
 #endif
 
-/* G = 2: with the DSP extension and immediate offsets, three rows x two channels at a time, the
+/* G = 2: with NEON, pq_neon_rows2 four rows at a time, then the last 3, 2 or 1 (pq_neon_rows_pair);
+   with the DSP extension and immediate offsets, three rows x two channels at a time, the
    last 2 (or 4) rows two at a time (PQ_ASM_STEP_3X2 / _2X2, 16 deep); otherwise two rows x two
    channels in C (PQ_STEP_2X2, 8 deep); an odd last row through pq_dot2_s8 (one row only: 3k + 1
    rows are 3(k - 1) + 2 + 2). Always inlined: the offsets must be the call's constants. */
@@ -850,7 +858,8 @@ static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
 #endif
 }
 
-/* G = 1: with the DSP extension and immediate offsets, PQ_ASM_VEC four rows at a time, then 2,
+/* G = 1: with NEON, pq_neon_vec four rows at a time, then the last 3, 2 or 1 (pq_neon_mat_vec);
+   with the DSP extension and immediate offsets, PQ_ASM_VEC four rows at a time, then 2,
    then 1; otherwise four rows x one channel in C (PQ_STEP_4X1), the last rows (fewer than 4)
    through pq_dot_s8. Always inlined: the offsets must be the call's constants. */
 __attribute__((always_inline))
@@ -1074,7 +1083,8 @@ static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int
     }
 }
 
-/* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): with the DSP extension and n a
+/* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): with NEON, pq_neon_mat_vec on the
+   weight rows times a, 4 channels at a time, then 3, 2 or 1; with the DSP extension and n a
    constant (7 n <= 4095), PQ_ASM_VEC on the weight rows times a, 8 channels at a time, then 4, 2,
    1; otherwise 4 channels at a time (pq_dot4_s8), then 2, then 1. Always inlined (constants). */
 __attribute__((always_inline))

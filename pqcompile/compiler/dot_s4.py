@@ -34,8 +34,11 @@ nibbles for an even j, the low for an odd one):
   pq_dot_s4(a, w, j, n), pq_dot{2,4}_s4(c, a, w, j, n), pq_dotn_s4(c, a, w, j, n, m)
                                           the per-row micro-kernels (schedule.py's fallback)
 They compute the same exact int32 sums as the int8 kernels on the unpacked weights, on every
-target: the DSP path where __ARM_FEATURE_DSP is defined (the row triples and pairs in inline
-assembly on Thumb-2 with constant sizes), plain C elsewhere.
+target: with NEON (Cortex-A7, Cortex-A53) dot_intrin.py's NEON routines (pq_neon_rows2 /
+pq_neon_vec in their 4-bit modes: the pair's bytes split exactly into the two channels' int8
+weights, w0 = VRSHR.S8 #4 and w1 = VSHR.S8 #4 of VSHL.I8 #4, products summed in int16 first);
+the DSP path where __ARM_FEATURE_DSP is defined and NEON is not (the row triples and pairs in
+inline assembly on Thumb-2 with constant sizes); plain C elsewhere.
 
 Also here, for compile.py: which initializers are 4-bit (int4_initializers: the ONNX metadata
 `pqcompile.int4_weights` that the export writes, checked) and which kernel parameters receive
@@ -155,7 +158,7 @@ PACKED_KERNEL_C = r"""
 /* weight k of a pair's channel: sh = 4 for the even channel, 0 for the odd */
 static inline int32_t pq_s4_at(const uint8_t *pair, int32_t sh, int32_t k)
 {
-    return sh ? PQ_S4_HI(pair[k]) : PQ_S4_LO(pair[k]);
+    return sh ? PQ_NIB_HI(pair[k]) : PQ_NIB_LO(pair[k]);
 }
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
@@ -208,7 +211,7 @@ static inline int32_t pq_s4_dot(const int8_t *a, const uint8_t *w, int32_t sh, i
 }
 
 /* c[0], c[1] = one activation row times both channels of the pair at w (each activation word
-   extended once for both): a row kernel's odd last row */
+   extended once for both): a row kernel's odd last row (without NEON) */
 static inline void pq_s4_dot2(int32_t *c, const int8_t *a, const uint8_t *w, int32_t n)
 {
     int32_t c0 = 0, c1 = 0, k = 0;
@@ -344,7 +347,8 @@ static inline void pq_dot4_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32
 }
 
 /* Row kernel, 2 channels: c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel j + k),
-   i < n, for r < rows, k < 2, j even (one pair); c is written. Thumb-2 with the DSP extension and
+   i < n, for r < rows, k < 2, j even (one pair); c is written. With NEON: pq_neon_rows2 in its
+   4-bit mode, four rows at a time, then the last 3, 2 or 1. Thumb-2 with the DSP extension and
    immediate offsets: three rows at a time, the last 2 (or 4) two at a time (PQ_S4_ASM_ROWS, 32
    deep), like pq_dot2r_s8; otherwise two rows at a time in C (PQ_S4_STEP_2X2 with the DSP
    extension, 8 deep); an odd last row alone (pq_s4_dot2). */
@@ -407,7 +411,7 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
         i = n & ~3;
 #endif
         for (; i < n; i++, p++, q++) {
-            int32_t y0 = PQ_S4_HI(q[0]), y1 = PQ_S4_LO(q[0]), x0 = p[0], x1 = p[lda];
+            int32_t y0 = PQ_NIB_HI(q[0]), y1 = PQ_NIB_LO(q[0]), x0 = p[0], x1 = p[lda];
             c00 += x0 * y0;
             c01 += x0 * y1;
             c10 += x1 * y0;
@@ -424,7 +428,8 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
 #endif
 }
 
-/* Row kernel, 1 channel: c[r] = sum of a[r * lda + i] * (weight i of channel j), r < rows */
+/* Row kernel, 1 channel: c[r] = sum of a[r * lda + i] * (weight i of channel j), r < rows (with
+   NEON: pq_neon_vec on the channel's nibbles, four rows at a time) */
 __attribute__((always_inline))
 static inline void pq_dot1r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
                                int32_t rows)
