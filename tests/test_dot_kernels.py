@@ -2,7 +2,9 @@
 whole-row pq_dotn_s8, the row kernels pq_dot2r_s8 / pq_dot1r_s8 and pq_dot2rw_s8 with weights
 pre-extended to int16 by preextend_pairs) against numpy, on random shapes
 with odd sizes, odd row counts, activation row strides other than the depth and unaligned pointers:
-the SXTB16/SMLAD path on cortex-m7 and cortex-m4 (QEMU) and the portable C loops on the host.
+the SXTB16/SMLAD path on cortex-m7, cortex-m4 and cortex-a7 without NEON (QEMU), the NEON
+routines on cortex-a7 (Thumb-2, A32) and cortex-a53 (rows 1..5 at random odd depths too) and the
+portable C loops on the host.
 The 2-channel row kernels take their inline-assembly steps (3 rows x 2 channels, then 2 x 2) when
 depth and row stride are compile-time constants that fit LDR's immediate, C loops otherwise: both
 are tested (`_var`: the sizes through volatile variables; `_far`: a row stride past the immediate),
@@ -35,6 +37,13 @@ CASES = ([("dotn", m, n, 1) for m in (1, 2, 3, 4, 5, 6, 7, 9, 11, 13) for n in (
          + [(k, 2, n, rows) for k in ("dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far")
             for rows in (1, 3, 4, 5, 7) for n in (5, 24, 37)]
          + [(k, 2, n, rows) for k in ("dot2r", "dot2rw") for rows in (10, 13) for n in (17, 40)])
+# the NEON routines (32, 16 and 8 deep, the last n % 8 in C; 4 rows at a time, then 3, 2 or 1): rows
+# 1..5 at random odd depths that take every step (31 = 16 + 8 + 7, 63 = 32 + 16 + 8 + 7, ...)
+_RNG = np.random.default_rng(11)
+CASES += ([(k, g, int(n), rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for rows in range(1, 6)
+           for n in (31, 63, *(2 * _RNG.integers(12, 200, 2) + 1))]
+          + [("dotn", m, int(n), 1) for m in range(1, 10) for n in (63, 2 * _RNG.integers(12, 120) + 1)]
+          + [(k, g, int(n), 1) for k, g in (("dot", 1), ("dot2", 2), ("dot4", 4)) for n in (63, 95, 185)])
 
 
 ROW_KERNELS = ("dot2r", "dot1r", "dot2rw", "dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far", "dot1r_var",
@@ -103,13 +112,17 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
 
 
 @pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
-                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)), ("cortex-a53", ())])
+                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)),
+                                                ("cortex-a7", ("-mfpu=vfpv4",)), ("cortex-a53", ())])
 def test_micro_kernels_equal_numpy(target_name, flags, tmp_path):
     """cortex-a7 in Thumb-2 (its compiler's default) and in A32 (-marm: no LDRD of any two registers,
-    the int16 triples load their weight words with 4 LDRs); cortex-a53: the NEON row pairs"""
+    the int16 triples load their weight words with 4 LDRs): the NEON routines, and pq_dot2rw_s8's
+    SMLAD; cortex-a7 without NEON (-mfpu=vfpv4): the DSP path throughout, as on Cortex-M;
+    cortex-a53: the NEON routines (AArch64)"""
     src, expected = harness(np.random.default_rng(5))
+    neon = target_name == "cortex-a53" or (target_name == "cortex-a7" and "-mfpu=vfpv4" not in flags)
     got = run_harness(target_name, src, len(CASES), tmp_path, flags, dsp=target_name not in ("host", "cortex-a53"),
-                      neon=target_name == "cortex-a53")
+                      neon=neon)
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 

@@ -6,24 +6,29 @@ a tensorization, done in TVM's IR. A matmul over the token rows ([1, T, K] x [N,
 QRNN gates, attention score, slot head) instead calls a row kernel once per group of G output
 channels, `pq_dot{G}r_s8(c, a, w, n, lda, rows)` (G = 2, or 1 when N is odd: importer.py pads an
 odd N > 1 with a zero channel, so only N = 1 takes G = 1), which computes
-that group for every token row: register blocking, 3 rows x 2 channels (G = 2; with the DSP
-extension, in inline assembly, the last 2 or 4 rows 2 x 2) or 4 rows x 1 channel (G = 1) per
-inner loop, so each sign-extended weight word serves 3 or 4 rows and each activation word 2
-channels; an odd last row (or the last 1-3) goes through the one-row kernels. Its last argument,
+that group for every token row: register blocking, several rows x 2 channels (G = 2) or rows x 1
+channel (G = 1) per inner loop, so each weight load (and sign extension) serves several rows and
+each activation load 2 channels; the rows left over go through smaller blocks. Its last argument,
 T here, becomes the run-time `rows` (rows.py). pq_dot1r_s8 and pq_dotn_s8 (a matmul of one row:
-its weight rows times the row) are rows times one vector: with the DSP extension and constant
-sizes one inline-assembly routine, up to 8 rows per inner loop sharing the vector's words
-(PQ_ASM_VEC).
+its weight rows times the row) are rows times one vector.
 
-On cores with the DSP extension (Cortex-M4/M7/M33/M55, ARMv7-A: __ARM_FEATURE_DSP) they read 4
-int8 of each operand in one load, sign-extend them to two int16 pairs (SXTB16, and SXTB16 with
-ROR #8 for the odd bytes) and multiply-accumulate each pair with SMLAD: 2 products per
-instruction. On AArch64 (Cortex-A53, ARMv8.0: no SDOT) the row kernels' pairs of rows
-(pq_dot2r_s8, and pq_dot2r_s4 / its odd last row on packed weights) are NEON, 16 deep per step:
-SMULL / SMULL2 (int8 x int8 -> int16), SADALP into int32 lanes, ADDV at the end (PQ_NEON; gcc's
--O2 vectorises a plain C loop only when the depth is a multiple of 16, so a depth of 184 stayed
-scalar, 4.9 instructions per MAC); elsewhere they are plain C loops. Both compute the exact int32 sum (int8 x int8
-products of at most 2^14, far from overflowing), so every target stays bit-exact.
+Three implementations, chosen by the preprocessor, all computing the exact int32 sum (int8 x int8
+products of at most 2^14, far from overflowing), so every target stays bit-exact:
+  - NEON (`__ARM_NEON`: Cortex-A7 with -mfpu=neon-*, ARMv7-A; Cortex-A53, AArch64, ARMv8.0 without
+    SDOT): one set of routines that compiles for both (PQ_NEON: pq_neon_rows2, up to 4 rows x 2
+    channels, and pq_neon_vec, up to 4 rows x 1 vector, 32 deep per step with VLD2 / LD2; VMULL.S8
+    int8 x int8 -> int16, VPADAL.S16 into int32 lanes; packed 4-bit weights summed in int16 first)
+    for the row kernels, pq_dotn_s8 and the per-row kernels, int8 and packed 4-bit (dot_s4.py);
+    pq_dot2rw_s8 (int16_weights) keeps its DSP version on ARMv7-A. Per 256 MACs of a 4-row step on
+    ARMv7: 75 instructions (int8), 54 (4-bit), 45 (4-bit, depth at most 248).
+  - the DSP extension without NEON (Cortex-M4/M7/M33/M55, ARMv7-A built without NEON:
+    __ARM_FEATURE_DSP): 4 int8 of each operand in one load, sign-extended to two int16 pairs
+    (SXTB16, and SXTB16 with ROR #8 for the odd bytes), multiply-accumulated with SMLAD, 2 products
+    per instruction; the row kernels 3 rows x 2 channels (the last 2 or 4 rows 2 x 2) and, with
+    constant sizes, in inline assembly; rows times one vector up to 8 rows per inner loop sharing
+    the vector's words (PQ_ASM_VEC). Cortex-M55 with Helium takes dot_mve.py's kernels instead.
+  - plain C loops elsewhere (the host; gcc -O2 vectorised them on AArch64 only when the depth was a
+    multiple of 16: a depth of 184 stayed scalar, 4.9 instructions per MAC, hence PQ_NEON).
 
 Weights stored as 4-bit integers packed two per byte (a model with 4-bit encoder weights) are read
 by the pq_dot*_s4 counterparts of these kernels (dot_s4.py); use_dot_kernel emits those for the
@@ -58,17 +63,402 @@ ROW_KERNELS = (tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
 
 MICRO_KERNEL_C = r"""
 #include <string.h>
-#if defined(__aarch64__) && defined(__ARM_NEON)
-/* AArch64 (Cortex-A53: ARMv8.0, no SDOT): the row kernels' pairs of rows in NEON, 16 deep per
-   step: SMULL / SMULL2 of int8 x int8 into int16 (|product| <= 2^14), SADALP into int32 lanes,
-   ADDV at the end: the exact int32 sums, like every other path */
+/* a byte of packed 4-bit weights (dot_s4.py's layout): the odd channel's weight (its low nibble, two's
+   complement), the even one's */
+#define PQ_NIB_LO(b) ((int32_t)(((b) & 15) ^ 8) - 8)
+#define PQ_NIB_HI(b) (((int32_t)(int8_t)(uint8_t)(b) + 8) >> 4)
+#if defined(__ARM_NEON)
+/* NEON (Cortex-A7: ARMv7-A with -mfpu=neon-*; Cortex-A53: AArch64, no SDOT): the row kernels, rows
+   times one vector and the per-row kernels, on int8 weights and on packed 4-bit ones (dot_s4.py),
+   in one set of routines that compile for both (ARMv7 has no SMULL2 / ADDV: vget_high_s8 + VMULL,
+   pairwise adds at the end). Register blocking: up to 4 rows x 2 channels (pq_neon_rows2) or 4
+   rows x 1 vector (pq_neon_vec) per step, the rows' and weights' bytes loaded 32 at a time with
+   VLD2 / LD2 (even bytes in one register, odd in the other, the same for both operands: the
+   products pair up as before, only their order of summation changes). int8 x int8 products
+   (|p| <= 2^14) go VMULL.S8 (8 int16 products) + VPADAL.S16 (pairwise into 4 int32 lanes);
+   with 4-bit weights (|p| <= 2^10) each int16 lane first sums 4 products (VMULL + 3 VMLAL), then
+   one VPADAL, or in pq_neon_rows2 up to a depth of 248 all of them (at most 31, |sum| < 2^15):
+   exact int32 sums either way, like every other path. A packed pair's bytes
+   y = 16 w0 + w1 split exactly: w0 = VRSHR.S8 #4 of y ((y + 8) >> 4, computed without overflow),
+   w1 = VSHR.S8 #4 of VSHL.I8 #4 of y. The depth goes 32, then 16 and 8 deep, the last n % 8
+   products in C. gcc would treat the rows as one pointer plus offsets (VLD has no immediate
+   offset: an ADD per load) and hoist the next row's loads above the current row's arithmetic (out
+   of registers on ARMv7's 16 q registers): an empty asm makes each row pointer opaque, another
+   with a memory clobber separates the rows. Row k's pointer is formed only when there is a row
+   k (x + 3 lda past a 3-row array is out of bounds: -Warray-bounds). */
 #include <arm_neon.h>
 #define PQ_NEON 1
-/* acc + the 16 products of x and y, pairwise into 4 int32 lanes */
-static inline int32x4_t pq_neon_mac16_s8(int32x4_t acc, int8x16_t x, int8x16_t y)
+#define PQ_NEON_W8 0        /* int8 weight rows (rows2: channel 0's at w0, channel 1's at w1) */
+#define PQ_NEON_W4 1        /* a packed 4-bit pair at w0: both channels (rows2) */
+#define PQ_NEON_W4_EVEN 2   /* one channel of a packed pair at w0: the even one, high nibbles (vec) */
+#define PQ_NEON_W4_ODD 3    /* the odd one, low nibbles (vec) */
+#define PQ_NEON_OPAQUE(p) __asm__("" : "+r"(p))
+#define PQ_NEON_BARRIER() __asm__ volatile("" ::: "memory")
+/* weight i of channel ch (0, 1) of a routine's weights, for the last n % 8 products */
+#define PQ_NEON_WAT(mode, w0, w1, ch, i)                                                   \
+    ((mode) == PQ_NEON_W8 ? (int32_t)((ch) ? (w1)[i] : (w0)[i])                           \
+     : ((mode) == PQ_NEON_W4 ? !(ch) : (mode) == PQ_NEON_W4_EVEN)                          \
+     ? PQ_NIB_HI((uint8_t)(w0)[i]) : PQ_NIB_LO((uint8_t)(w0)[i]))
+#define PQ_NEON_HIQ(y) vrshrq_n_s8((y), 4)
+#define PQ_NEON_LOQ(y) vshrq_n_s8(vshlq_n_s8((y), 4), 4)
+#define PQ_NEON_HID(y) vrshr_n_s8((y), 4)
+#define PQ_NEON_LOD(y) vshr_n_s8(vshl_n_s8((y), 4), 4)
+/* the weights a vec mode reads from 16 (8) bytes y */
+#define PQ_NEON_VQ(mode, y) ((mode) == PQ_NEON_W4_EVEN ? PQ_NEON_HIQ(y) : (mode) == PQ_NEON_W4_ODD ? PQ_NEON_LOQ(y) : (y))
+#define PQ_NEON_VD(mode, y) ((mode) == PQ_NEON_W4_EVEN ? PQ_NEON_HID(y) : (mode) == PQ_NEON_W4_ODD ? PQ_NEON_LOD(y) : (y))
+#if defined(__aarch64__)
+#define PQ_NEON_MULL_HI(x, y) vmull_high_s8((x), (y))
+#define PQ_NEON_MLAL_HI(t, x, y) vmlal_high_s8((t), (x), (y))
+#else
+#define PQ_NEON_MULL_HI(x, y) vmull_s8(vget_high_s8(x), vget_high_s8(y))
+#define PQ_NEON_MLAL_HI(t, x, y) vmlal_s8((t), vget_high_s8(x), vget_high_s8(y))
+#endif
+/* acc + x . y over 16 int8 lanes (8: MAC8), into acc's 4 int32 lanes */
+#define PQ_NEON_MAC16(acc, x, y) do {                                                      \
+        acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(y)));                  \
+        acc = vpadalq_s16(acc, PQ_NEON_MULL_HI(x, y));                                     \
+    } while (0)
+#define PQ_NEON_MAC8(acc, x, y) acc = vpadalq_s16(acc, vmull_s8((x), (y)))
+/* 4-bit weights: 32 lanes (xa . ya + xb . yb: 4 products per int16 lane) or 16 */
+#define PQ_NEON_MAC32_W4(acc, xa, xb, ya, yb) do {                                         \
+        int16x8_t t_ = vmull_s8(vget_low_s8(xa), vget_low_s8(ya));                         \
+        t_ = PQ_NEON_MLAL_HI(t_, xa, ya);                                                  \
+        t_ = vmlal_s8(t_, vget_low_s8(xb), vget_low_s8(yb));                               \
+        t_ = PQ_NEON_MLAL_HI(t_, xb, yb);                                                  \
+        acc = vpadalq_s16(acc, t_);                                                        \
+    } while (0)
+/* int16 lanes s + the 16 products of x and 4-bit weights y (2 per lane) */
+#define PQ_NEON_MLA16_W4(s, x, y) PQ_NEON_MLAL_HI(vmlal_s8((s), vget_low_s8(x), vget_low_s8(y)), x, y)
+#define PQ_NEON_MAC16_W4(acc, x, y)                                                        \
+    acc = vpadalq_s16(acc, PQ_NEON_MLAL_HI(vmull_s8(vget_low_s8(x), vget_low_s8(y)), x, y))
+/* 32 lanes of x (VLD2 halves) times weights u (VLD2 halves) */
+#define PQ_NEON_MAC32(acc, x, u, w4) do {                                                  \
+        if (w4) {                                                                          \
+            PQ_NEON_MAC32_W4(acc, (x).val[0], (x).val[1], (u).val[0], (u).val[1]);         \
+        } else {                                                                           \
+            PQ_NEON_MAC16(acc, (x).val[0], (u).val[0]);                                    \
+            PQ_NEON_MAC16(acc, (x).val[1], (u).val[1]);                                    \
+        }                                                                                  \
+    } while (0)
+#define PQ_NEON_MAC16X(acc, x, u, w4) do {                                                 \
+        if (w4) { PQ_NEON_MAC16_W4(acc, x, u); } else { PQ_NEON_MAC16(acc, x, u); }       \
+    } while (0)
+/* {sum of a's lanes, sum of b's} */
+static inline int32x2_t pq_neon_sum2(int32x4_t a, int32x4_t b)
 {
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(y)));
-    return vpadalq_s16(acc, vmull_high_s8(x, y));
+    return vpadd_s32(vadd_s32(vget_low_s32(a), vget_high_s32(a)), vadd_s32(vget_low_s32(b), vget_high_s32(b)));
+}
+/* one row's step in a routine's loop: `body` on row k's pointer p and accumulators, when R > k */
+#define PQ_NEON_ROWS(R, body) PQ_NEON_ROWS_ON(R, body, a)
+/* the same on the accumulators named A00, A01, .. A31 */
+#define PQ_NEON_ROWS_ON(R, body, A)                                                        \
+    body(p0, A##00, A##01)                                                                 \
+    if ((R) > 1) { PQ_NEON_BARRIER(); body(p1, A##10, A##11) }                             \
+    if ((R) > 2) { PQ_NEON_BARRIER(); body(p2, A##20, A##21) }                             \
+    if ((R) > 3) { PQ_NEON_BARRIER(); body(p3, A##30, A##31) }
+/* the R (1..4) rows' pointers and accumulators (two per row) */
+#define PQ_NEON_SETUP(R, x, lda)                                                           \
+    const int8_t *p0 = (x), *p1 = (R) > 1 ? (x) + (lda) : (x), *p2 = (R) > 2 ? (x) + 2 * (lda) : (x), \
+                 *p3 = (R) > 3 ? (x) + 3 * (lda) : (x);                                    \
+    int32x4_t a00 = vdupq_n_s32(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, \
+              a30 = a00, a31 = a00;                                                        \
+    PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3)
+
+/* R (1..4) rows x 2 channels: c[2r + j] = sum of x[r * lda + i] * (weight i of channel j), i < n,
+   r < R (written). mode PQ_NEON_W8: channel j's int8 weights at w0, w1; PQ_NEON_W4: the packed
+   pair at w0 (w1 unused). int8: per 32-deep step 2 VLD2 of weights, then per row one VLD2, 8 VMULL
+   and 8 VPADAL; 4 rows: 75 instructions per 256 MACs on ARMv7. 4-bit: per 32-deep step one VLD2
+   of the pair and 6 instructions to split it, then per row one VLD2, 2 x (VMULL + 3 VMLAL) into
+   int16 lanes (4 products of at most 2^10 each) and 2 VPADAL; 4 rows: 54 per 256. A depth of at
+   most 248 (the QRNN's second layer, 184) keeps int16 sums throughout instead (at most 31
+   products per lane, |sum| < 2^15): 8 VMLAL and no VPADAL per row and step, 45 per 256. The last
+   8..31 products of a 4-bit row go into one int16 sum per row and channel (16 and 8 deep, VMLAL),
+   the last n % 8 in C. Always inlined: R and mode must be constants. */
+__attribute__((always_inline))
+static inline void pq_neon_rows2(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0, const int8_t *w1,
+                                 int32_t n, const int R, const int mode)
+{
+    const int8_t *q = w0, *q1 = w1;
+    int32_t i = 0, k;
+    PQ_NEON_SETUP(R, x, lda);
+    PQ_NEON_OPAQUE(q1);
+
+    if (mode == PQ_NEON_W4 && n <= 248) {
+        int16x8_t s00 = vdupq_n_s16(0), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00,
+                  s31 = s00;
+        for (; i + 32 <= n; i += 32) {
+            int8x16x2_t u, v, xv, y = vld2q_s8(q);
+            u.val[0] = PQ_NEON_HIQ(y.val[0]);
+            u.val[1] = PQ_NEON_HIQ(y.val[1]);
+            v.val[0] = PQ_NEON_LOQ(y.val[0]);
+            v.val[1] = PQ_NEON_LOQ(y.val[1]);
+            q += 32;
+#define PQ_NEON_S2_32(p, s0, s1)                                                           \
+            xv = vld2q_s8(p);                                                              \
+            p += 32;                                                                       \
+            s0 = PQ_NEON_MLA16_W4(PQ_NEON_MLA16_W4(s0, xv.val[0], u.val[0]), xv.val[1], u.val[1]); \
+            s1 = PQ_NEON_MLA16_W4(PQ_NEON_MLA16_W4(s1, xv.val[0], v.val[0]), xv.val[1], v.val[1]);
+            PQ_NEON_ROWS_ON(R, PQ_NEON_S2_32, s)
+        }
+        PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);   /* (their increments) */
+        if (i + 16 <= n) {
+            int8x16_t y = vld1q_s8(q), u = PQ_NEON_HIQ(y), v = PQ_NEON_LOQ(y), xv;
+            q += 16;
+#define PQ_NEON_S2_16(p, s0, s1)                                                           \
+            xv = vld1q_s8(p);                                                              \
+            p += 16;                                                                       \
+            s0 = PQ_NEON_MLA16_W4(s0, xv, u);                                              \
+            s1 = PQ_NEON_MLA16_W4(s1, xv, v);
+            PQ_NEON_ROWS_ON(R, PQ_NEON_S2_16, s)
+            i += 16;
+        }
+        if (i + 8 <= n) {
+            int8x8_t y = vld1_s8(q), u = PQ_NEON_HID(y), v = PQ_NEON_LOD(y), xv;
+            q += 8;
+#define PQ_NEON_S2_8(p, s0, s1)                                                            \
+            xv = vld1_s8(p);                                                               \
+            p += 8;                                                                        \
+            s0 = vmlal_s8(s0, xv, u);                                                      \
+            s1 = vmlal_s8(s1, xv, v);
+            PQ_NEON_ROWS_ON(R, PQ_NEON_S2_8, s)
+            i += 8;
+        }
+        a00 = vpaddlq_s16(s00);
+        a01 = vpaddlq_s16(s01);
+        a10 = vpaddlq_s16(s10);
+        a11 = vpaddlq_s16(s11);
+        a20 = vpaddlq_s16(s20);
+        a21 = vpaddlq_s16(s21);
+        a30 = vpaddlq_s16(s30);
+        a31 = vpaddlq_s16(s31);
+    } else if (mode == PQ_NEON_W4) {
+        for (; i + 32 <= n; i += 32) {
+            int8x16x2_t u, v, xv, y = vld2q_s8(q);
+            u.val[0] = PQ_NEON_HIQ(y.val[0]);
+            u.val[1] = PQ_NEON_HIQ(y.val[1]);
+            v.val[0] = PQ_NEON_LOQ(y.val[0]);
+            v.val[1] = PQ_NEON_LOQ(y.val[1]);
+            q += 32;
+#define PQ_NEON_R4_32(p, acc0, acc1)                                                       \
+            xv = vld2q_s8(p);                                                              \
+            p += 32;                                                                       \
+            PQ_NEON_MAC32_W4(acc0, xv.val[0], xv.val[1], u.val[0], u.val[1]);              \
+            PQ_NEON_MAC32_W4(acc1, xv.val[0], xv.val[1], v.val[0], v.val[1]);
+            PQ_NEON_ROWS(R, PQ_NEON_R4_32)
+        }
+        PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);
+        if (i + 8 <= n) {   /* the last 8..31: 16 and / or 8 deep, one int16 sum per row and channel */
+            const int h16 = i + 16 <= n, h8 = ((n - i) & 8) != 0;
+            int8x16_t u = vdupq_n_s8(0), v = u, xv;
+            int8x8_t ud = vget_low_s8(u), vd = ud, xd;
+            int16x8_t t0 = vdupq_n_s16(0), t1 = t0;
+            if (h16) {
+                xv = vld1q_s8(q);
+                u = PQ_NEON_HIQ(xv);
+                v = PQ_NEON_LOQ(xv);
+                q += 16;
+            }
+            if (h8) {
+                xd = vld1_s8(q);
+                ud = PQ_NEON_HID(xd);
+                vd = PQ_NEON_LOD(xd);
+                q += 8;
+            }
+#define PQ_NEON_R4_T(p, acc0, acc1)                                                        \
+            if (h16) {                                                                     \
+                xv = vld1q_s8(p);                                                          \
+                p += 16;                                                                   \
+                t0 = PQ_NEON_MLAL_HI(vmull_s8(vget_low_s8(xv), vget_low_s8(u)), xv, u);    \
+                t1 = PQ_NEON_MLAL_HI(vmull_s8(vget_low_s8(xv), vget_low_s8(v)), xv, v);    \
+            }                                                                              \
+            if (h8) {                                                                      \
+                xd = vld1_s8(p);                                                           \
+                p += 8;                                                                    \
+                t0 = h16 ? vmlal_s8(t0, xd, ud) : vmull_s8(xd, ud);                        \
+                t1 = h16 ? vmlal_s8(t1, xd, vd) : vmull_s8(xd, vd);                        \
+            }                                                                              \
+            acc0 = vpadalq_s16(acc0, t0);                                                  \
+            acc1 = vpadalq_s16(acc1, t1);
+            PQ_NEON_ROWS(R, PQ_NEON_R4_T)
+            i += 16 * h16 + 8 * h8;
+        }
+    } else {
+        for (; i + 32 <= n; i += 32) {
+            int8x16x2_t u = vld2q_s8(q), v = vld2q_s8(q1), xv;
+            q += 32;
+            q1 += 32;
+#define PQ_NEON_R2_32(p, acc0, acc1)                                                       \
+            xv = vld2q_s8(p);                                                              \
+            p += 32;                                                                       \
+            PQ_NEON_MAC16(acc0, xv.val[0], u.val[0]);                                      \
+            PQ_NEON_MAC16(acc0, xv.val[1], u.val[1]);                                      \
+            PQ_NEON_MAC16(acc1, xv.val[0], v.val[0]);                                      \
+            PQ_NEON_MAC16(acc1, xv.val[1], v.val[1]);
+            PQ_NEON_ROWS(R, PQ_NEON_R2_32)
+        }
+        PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);
+        if (i + 16 <= n) {
+            int8x16_t u = vld1q_s8(q), v = vld1q_s8(q1), xv;
+            q += 16;
+            q1 += 16;
+#define PQ_NEON_R2_16(p, acc0, acc1)                                                       \
+            xv = vld1q_s8(p);                                                              \
+            p += 16;                                                                       \
+            PQ_NEON_MAC16(acc0, xv, u);                                                    \
+            PQ_NEON_MAC16(acc1, xv, v);
+            PQ_NEON_ROWS(R, PQ_NEON_R2_16)
+            i += 16;
+        }
+        if (i + 8 <= n) {
+            int8x8_t u = vld1_s8(q), v = vld1_s8(q1), xv;
+            q += 8;
+            q1 += 8;
+#define PQ_NEON_R2_8(p, acc0, acc1)                                                        \
+            xv = vld1_s8(p);                                                               \
+            p += 8;                                                                        \
+            PQ_NEON_MAC8(acc0, xv, u);                                                     \
+            PQ_NEON_MAC8(acc1, xv, v);
+            PQ_NEON_ROWS(R, PQ_NEON_R2_8)
+            i += 8;
+        }
+    }
+    vst1_s32(c, pq_neon_sum2(a00, a01));
+    if (R > 1) {
+        vst1_s32(c + 2, pq_neon_sum2(a10, a11));
+    }
+    if (R > 2) {
+        vst1_s32(c + 4, pq_neon_sum2(a20, a21));
+    }
+    if (R > 3) {
+        vst1_s32(c + 6, pq_neon_sum2(a30, a31));
+    }
+    for (k = 0; k < n - i; k++) {   /* the last n % 8 products */
+        int32_t y0 = PQ_NEON_WAT(mode, q, q1, 0, k), y1 = PQ_NEON_WAT(mode, q, q1, 1, k);
+        c[0] += p0[k] * y0;
+        c[1] += p0[k] * y1;
+        if (R > 1) {
+            c[2] += p1[k] * y0;
+            c[3] += p1[k] * y1;
+        }
+        if (R > 2) {
+            c[4] += p2[k] * y0;
+            c[5] += p2[k] * y1;
+        }
+        if (R > 3) {
+            c[6] += p3[k] * y0;
+            c[7] += p3[k] * y1;
+        }
+    }
+}
+
+/* R (1..4) rows times one vector: c[r] = (acc: c[r] +) sum of x[r * lda + i] * v[i], i < n, r < R;
+   v int8 (PQ_NEON_W8) or one channel of a packed pair (PQ_NEON_W4_EVEN / _ODD: v is the pair's
+   first byte). Always inlined. */
+__attribute__((always_inline))
+static inline void pq_neon_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *v, int32_t n,
+                               const int R, const int acc, const int mode)
+{
+    const int w4 = mode != PQ_NEON_W8;
+    int32_t i = 0, k;
+    int32x2_t s;
+    PQ_NEON_SETUP(R, x, lda);
+    (void)a01, (void)a11, (void)a21, (void)a31;   /* one accumulator per row */
+
+    for (; i + 32 <= n; i += 32) {
+        int8x16x2_t u = vld2q_s8(v), xv;
+        u.val[0] = PQ_NEON_VQ(mode, u.val[0]);
+        u.val[1] = PQ_NEON_VQ(mode, u.val[1]);
+        v += 32;
+#define PQ_NEON_V_32(p, acc0, acc1)                                                        \
+        xv = vld2q_s8(p);                                                                  \
+        p += 32;                                                                           \
+        PQ_NEON_MAC32(acc0, xv, u, w4);
+        PQ_NEON_ROWS(R, PQ_NEON_V_32)
+    }
+    PQ_NEON_OPAQUE(p0); PQ_NEON_OPAQUE(p1); PQ_NEON_OPAQUE(p2); PQ_NEON_OPAQUE(p3);   /* (their increments) */
+    if (i + 16 <= n) {
+        int8x16_t u = PQ_NEON_VQ(mode, vld1q_s8(v)), xv;
+        v += 16;
+#define PQ_NEON_V_16(p, acc0, acc1)                                                        \
+        xv = vld1q_s8(p);                                                                  \
+        p += 16;                                                                           \
+        PQ_NEON_MAC16X(acc0, xv, u, w4);
+        PQ_NEON_ROWS(R, PQ_NEON_V_16)
+        i += 16;
+    }
+    if (i + 8 <= n) {
+        int8x8_t u = PQ_NEON_VD(mode, vld1_s8(v)), xv;
+        v += 8;
+#define PQ_NEON_V_8(p, acc0, acc1)                                                         \
+        xv = vld1_s8(p);                                                                   \
+        p += 8;                                                                            \
+        PQ_NEON_MAC8(acc0, xv, u);
+        PQ_NEON_ROWS(R, PQ_NEON_V_8)
+        i += 8;
+    }
+    if (R > 1) {
+        s = pq_neon_sum2(a00, a10);
+        vst1_s32(c, acc ? vadd_s32(s, vld1_s32(c)) : s);
+    } else {
+        s = pq_neon_sum2(a00, a00);
+        c[0] = acc ? c[0] + vget_lane_s32(s, 0) : vget_lane_s32(s, 0);
+    }
+    if (R > 3) {
+        s = pq_neon_sum2(a20, a30);
+        vst1_s32(c + 2, acc ? vadd_s32(s, vld1_s32(c + 2)) : s);
+    } else if (R > 2) {
+        s = pq_neon_sum2(a20, a20);
+        c[2] = acc ? c[2] + vget_lane_s32(s, 0) : vget_lane_s32(s, 0);
+    }
+    for (k = 0; k < n - i; k++) {   /* the last n % 8 products */
+        int32_t y = PQ_NEON_WAT(mode, v, v, 0, k);
+        c[0] += p0[k] * y;
+        if (R > 1) {
+            c[1] += p1[k] * y;
+        }
+        if (R > 2) {
+            c[2] += p2[k] * y;
+        }
+        if (R > 3) {
+            c[3] += p3[k] * y;
+        }
+    }
+}
+
+/* token rows r < rows of x (stride lda) times a channel pair: 4 rows at a time, then the last 3, 2 or 1 */
+__attribute__((always_inline))
+static inline void pq_neon_rows_pair(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0,
+                                     const int8_t *w1, int32_t n, int32_t rows, const int mode)
+{
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4, x += 4 * lda, c += 8) {
+        pq_neon_rows2(c, x, lda, w0, w1, n, 4, mode);
+    }
+    if (rows - r == 3) {
+        pq_neon_rows2(c, x, lda, w0, w1, n, 3, mode);
+    } else if (rows - r == 2) {
+        pq_neon_rows2(c, x, lda, w0, w1, n, 2, mode);
+    } else if (rows - r == 1) {
+        pq_neon_rows2(c, x, lda, w0, w1, n, 1, mode);
+    }
+}
+
+/* rows r < m of x (stride lda) times v: 4 at a time, then the last 3, 2 or 1 */
+__attribute__((always_inline))
+static inline void pq_neon_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *v, int32_t n,
+                                   int32_t m, const int acc, const int mode)
+{
+    int32_t r = 0;
+    for (; r + 4 <= m; r += 4, x += 4 * lda, c += 4) {
+        pq_neon_vec(c, x, lda, v, n, 4, acc, mode);
+    }
+    if (m - r == 3) {
+        pq_neon_vec(c, x, lda, v, n, 3, acc, mode);
+    } else if (m - r == 2) {
+        pq_neon_vec(c, x, lda, v, n, 2, acc, mode);
+    } else if (m - r == 1) {
+        pq_neon_vec(c, x, lda, v, n, 1, acc, mode);
+    }
 }
 #endif
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
@@ -83,11 +473,15 @@ static inline int32_t pq_sxtb16_ror8(int32_t x)
 #endif
 
 /* sum of a[i] * b[i], i < n, as int32 (the int8 matmuls' reduction); the signature is the one TVM
-   declares for the call it emits */
+   declares for the call it emits. pq_dot_s8, pq_dot2_s8 and pq_dot4_s8 with NEON: pq_neon_vec (the
+   weight rows times a) */
 static inline int32_t pq_dot_s8(int8_t *a, int8_t *b, int32_t n)
 {
     int32_t acc = 0, i = 0;
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#if defined(PQ_NEON)
+    pq_neon_vec(&acc, a, 0, b, n, 1, 0, PQ_NEON_W8);
+    i = n;
+#elif defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     for (; i + 8 <= n; i += 8) {
         int32_t x0, y0, x1, y1;
         memcpy(&x0, a + i, 4);   /* unaligned 32-bit loads (LDR) */
@@ -112,7 +506,10 @@ static inline void pq_dot2_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
 {
     int32_t acc0 = c[0], acc1 = c[1], i = 0;
     const int8_t *w1 = w + n;
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#if defined(PQ_NEON)
+    pq_neon_vec(c, w, n, a, n, 2, 1, PQ_NEON_W8);
+    return;
+#elif defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     for (; i + 4 <= n; i += 4) {
         int32_t x, y0, y1, xe, xo;
         memcpy(&x, a + i, 4);
@@ -139,7 +536,10 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
 {
     int32_t acc0 = c[0], acc1 = c[1], acc2 = c[2], acc3 = c[3], i = 0;
     const int8_t *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#if defined(PQ_NEON)
+    pq_neon_vec(c, w, n, a, n, 4, 1, PQ_NEON_W8);
+    return;
+#elif defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     for (; i + 4 <= n; i += 4) {
         int32_t x, y, xe, xo;
         memcpy(&x, a + i, 4);
@@ -385,13 +785,17 @@ static inline void pq_dot4_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n)
     } while (0)
 #endif
 
-/* G = 2: with the DSP extension and immediate offsets, three rows x two channels at a time, the
+/* G = 2: with NEON, pq_neon_rows2 four rows at a time, then the last 3, 2 or 1 (pq_neon_rows_pair);
+   with the DSP extension and immediate offsets, three rows x two channels at a time, the
    last 2 (or 4) rows two at a time (PQ_ASM_STEP_3X2 / _2X2, 16 deep); otherwise two rows x two
    channels in C (PQ_STEP_2X2, 8 deep); an odd last row through pq_dot2_s8 (one row only: 3k + 1
    rows are 3(k - 1) + 2 + 2). Always inlined: the offsets must be the call's constants. */
 __attribute__((always_inline))
 static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
 {
+#if defined(PQ_NEON)
+    pq_neon_rows_pair(c, a, lda, w, w + n, n, rows, PQ_NEON_W8);
+#else
     const int8_t *w1 = w + n;
     int32_t r = 0;
 
@@ -421,31 +825,6 @@ static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
     for (; r + 2 <= rows; r += 2, a += 2 * lda, c += 4) {
         const int8_t *a1 = a + lda;
         int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i = 0;
-#if defined(PQ_NEON)
-        {
-            int32x4_t v00 = vdupq_n_s32(0), v01 = v00, v10 = v00, v11 = v00;
-            for (; i + 16 <= n; i += 16) {
-                int8x16_t x0 = vld1q_s8(a + i), x1 = vld1q_s8(a1 + i);
-                int8x16_t y0 = vld1q_s8(w + i), y1 = vld1q_s8(w1 + i);
-                v00 = pq_neon_mac16_s8(v00, x0, y0);
-                v01 = pq_neon_mac16_s8(v01, x0, y1);
-                v10 = pq_neon_mac16_s8(v10, x1, y0);
-                v11 = pq_neon_mac16_s8(v11, x1, y1);
-            }
-            if (i + 8 <= n) {
-                int8x8_t x0 = vld1_s8(a + i), x1 = vld1_s8(a1 + i), y0 = vld1_s8(w + i), y1 = vld1_s8(w1 + i);
-                v00 = vpadalq_s16(v00, vmull_s8(x0, y0));
-                v01 = vpadalq_s16(v01, vmull_s8(x0, y1));
-                v10 = vpadalq_s16(v10, vmull_s8(x1, y0));
-                v11 = vpadalq_s16(v11, vmull_s8(x1, y1));
-                i += 8;
-            }
-            c00 = vaddvq_s32(v00);
-            c01 = vaddvq_s32(v01);
-            c10 = vaddvq_s32(v10);
-            c11 = vaddvq_s32(v11);
-        }
-#endif
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
         const int8_t *p = a, *q = w, *end = w + (n & ~7);
         for (; q != end; p += 8, q += 8) {
@@ -476,14 +855,19 @@ static inline void pq_dot2r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
         c[1] = 0;
         pq_dot2_s8(c, a, w, n);
     }
+#endif
 }
 
-/* G = 1: with the DSP extension and immediate offsets, PQ_ASM_VEC four rows at a time, then 2,
+/* G = 1: with NEON, pq_neon_vec four rows at a time, then the last 3, 2 or 1 (pq_neon_mat_vec);
+   with the DSP extension and immediate offsets, PQ_ASM_VEC four rows at a time, then 2,
    then 1; otherwise four rows x one channel in C (PQ_STEP_4X1), the last rows (fewer than 4)
    through pq_dot_s8. Always inlined: the offsets must be the call's constants. */
 __attribute__((always_inline))
 static inline void pq_dot1r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
 {
+#if defined(PQ_NEON)
+    pq_neon_mat_vec(c, a, lda, w, n, rows, 0, PQ_NEON_W8);
+#else
     int32_t r = 0;
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
@@ -533,6 +917,7 @@ static inline void pq_dot1r_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int3
     for (; r < rows; r++, a += lda, c++) {
         c[0] = pq_dot_s8(a, w, n);
     }
+#endif
 }
 
 /* The weights pre-extended to int16 (the build option int16_weights): pq_dot2r_s8 without the
@@ -698,12 +1083,16 @@ static inline void pq_dot2rw_s8(int32_t *c, int8_t *a, int8_t *w, int32_t j, int
     }
 }
 
-/* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): with the DSP extension and n a
+/* c[j] += sum of a[i] * w[j * n + i], i < n, for j < m (any m): with NEON, pq_neon_mat_vec on the
+   weight rows times a, 4 channels at a time, then 3, 2 or 1; with the DSP extension and n a
    constant (7 n <= 4095), PQ_ASM_VEC on the weight rows times a, 8 channels at a time, then 4, 2,
    1; otherwise 4 channels at a time (pq_dot4_s8), then 2, then 1. Always inlined (constants). */
 __attribute__((always_inline))
 static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
 {
+#if defined(PQ_NEON)
+    pq_neon_mat_vec(c, w, n, a, n, m, 1, PQ_NEON_W8);
+#else
     int32_t j = 0;
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
@@ -735,6 +1124,7 @@ static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32
     if (j < m) {
         c[j] += pq_dot_s8(a, w + j * n, n);
     }
+#endif
 }
 """
 

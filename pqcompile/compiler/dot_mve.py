@@ -81,7 +81,8 @@ __attribute__((always_inline))
 static inline void pq_mve_rows2(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0,
                                 const int8_t *w1, int32_t n, const int R, const int mode)
 {
-    const int8_t *p0 = x, *p1 = x + lda, *p2 = x + 2 * lda;
+    /* row k's pointer only when there is a row k (x + 2 lda past a 2-row array: -Warray-bounds) */
+    const int8_t *p0 = x, *p1 = R > 1 ? x + lda : x, *p2 = R > 2 ? x + 2 * lda : x;
     int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0;
     register int32_t cnt __asm__("lr") = n;
 
@@ -139,7 +140,7 @@ __attribute__((always_inline))
 static inline void pq_mve_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *v, int32_t n,
                               const int R, const int acc, const int mode)
 {
-    const int8_t *p0 = x, *p1 = x + lda, *p2 = x + 2 * lda, *p3 = x + 3 * lda;
+    const int8_t *p0 = x, *p1 = R > 1 ? x + lda : x, *p2 = R > 2 ? x + 2 * lda : x, *p3 = R > 2 ? x + 3 * lda : x;
     int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
     register int32_t cnt __asm__("lr") = n;
 

@@ -34,8 +34,11 @@ nibbles for an even j, the low for an odd one):
   pq_dot_s4(a, w, j, n), pq_dot{2,4}_s4(c, a, w, j, n), pq_dotn_s4(c, a, w, j, n, m)
                                           the per-row micro-kernels (schedule.py's fallback)
 They compute the same exact int32 sums as the int8 kernels on the unpacked weights, on every
-target: the DSP path where __ARM_FEATURE_DSP is defined (the row triples and pairs in inline
-assembly on Thumb-2 with constant sizes), plain C elsewhere.
+target: with NEON (Cortex-A7, Cortex-A53) dot_intrin.py's NEON routines (pq_neon_rows2 /
+pq_neon_vec in their 4-bit modes: the pair's bytes split exactly into the two channels' int8
+weights, w0 = VRSHR.S8 #4 and w1 = VSHR.S8 #4 of VSHL.I8 #4, products summed in int16 first);
+the DSP path where __ARM_FEATURE_DSP is defined and NEON is not (the row triples and pairs in
+inline assembly on Thumb-2 with constant sizes); plain C elsewhere.
 
 Also here, for compile.py: which initializers are 4-bit (int4_initializers: the ONNX metadata
 `pqcompile.int4_weights` that the export writes, checked) and which kernel parameters receive
@@ -152,33 +155,10 @@ PACKED_KERNEL_C = r"""
    w + p * PQ_S4_PAIR_BYTES(n); byte k of a pair = the int8 16 w[2p][k] + w[2p + 1][k] ---- */
 #define PQ_S4_PAIR_BYTES(n) (4 * (((n) + 3) >> 2))
 
-#if defined(PQ_NEON)
-/* AArch64 NEON: a pair's 16 (8) packed bytes y = 16 w0 + w1 as the two channels' int8 weights:
-   w1 = the low nibble sign-extended (SHL #4, SSHR #4), w0 = (y - w1) / 16 exactly (SHSUB halves
-   without overflow, then SSHR #3), equal to PQ_S4_HI / PQ_S4_LO for every byte */
-#define PQ_S4_NEON_SPLIT(y, w0, w1) do {                                                   \
-        w1 = vshrq_n_s8(vshlq_n_s8((y), 4), 4);                                            \
-        w0 = vshrq_n_s8(vhsubq_s8((y), w1), 3);                                            \
-    } while (0)
-#define PQ_S4_NEON_SPLIT8(y, w0, w1) do {                                                  \
-        w1 = vshr_n_s8(vshl_n_s8((y), 4), 4);                                              \
-        w0 = vshr_n_s8(vhsub_s8((y), w1), 3);                                              \
-    } while (0)
-/* acc + the 16 products of x and 4-bit weights y (|product| <= 2^10: two summed in int16) */
-static inline int32x4_t pq_neon_mac16_s4(int32x4_t acc, int8x16_t x, int8x16_t y)
-{
-    return vpadalq_s16(acc, vmlal_high_s8(vmull_s8(vget_low_s8(x), vget_low_s8(y)), x, y));
-}
-#endif
-
-/* the odd channel's weight of a byte b (its low nibble, two's complement), the even one's */
-#define PQ_S4_LO(b) ((int32_t)(((b) & 15) ^ 8) - 8)
-#define PQ_S4_HI(b) (((int32_t)(int8_t)(uint8_t)(b) + 8) >> 4)
-
 /* weight k of a pair's channel: sh = 4 for the even channel, 0 for the odd */
 static inline int32_t pq_s4_at(const uint8_t *pair, int32_t sh, int32_t k)
 {
-    return sh ? PQ_S4_HI(pair[k]) : PQ_S4_LO(pair[k]);
+    return sh ? PQ_NIB_HI(pair[k]) : PQ_NIB_LO(pair[k]);
 }
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
@@ -231,23 +211,10 @@ static inline int32_t pq_s4_dot(const int8_t *a, const uint8_t *w, int32_t sh, i
 }
 
 /* c[0], c[1] = one activation row times both channels of the pair at w (each activation word
-   extended once for both): a row kernel's odd last row */
+   extended once for both): a row kernel's odd last row (without NEON) */
 static inline void pq_s4_dot2(int32_t *c, const int8_t *a, const uint8_t *w, int32_t n)
 {
     int32_t c0 = 0, c1 = 0, k = 0;
-#if defined(PQ_NEON)
-    {
-        int32x4_t v0 = vdupq_n_s32(0), v1 = v0;
-        for (; k + 16 <= n; k += 16) {
-            int8x16_t x = vld1q_s8(a + k), y = vreinterpretq_s8_u8(vld1q_u8(w + k)), w0, w1;
-            PQ_S4_NEON_SPLIT(y, w0, w1);
-            v0 = pq_neon_mac16_s4(v0, x, w0);
-            v1 = pq_neon_mac16_s4(v1, x, w1);
-        }
-        c0 = vaddvq_s32(v0);
-        c1 = vaddvq_s32(v1);
-    }
-#endif
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
     for (; k + 4 <= n; k += 4) {
         int32_t x, xe, xo, y, v;
@@ -334,10 +301,31 @@ static inline void pq_s4_dot2(int32_t *c, const int8_t *a, const uint8_t *w, int
     } while (0)
 #endif
 
+#if defined(PQ_NEON)
+/* rows r < m of x (stride lda) times channel j of the packed matrix w (written) */
+__attribute__((always_inline))
+static inline void pq_neon_s4_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w, int32_t j,
+                                      int32_t n, int32_t m)
+{
+    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
+    if (j & 1) {
+        pq_neon_mat_vec(c, x, lda, pair, n, m, 0, PQ_NEON_W4_ODD);
+    } else {
+        pq_neon_mat_vec(c, x, lda, pair, n, m, 0, PQ_NEON_W4_EVEN);
+    }
+}
+#endif
+
 /* the per-row micro-kernels (pq_dot_s8 & co.) on the packed matrix's channels j, j + 1, .. */
 static inline int32_t pq_dot_s4(int8_t *a, int8_t *w, int32_t j, int32_t n)
 {
+#if defined(PQ_NEON)
+    int32_t c0;
+    pq_neon_s4_mat_vec(&c0, a, 0, w, j, n, 1);
+    return c0;
+#else
     return pq_s4_dot(a, (const uint8_t *)w + (j >> 1) * PQ_S4_PAIR_BYTES(n), (j & 1) ? 0 : 4, n);
+#endif
 }
 
 static inline void pq_dotn_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t m)
@@ -359,7 +347,8 @@ static inline void pq_dot4_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32
 }
 
 /* Row kernel, 2 channels: c[r * 2 + k] = sum of a[r * lda + i] * (weight i of channel j + k),
-   i < n, for r < rows, k < 2, j even (one pair); c is written. Thumb-2 with the DSP extension and
+   i < n, for r < rows, k < 2, j even (one pair); c is written. With NEON: pq_neon_rows2 in its
+   4-bit mode, four rows at a time, then the last 3, 2 or 1. Thumb-2 with the DSP extension and
    immediate offsets: three rows at a time, the last 2 (or 4) two at a time (PQ_S4_ASM_ROWS, 32
    deep), like pq_dot2r_s8; otherwise two rows at a time in C (PQ_S4_STEP_2X2 with the DSP
    extension, 8 deep); an odd last row alone (pq_s4_dot2). */
@@ -367,6 +356,10 @@ __attribute__((always_inline))
 static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
                                int32_t rows)
 {
+#if defined(PQ_NEON)
+    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
+    pq_neon_rows_pair(c, a, lda, pair, pair, n, rows, PQ_NEON_W4);
+#else
     const uint8_t *w0 = (const uint8_t *)w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
     int32_t r = 0;
 
@@ -398,36 +391,6 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
         const int8_t *p = a;
         const uint8_t *q = w0;
         int32_t c00 = 0, c01 = 0, c10 = 0, c11 = 0, i = 0;
-#if defined(PQ_NEON)
-        {
-            int32x4_t v00 = vdupq_n_s32(0), v01 = v00, v10 = v00, v11 = v00;
-            for (; i + 16 <= n; i += 16) {
-                int8x16_t x0 = vld1q_s8(p + i), x1 = vld1q_s8(p + lda + i), y, y0, y1;
-                y = vreinterpretq_s8_u8(vld1q_u8(q + i));
-                PQ_S4_NEON_SPLIT(y, y0, y1);
-                v00 = pq_neon_mac16_s4(v00, x0, y0);
-                v01 = pq_neon_mac16_s4(v01, x0, y1);
-                v10 = pq_neon_mac16_s4(v10, x1, y0);
-                v11 = pq_neon_mac16_s4(v11, x1, y1);
-            }
-            if (i + 8 <= n) {
-                int8x8_t x0 = vld1_s8(p + i), x1 = vld1_s8(p + lda + i), y, y0, y1;
-                y = vreinterpret_s8_u8(vld1_u8(q + i));
-                PQ_S4_NEON_SPLIT8(y, y0, y1);
-                v00 = vpadalq_s16(v00, vmull_s8(x0, y0));
-                v01 = vpadalq_s16(v01, vmull_s8(x0, y1));
-                v10 = vpadalq_s16(v10, vmull_s8(x1, y0));
-                v11 = vpadalq_s16(v11, vmull_s8(x1, y1));
-                i += 8;
-            }
-            c00 = vaddvq_s32(v00);
-            c01 = vaddvq_s32(v01);
-            c10 = vaddvq_s32(v10);
-            c11 = vaddvq_s32(v11);
-            p += i;
-            q += i;
-        }
-#endif
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
         const uint8_t *end = w0 + (n & ~7);
         for (; q != end; p += 8, q += 8) {
@@ -448,7 +411,7 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
         i = n & ~3;
 #endif
         for (; i < n; i++, p++, q++) {
-            int32_t y0 = PQ_S4_HI(q[0]), y1 = PQ_S4_LO(q[0]), x0 = p[0], x1 = p[lda];
+            int32_t y0 = PQ_NIB_HI(q[0]), y1 = PQ_NIB_LO(q[0]), x0 = p[0], x1 = p[lda];
             c00 += x0 * y0;
             c01 += x0 * y1;
             c10 += x1 * y0;
@@ -462,16 +425,22 @@ static inline void pq_dot2r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int3
     if (r < rows) {
         pq_s4_dot2(c, a, w0, n);
     }
+#endif
 }
 
-/* Row kernel, 1 channel: c[r] = sum of a[r * lda + i] * (weight i of channel j), r < rows */
+/* Row kernel, 1 channel: c[r] = sum of a[r * lda + i] * (weight i of channel j), r < rows (with
+   NEON: pq_neon_vec on the channel's nibbles, four rows at a time) */
 __attribute__((always_inline))
 static inline void pq_dot1r_s4(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
                                int32_t rows)
 {
+#if defined(PQ_NEON)
+    pq_neon_s4_mat_vec(c, a, lda, w, j, n, rows);
+#else
     int32_t r;
     for (r = 0; r < rows; r++, a += lda) {
         c[r] = pq_dot_s4(a, w, j, n);
     }
+#endif
 }
 """
