@@ -19,6 +19,7 @@ table's row in MODEL.md.
 """
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import shutil
@@ -66,10 +67,16 @@ def _set_args(overrides: dict) -> str:
     return " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in compact.items())
 
 
+@functools.lru_cache(maxsize=None)
+def _read_index(labels_dir: Path) -> dict:
+    """A label folder's index.json (read once: it lists every labelled text)."""
+    return json.loads((labels_dir / "index.json").read_text())
+
+
 def _labels_info(labels_dir: Path) -> tuple[dict | None, str]:
     """({kind: texts}, the `teacher label` options that made them) from the labels' index."""
     try:
-        index = json.loads((labels_dir / "index.json").read_text())
+        index = _read_index(labels_dir)
     except (OSError, json.JSONDecodeError):
         return None, "see labels.json"
     parts = [f"--augment {k}={n:g}" for k, n in index.get("augment", [])]
@@ -93,7 +100,7 @@ TEACHER_BASES = {
 def teacher_description(labels_dir: Path) -> tuple[str, str, str, Path]:
     """(short name, origin, the `teacher train` options, its eval JSON) of the teacher that
     labelled labels_dir, from the labels' index (the teacher's training record)."""
-    index = json.loads((labels_dir / "index.json").read_text())
+    index = _read_index(labels_dir)
     trained = index.get("teacher_trained") or {}
     base = Path(trained.get("base_model", ""))
     key = next((k for k in TEACHER_BASES if k in base.parts), None)
