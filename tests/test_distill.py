@@ -328,3 +328,47 @@ def test_several_labels_folders_train_as_one_corpus(tmp_path):
                       progress=False)
     with pytest.raises(PqError, match="other intents or slot tags"):
         open_labels([folders[0], str(other)])
+
+
+def test_combined_labels_are_the_teachers_mean_log_probabilities(tmp_path):
+    """`teacher combine`: per text, the mean of the folders' log-softmax (intent and each token's
+    slots), on the first folder's rows, whatever order the other folder holds them in; folders of
+    other texts are refused in one line, and nothing is written then."""
+    from pqcompile.distill.combine import combine_labels, log_softmax
+    rows = [{"text": "alpha beta", "lang": "en", "origin": "gold", "intent": "IN:A", "spans": [["SL:X", 6, 10]]},
+            {"text": "gamma", "lang": "en", "origin": "gold", "intent": "IN:B", "spans": []},
+            {"text": "beta alpha delta", "lang": "en", "origin": "swap", "intent": None, "spans": None}]
+    a = _write_labels(tmp_path / "a", [dict(r) for r in rows])
+    b = _write_labels(tmp_path / "b", [dict(r) for r in reversed(rows)])
+    index = combine_labels([tmp_path / "a", tmp_path / "b"], tmp_path / "ab", progress=False)
+    assert [r["text"] for r in index["rows"]] == [r["text"] for r in rows]
+    assert index["combined"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    soft = SoftLabels(tmp_path / "ab")
+    for k, r in enumerate(rows):
+        (ia, sa), (ib, sb) = a[r["text"]], b[r["text"]]
+        intent, slots = soft.logits(k)
+        np.testing.assert_allclose(intent, (log_softmax(ia) + log_softmax(ib)) / 2, atol=2e-2)
+        np.testing.assert_allclose(slots, (log_softmax(sa) + log_softmax(sb)) / 2, atol=2e-2)
+        assert slots.shape == sa.shape
+    # the ensemble differs from either teacher alone
+    assert not np.allclose(soft.logits(0)[0], log_softmax(a["alpha beta"][0]), atol=1e-2)
+
+    _write_labels(tmp_path / "c", [dict(rows[0])])
+    with pytest.raises(PqError, match="2 of the 3 texts of .* are not in"):
+        combine_labels([tmp_path / "a", tmp_path / "c"], tmp_path / "ac", progress=False)
+    assert not (tmp_path / "ac").exists()
+    with pytest.raises(PqError, match="already exists"):
+        combine_labels([tmp_path / "a", tmp_path / "b"], tmp_path / "ab", progress=False)
+
+
+def test_combine_command_reports_bad_folders_in_one_line(tmp_path):
+    from cli_runner import run_cli
+    rows = [{"text": "gamma", "lang": "en", "origin": "gold", "intent": "IN:B", "spans": []}]
+    _write_labels(tmp_path / "a", [dict(r) for r in rows])
+    _write_labels(tmp_path / "b", [dict(r) for r in rows])
+    bad = run_cli("teacher", "combine", str(tmp_path / "a"), str(tmp_path / "nothing"), "--out", str(tmp_path / "x"), ok=False)
+    assert bad.returncode != 0 and "not a soft-labels folder" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+    good = run_cli("teacher", "combine", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "ab"), "--json")
+    assert '"rows": 1' in good.stdout and SoftLabels(tmp_path / "ab").rows[0]["text"] == "gamma"

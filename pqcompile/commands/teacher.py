@@ -1,4 +1,4 @@
-"""`pqcompile teacher train|evaluate|label`: a large encoder teacher and its soft targets.
+"""`pqcompile teacher train|evaluate|label|combine`: a large encoder teacher and its soft targets.
 
 The teacher is any local Hugging Face encoder folder fine-tuned with joint intent and slot heads
 on the projection's own tokens; its soft targets feed `pqcompile train --teacher-labels`.
@@ -175,6 +175,26 @@ def label_cmd(teacher_dirs, data, out, augments, transfer, exclude, seed, batch_
         return
     click.echo(f"{out}: {len(index['rows'])} texts in {len(index['shards'])} shard(s) "
                f"({', '.join(f'{k} {v}' for k, v in origins.items())})")
+
+
+@teacher_group.command("combine")
+@click.argument("labels_dirs", nargs=-1, required=True, type=click.Path(), metavar="LABELS_DIR...")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Soft-labels folder to write.")
+@json_option
+def combine_cmd(labels_dirs, out, as_json):
+    """Write the ensemble of teachers that each labelled the same texts already (their mean
+    log-probabilities, as `teacher label` with several TEACHER_DIRs) without running them again.
+
+    The rows are the first folder's; each of its texts must be in every other folder (label them
+    with the same --data, --augment, --transfer and --seed)."""
+    from ..distill.combine import combine_labels
+    index = combine_labels(list(labels_dirs), out, progress=not as_json)
+    if as_json:
+        emit_json({"labels": out, "rows": len(index["rows"]), "shards": len(index["shards"]),
+                   "ensemble": index["ensemble"]})
+        return
+    click.echo(f"{out}: {len(index['rows'])} texts in {len(index['shards'])} shard(s), "
+               f"the ensemble of {', '.join(index['ensemble'])}")
 
 
 COMMANDS = [teacher_group]
