@@ -317,4 +317,10 @@ flash {build['sections']['flash']:,} B (weights {weights:,} B), RAM {build['sect
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) != 2:
+        sys.exit("usage: python scripts/package_bundled_model.py RUN   (a `pqcompile train` run folder)")
+    try:
+        main(sys.argv[1])
+    except (OSError, json.JSONDecodeError, subprocess.CalledProcessError) as e:
+        # a run without its eval JSONs, labels whose index.json is gone, a failed build: one line, no traceback
+        sys.exit(f"package_bundled_model: {e}")
