@@ -1,0 +1,402 @@
+"""x86-64 versions of the dot-product micro-kernels, in SSE2 intrinsics (part of every x86-64
+CPU, so the host target keeps building without any -march flag and runs the same on any x86-64).
+
+The generated kernels call the micro-kernels by the names dot_intrin.py and dot_s4.py define
+(pq_dot2r_s8, pq_dot2r_s4, ...); on the host those are the portable C loops. compile.py appends
+X86_KERNEL_C (and X86_PACKED_KERNEL_C when the model has packed 4-bit weights) after those
+definitions and before the generated kernels, for the host target only (`x86`; firmware.py and
+bench.py pass it for targets of kind "host"): under
+`#if defined(__SSE2__) && defined(__x86_64__) && !defined(PQ_NO_X86_SIMD)` it defines pq_dot*_x86
+functions and `#define`s each kernel name to its x86 version, as dot_mve.py does for Helium, so the
+generated kernels' calls take the vector code and the portable definitions above are left unused
+(static inline: no code). Another host (AArch64, where the NEON routines apply) compiles the
+portable and NEON code as before; -DPQ_NO_X86_SIMD selects the portable C on x86-64 too
+(scripts/bench_host.py measures both). The Arm targets' generated C does not contain these blocks:
+their sources are unchanged byte for byte.
+
+How: int8 lanes become int16 lanes by shifts within each 16-bit lane (the odd bytes: PSRAW #8; the
+even ones: PSLLW #8 then PSRAW #8, 3 instructions per 16 bytes instead of 4 for unpacking), both
+operands split the same way, and PMADDWD (_mm_madd_epi16) multiplies 8 int16 pairs and adds
+adjacent products into 4 int32 lanes: the exact sum (|product| <= 2^14), only the order of
+summation differs from the C loops, so every result is bit-identical. Register blocking as in the
+NEON path: the row kernels compute 4 token rows x 2 channels per 16-deep step (the two channels'
+extended weights in 4 registers, shared by the 4 rows; 8 accumulators; 15 of the 16 XMM registers),
+then 3, 2 or 1 rows; rows times one vector (the attention score, the intent head's weight rows,
+the per-row fallback kernels) 4 rows per step sharing the vector. The depth goes 16 deep, then 8
+(MOVQ loads: the upper lanes are zero on both sides), the last n % 8 products in C.
+
+Packed 4-bit weights (dot_s4.py's layout: byte k of pair p is the int8 b = 16 w[2p][k] +
+w[2p + 1][k]) are split exactly in the int16 lanes: the even channel's weight (b + 8) >> 4 (PADDW
+0x0800 + PSRAW #12 on the byte in the lane's top half: b <= 119 for every packable byte, so no lane
+overflows, and for the odd bytes the even byte below, < 256, never carries into bit 12), the odd
+channel's the low nibble sign-extended (PSLLW + PSRAW #12): 9 instructions per 16 deep and channel
+pair, shared by the rows, and the weights' loads halve.
+
+pq_dot2rw_s8 (the int16_weights build option, for the DSP extension) keeps its portable version.
+"""
+from __future__ import annotations
+
+X86_KERNEL_C = r"""
+/* ---- x86-64 SSE2 micro-kernels (dot_x86.py): the names above, #defined to these ---- */
+#if defined(__SSE2__) && defined(__x86_64__) && !defined(PQ_NO_X86_SIMD)
+#include <emmintrin.h>
+#define PQ_X86 1
+/* weights: int8 rows (PQ_X86_W8), a packed 4-bit pair (PQ_X86_W4: both channels), or one channel
+   of a pair (PQ_X86_W4_EVEN: the high nibbles' weights, PQ_X86_W4_ODD: the low nibbles') */
+#define PQ_X86_W8 0
+#define PQ_X86_W4 1
+#define PQ_X86_W4_EVEN 2
+#define PQ_X86_W4_ODD 3
+#define PQ_X86_LD16(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#define PQ_X86_LD8(p) _mm_loadl_epi64((const __m128i *)(const void *)(p))
+/* int16 lanes of 16 int8 x: the even bytes sign-extended (E), the odd bytes (O) */
+#define PQ_X86_E(x) _mm_srai_epi16(_mm_slli_epi16((x), 8), 8)
+#define PQ_X86_O(x) _mm_srai_epi16((x), 8)
+/* int16 lanes of 16 packed bytes y: the even channel's weights (b + 8) >> 4 of the even bytes
+   (HI_E) and of the odd bytes (HI_O), the odd channel's (the low nibble) likewise (LO_E, LO_O) */
+#define PQ_X86_HI_E(y) _mm_srai_epi16(_mm_add_epi16(_mm_slli_epi16((y), 8), _mm_set1_epi16(0x0800)), 12)
+#define PQ_X86_HI_O(y) _mm_srai_epi16(_mm_add_epi16((y), _mm_set1_epi16(0x0800)), 12)
+#define PQ_X86_LO_E(y) _mm_srai_epi16(_mm_slli_epi16((y), 12), 12)
+#define PQ_X86_LO_O(y) _mm_srai_epi16(_mm_slli_epi16((y), 4), 12)
+/* the weights of a one-channel mode from the bytes y: even-k lanes (VE), odd-k lanes (VO) */
+#define PQ_X86_VE(mode, y) ((mode) == PQ_X86_W4_EVEN ? PQ_X86_HI_E(y) : (mode) == PQ_X86_W4_ODD ? PQ_X86_LO_E(y) \
+                            : PQ_X86_E(y))
+#define PQ_X86_VO(mode, y) ((mode) == PQ_X86_W4_EVEN ? PQ_X86_HI_O(y) : (mode) == PQ_X86_W4_ODD ? PQ_X86_LO_O(y) \
+                            : PQ_X86_O(y))
+/* weight i of channel ch (0, 1) of a routine's weights, for the last n % 8 products */
+#define PQ_X86_WAT(mode, w0, w1, ch, i)                                                    \
+    ((mode) == PQ_X86_W8 ? (int32_t)((ch) ? (w1)[i] : (w0)[i])                             \
+     : ((mode) == PQ_X86_W4 ? !(ch) : (mode) == PQ_X86_W4_EVEN)                            \
+     ? PQ_NIB_HI((uint8_t)(w0)[i]) : PQ_NIB_LO((uint8_t)(w0)[i]))
+/* acc + the products of the int16 lanes (xe, xo) and (ye, yo), in 4 int32 lanes */
+#define PQ_X86_MAC(acc, xe, xo, ye, yo)                                                    \
+    _mm_add_epi32((acc), _mm_add_epi32(_mm_madd_epi16((xe), (ye)), _mm_madd_epi16((xo), (yo))))
+
+/* {sum of a's lanes, sum of b's, ., .} */
+static inline __m128i pq_x86_sum2(__m128i a, __m128i b)
+{
+    __m128i t = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+    return _mm_add_epi32(t, _mm_srli_si128(t, 8));
+}
+
+/* {sum of a's lanes, b's, c's, d's} */
+static inline __m128i pq_x86_sum4(__m128i a, __m128i b, __m128i c, __m128i d)
+{
+    __m128i s = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+    __m128i t = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
+    return _mm_add_epi32(_mm_unpacklo_epi64(s, t), _mm_unpackhi_epi64(s, t));
+}
+
+/* one row's step in a routine: `body` on row k's pointer and accumulators, when R > k */
+#define PQ_X86_ROWS(R, body)                                                               \
+    body(p0, a00, a01)                                                                     \
+    if ((R) > 1) { body(p1, a10, a11) }                                                    \
+    if ((R) > 2) { body(p2, a20, a21) }                                                    \
+    if ((R) > 3) { body(p3, a30, a31) }
+/* the R (1..4) rows' pointers (row k's formed only when there is a row k: -Warray-bounds) and
+   accumulators (two per row) */
+#define PQ_X86_SETUP(R, x, lda)                                                            \
+    const int8_t *p0 = (x), *p1 = (R) > 1 ? (x) + (lda) : (x), *p2 = (R) > 2 ? (x) + 2 * (lda) : (x), \
+                 *p3 = (R) > 3 ? (x) + 3 * (lda) : (x);                                    \
+    __m128i a00 = _mm_setzero_si128(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, \
+            a30 = a00, a31 = a00
+
+/* R (1..4) rows x 2 channels: c[2r + j] = sum of x[r * lda + i] * (weight i of channel j), i < n,
+   r < R (written). mode PQ_X86_W8: channel j's int8 weights at w0, w1; PQ_X86_W4: the packed pair
+   at w0 (w1 unused). Per 16-deep step: the two channels' weights extended once into 4 registers
+   (int8: 2 loads, 6 shifts; 4-bit: 1 load, 9 instructions), then per row 1 load, 3 shifts,
+   4 PMADDWD and 4 PADDD (32 MACs). Always inlined: R and mode must be constants. */
+__attribute__((always_inline))
+static inline void pq_x86_rows2(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0, const int8_t *w1,
+                                int32_t n, const int R, const int mode)
+{
+    int32_t i = 0, k;
+    __m128i ue, uo, ve, vo, xv, xe, xo;
+    PQ_X86_SETUP(R, x, lda);
+
+#define PQ_X86_WEIGHTS2(LD)                                                                \
+    if (mode == PQ_X86_W4) {                                                               \
+        __m128i y_ = LD(w0 + i);                                                           \
+        ue = PQ_X86_HI_E(y_);                                                              \
+        uo = PQ_X86_HI_O(y_);                                                              \
+        ve = PQ_X86_LO_E(y_);                                                              \
+        vo = PQ_X86_LO_O(y_);                                                              \
+    } else {                                                                               \
+        __m128i y_ = LD(w0 + i), z_ = LD(w1 + i);                                          \
+        ue = PQ_X86_E(y_);                                                                 \
+        uo = PQ_X86_O(y_);                                                                 \
+        ve = PQ_X86_E(z_);                                                                 \
+        vo = PQ_X86_O(z_);                                                                 \
+    }
+#define PQ_X86_R2_16(p, acc0, acc1)                                                        \
+    xv = PQ_X86_LD16((p) + i);                                                             \
+    xe = PQ_X86_E(xv);                                                                     \
+    xo = PQ_X86_O(xv);                                                                     \
+    acc0 = PQ_X86_MAC(acc0, xe, xo, ue, uo);                                               \
+    acc1 = PQ_X86_MAC(acc1, xe, xo, ve, vo);
+#define PQ_X86_R2_8(p, acc0, acc1)                                                         \
+    xv = PQ_X86_LD8((p) + i);                                                              \
+    xe = PQ_X86_E(xv);                                                                     \
+    xo = PQ_X86_O(xv);                                                                     \
+    acc0 = PQ_X86_MAC(acc0, xe, xo, ue, uo);                                               \
+    acc1 = PQ_X86_MAC(acc1, xe, xo, ve, vo);
+    for (; i < (n & ~15); i += 16) {
+        PQ_X86_WEIGHTS2(PQ_X86_LD16)
+        PQ_X86_ROWS(R, PQ_X86_R2_16)
+    }
+    if (n & 8) {   /* MOVQ: the upper 8 bytes of both operands are zero */
+        PQ_X86_WEIGHTS2(PQ_X86_LD8)
+        PQ_X86_ROWS(R, PQ_X86_R2_8)
+    }
+    _mm_storel_epi64((__m128i *)(void *)c, pq_x86_sum2(a00, a01));
+    if (R > 1) {
+        _mm_storel_epi64((__m128i *)(void *)(c + 2), pq_x86_sum2(a10, a11));
+    }
+    if (R > 2) {
+        _mm_storel_epi64((__m128i *)(void *)(c + 4), pq_x86_sum2(a20, a21));
+    }
+    if (R > 3) {
+        _mm_storel_epi64((__m128i *)(void *)(c + 6), pq_x86_sum2(a30, a31));
+    }
+    for (k = n & ~7; k < n; k++) {   /* the last n % 8 products (n & ~7: gcc knows the count) */
+        int32_t y0 = PQ_X86_WAT(mode, w0, w1, 0, k), y1 = PQ_X86_WAT(mode, w0, w1, 1, k);
+        c[0] += p0[k] * y0;
+        c[1] += p0[k] * y1;
+        if (R > 1) {
+            c[2] += p1[k] * y0;
+            c[3] += p1[k] * y1;
+        }
+        if (R > 2) {
+            c[4] += p2[k] * y0;
+            c[5] += p2[k] * y1;
+        }
+        if (R > 3) {
+            c[6] += p3[k] * y0;
+            c[7] += p3[k] * y1;
+        }
+    }
+}
+
+/* R (1..4) rows times one vector: c[r] = (acc: c[r] +) sum of x[r * lda + i] * v[i], i < n, r < R;
+   v int8 (PQ_X86_W8) or one channel of a packed pair (PQ_X86_W4_EVEN / _ODD: v is the pair's
+   first byte). Per 16-deep step the vector extended once (2 registers), then per row 1 load,
+   3 shifts, 2 PMADDWD, 2 PADDD. Always inlined. */
+__attribute__((always_inline))
+static inline void pq_x86_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *v, int32_t n,
+                              const int R, const int acc, const int mode)
+{
+    int32_t i = 0, k, s[4];
+    __m128i ue, uo, xv, xe, xo, sum;
+    PQ_X86_SETUP(R, x, lda);
+    (void)a01, (void)a11, (void)a21, (void)a31;   /* one accumulator per row */
+
+#define PQ_X86_V_16(p, acc0, acc1)                                                         \
+    xv = PQ_X86_LD16((p) + i);                                                             \
+    xe = PQ_X86_E(xv);                                                                     \
+    xo = PQ_X86_O(xv);                                                                     \
+    acc0 = PQ_X86_MAC(acc0, xe, xo, ue, uo);
+#define PQ_X86_V_8(p, acc0, acc1)                                                          \
+    xv = PQ_X86_LD8((p) + i);                                                              \
+    xe = PQ_X86_E(xv);                                                                     \
+    xo = PQ_X86_O(xv);                                                                     \
+    acc0 = PQ_X86_MAC(acc0, xe, xo, ue, uo);
+    for (; i < (n & ~15); i += 16) {
+        __m128i y = PQ_X86_LD16(v + i);
+        ue = PQ_X86_VE(mode, y);
+        uo = PQ_X86_VO(mode, y);
+        PQ_X86_ROWS(R, PQ_X86_V_16)
+    }
+    if (n & 8) {
+        __m128i y = PQ_X86_LD8(v + i);
+        ue = PQ_X86_VE(mode, y);
+        uo = PQ_X86_VO(mode, y);
+        PQ_X86_ROWS(R, PQ_X86_V_8)
+    }
+    sum = pq_x86_sum4(a00, a10, a20, a30);
+    if (R == 4) {
+        if (acc) {
+            sum = _mm_add_epi32(sum, PQ_X86_LD16(c));
+        }
+        _mm_storeu_si128((__m128i *)(void *)c, sum);
+    } else {
+        _mm_storeu_si128((__m128i *)(void *)s, sum);
+        for (k = 0; k < R; k++) {
+            c[k] = acc ? c[k] + s[k] : s[k];
+        }
+    }
+    for (k = n & ~7; k < n; k++) {   /* the last n % 8 products */
+        int32_t y = PQ_X86_WAT(mode, v, v, 0, k);
+        c[0] += p0[k] * y;
+        if (R > 1) {
+            c[1] += p1[k] * y;
+        }
+        if (R > 2) {
+            c[2] += p2[k] * y;
+        }
+        if (R > 3) {
+            c[3] += p3[k] * y;
+        }
+    }
+}
+
+/* token rows r < rows of x (stride lda) times a channel pair: 4 rows at a time, then the last 3, 2 or 1 */
+__attribute__((always_inline))
+static inline void pq_x86_rows_pair(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0,
+                                    const int8_t *w1, int32_t n, int32_t rows, const int mode)
+{
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4, x += 4 * lda, c += 8) {
+        pq_x86_rows2(c, x, lda, w0, w1, n, 4, mode);
+    }
+    if (rows - r == 3) {
+        pq_x86_rows2(c, x, lda, w0, w1, n, 3, mode);
+    } else if (rows - r == 2) {
+        pq_x86_rows2(c, x, lda, w0, w1, n, 2, mode);
+    } else if (rows - r == 1) {
+        pq_x86_rows2(c, x, lda, w0, w1, n, 1, mode);
+    }
+}
+
+/* rows r < m of x (stride lda) times v: 4 at a time, then the last 3, 2 or 1 */
+__attribute__((always_inline))
+static inline void pq_x86_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *v, int32_t n,
+                                  int32_t m, const int acc, const int mode)
+{
+    int32_t r = 0;
+    for (; r + 4 <= m; r += 4, x += 4 * lda, c += 4) {
+        pq_x86_vec(c, x, lda, v, n, 4, acc, mode);
+    }
+    if (m - r == 3) {
+        pq_x86_vec(c, x, lda, v, n, 3, acc, mode);
+    } else if (m - r == 2) {
+        pq_x86_vec(c, x, lda, v, n, 2, acc, mode);
+    } else if (m - r == 1) {
+        pq_x86_vec(c, x, lda, v, n, 1, acc, mode);
+    }
+}
+
+static inline int32_t pq_dot_s8_x86(int8_t *a, int8_t *b, int32_t n)
+{
+    int32_t acc;
+    pq_x86_vec(&acc, a, 0, b, n, 1, 0, PQ_X86_W8);
+    return acc;
+}
+
+/* c[j] += w row j . a, j < 2 or 4 (the weight rows n apart times a) */
+static inline void pq_dot2_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n)
+{
+    pq_x86_vec(c, w, n, a, n, 2, 1, PQ_X86_W8);
+}
+
+static inline void pq_dot4_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n)
+{
+    pq_x86_vec(c, w, n, a, n, 4, 1, PQ_X86_W8);
+}
+
+/* c[j] += w row j . a, j < m: the weight rows 4 at a time sharing a's extension */
+__attribute__((always_inline))
+static inline void pq_dotn_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
+{
+    pq_x86_mat_vec(c, w, n, a, n, m, 1, PQ_X86_W8);
+}
+
+/* c[2r + j] = a row r . w row j, r < rows, j < 2 (the row kernel, 2 channels) */
+__attribute__((always_inline))
+static inline void pq_dot2r_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
+{
+    pq_x86_rows_pair(c, a, lda, w, w + n, n, rows, PQ_X86_W8);
+}
+
+/* c[r] = a row r . w, r < rows (the row kernel, 1 channel): 4 token rows at a time */
+__attribute__((always_inline))
+static inline void pq_dot1r_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
+{
+    pq_x86_mat_vec(c, a, lda, w, n, rows, 0, PQ_X86_W8);
+}
+
+#define pq_dot_s8 pq_dot_s8_x86
+#define pq_dot2_s8 pq_dot2_s8_x86
+#define pq_dot4_s8 pq_dot4_s8_x86
+#define pq_dotn_s8 pq_dotn_s8_x86
+#define pq_dot2r_s8 pq_dot2r_s8_x86
+#define pq_dot1r_s8 pq_dot1r_s8_x86
+#endif
+"""
+
+X86_PACKED_KERNEL_C = r"""
+/* ---- x86-64 SSE2 micro-kernels on packed 4-bit weights (dot_x86.py, dot_s4.py's layout) ---- */
+#if defined(PQ_X86)
+/* the row kernel, 2 channels j, j + 1 (j even: one pair) */
+__attribute__((always_inline))
+static inline void pq_dot2r_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
+                                   int32_t rows)
+{
+    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
+    pq_x86_rows_pair(c, a, lda, pair, pair, n, rows, PQ_X86_W4);
+}
+
+/* rows r < m of x (stride lda) times channel j of the packed matrix w (acc: c +=, else c =) */
+__attribute__((always_inline))
+static inline void pq_x86_s4_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w, int32_t j,
+                                     int32_t n, int32_t m, const int acc)
+{
+    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
+    if (j & 1) {
+        pq_x86_mat_vec(c, x, lda, pair, n, m, acc, PQ_X86_W4_ODD);
+    } else {
+        pq_x86_mat_vec(c, x, lda, pair, n, m, acc, PQ_X86_W4_EVEN);
+    }
+}
+
+/* the row kernel, 1 channel j */
+__attribute__((always_inline))
+static inline void pq_dot1r_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
+                                   int32_t rows)
+{
+    pq_x86_s4_mat_vec(c, a, lda, w, j, n, rows, 0);
+}
+
+static inline int32_t pq_dot_s4_x86(int8_t *a, int8_t *w, int32_t j, int32_t n)
+{
+    int32_t c0;
+    pq_x86_s4_mat_vec(&c0, a, 0, w, j, n, 1, 0);
+    return c0;
+}
+
+/* c[k] += a . channel j + k, k < m: an odd first channel alone, then pairs (both channels from one
+   load per 16 deep), an odd last channel alone */
+static inline void pq_dotn_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t m)
+{
+    int32_t k = 0, d[2];
+    if (m > 0 && (j & 1)) {
+        c[0] += pq_dot_s4_x86(a, w, j, n);
+        k = 1;
+    }
+    for (; k + 2 <= m; k += 2) {
+        pq_x86_rows2(d, a, 0, w + ((j + k) >> 1) * PQ_S4_PAIR_BYTES(n), 0, n, 1, PQ_X86_W4);
+        c[k] += d[0];
+        c[k + 1] += d[1];
+    }
+    if (k < m) {
+        c[k] += pq_dot_s4_x86(a, w, j + k, n);
+    }
+}
+
+static inline void pq_dot2_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
+{
+    pq_dotn_s4_x86(c, a, w, j, n, 2);
+}
+
+static inline void pq_dot4_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
+{
+    pq_dotn_s4_x86(c, a, w, j, n, 4);
+}
+
+#define pq_dot_s4 pq_dot_s4_x86
+#define pq_dot2_s4 pq_dot2_s4_x86
+#define pq_dot4_s4 pq_dot4_s4_x86
+#define pq_dotn_s4 pq_dotn_s4_x86
+#define pq_dot2r_s4 pq_dot2r_s4_x86
+#define pq_dot1r_s4 pq_dot1r_s4_x86
+#endif
+"""
