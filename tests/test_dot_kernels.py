@@ -51,6 +51,7 @@ CASES += ([(k, g, int(n), rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for row
 ROW_KERNELS = ("dot2r", "dot1r", "dot2rw", "dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far", "dot1r_var",
                "dot1r_far")
 NO_X86 = "-DPQ_NO_X86_SIMD"   # the host's portable C loops instead of dot_x86.py's SSE2 kernels
+NO_AVX2 = "-DPQ_NO_X86_AVX2"   # the SSE2 kernels only (not the run-time selected AVX2 row kernels)
 FAR = 2050   # a row stride whose 2 x (row offset) LDR's 12-bit immediate cannot take
 
 
@@ -114,7 +115,8 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
     return src, expected
 
 
-@pytest.mark.parametrize("target_name, flags", [("host", ()), ("host", (NO_X86,)), ("cortex-m7", ()),
+@pytest.mark.parametrize("target_name, flags", [("host", ()), ("host", (NO_AVX2,)), ("host", (NO_X86,)),
+                                                ("cortex-m7", ()),
                                                 ("cortex-m4", ()), ("cortex-a7", ()), ("cortex-a7", ("-marm",)),
                                                 ("cortex-a7", ("-mfpu=vfpv4",)), ("cortex-a53", ())])
 def test_micro_kernels_equal_numpy(target_name, flags, tmp_path):
@@ -126,7 +128,8 @@ def test_micro_kernels_equal_numpy(target_name, flags, tmp_path):
     src, expected = harness(np.random.default_rng(5))
     neon = target_name == "cortex-a53" or (target_name == "cortex-a7" and "-mfpu=vfpv4" not in flags)
     got = run_harness(target_name, src, len(CASES), tmp_path, flags, dsp=target_name not in ("host", "cortex-a53"),
-                      neon=neon, x86=target_name == "host" and NO_X86 not in flags)
+                      neon=neon, x86=target_name == "host" and NO_X86 not in flags,
+                      avx2=target_name == "host" and not {NO_X86, NO_AVX2} & set(flags))
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 

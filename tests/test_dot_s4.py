@@ -44,6 +44,7 @@ CASES += ([(k, g, int(n), rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for row
           + [("dot2r_ext", 2, n, rows) for rows in (1, 4, 5) for n in (248, 249, 255, 1024)])
 ROW_KERNELS = ("dot2r", "dot2r_var", "dot1r", "dot2r_ext")
 NO_X86 = "-DPQ_NO_X86_SIMD"   # the host's portable C instead of dot_x86.py's SSE2 kernels
+NO_AVX2 = "-DPQ_NO_X86_AVX2"   # the SSE2 kernels only (not the run-time selected AVX2 row kernels)
 
 
 def harness(rng) -> tuple[str, list[np.ndarray]]:
@@ -117,7 +118,8 @@ def test_pack_layout():
     assert ok.sum() == 248 and np.array_equal(unpack_s4(pack_s4(both), 2, both.shape[1]), both)
 
 
-@pytest.mark.parametrize("target_name, flags", [("host", ()), ("host", (NO_X86,)), ("cortex-m7", ()),
+@pytest.mark.parametrize("target_name, flags", [("host", ()), ("host", (NO_AVX2,)), ("host", (NO_X86,)),
+                                                ("cortex-m7", ()),
                                                 ("cortex-m4", ()),
                                                 ("cortex-a7", ()), ("cortex-a7", ("-marm",)),
                                                 ("cortex-a7", ("-mfpu=vfpv4",)), ("cortex-a53", ()),
@@ -130,7 +132,8 @@ def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
     neon = target_name == "cortex-a53" or (target_name == "cortex-a7" and "-mfpu=vfpv4" not in flags)
     got = run_harness(target_name, src, len(CASES), tmp_path, flags,
                       dsp=target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55") and not neon,
-                      neon=neon, x86=target_name == "host" and NO_X86 not in flags)
+                      neon=neon, x86=target_name == "host" and NO_X86 not in flags,
+                      avx2=target_name == "host" and not {NO_X86, NO_AVX2} & set(flags))
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 
