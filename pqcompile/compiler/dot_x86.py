@@ -244,20 +244,21 @@ static inline void pq_x86_vec(int32_t *c, const int8_t *x, int32_t lda, const in
    row kernels (bottleneck, QRNN gates, slot head: nearly all of the network's MACs); compiled
    without any -m flag, in functions with the target("avx2") attribute. -DPQ_NO_X86_AVX2 leaves
    it out (the SSE2 kernels alone). Exact like every other path:
-   - 4-bit weights (PQ_X86_W4): per 32-deep step the pair's 32 bytes split into the two channels'
-     int8 weights (w0 = the high nibble of b + 8 as a 4-bit two's complement number, w1 = the low
-     nibble: 8 instructions, shared by the rows); each row's 32 activations offset to unsigned
-     (x + 128: one VPXOR) and VPMADDUBSW (u8 x s8, adjacent pairs summed into int16) with each
-     channel: |sum| <= 2 * 255 * 8, far from VPMADDUBSW's saturation, so exact; VPMADDWD by 1
-     widens into int32 lanes. The offset's share, 128 * (the channel's weight sum), is the same
-     VPMADDUBSW on bytes 0x80, computed once per step for all rows and subtracted at the end.
-     Per row and 32 deep: 1 load, 1 VPXOR, 2 VPMADDUBSW, 2 VPMADDWD, 2 VPADDD (64 MACs).
-   - int8 weights (PQ_X86_W8; |product| <= 2^14 would saturate VPMADDUBSW): per 16-deep step
+   - 4-bit weights (pq_avx2_pair_w4): the depth in chunks of up to 256; per chunk the pair's bytes
+     are split once into the two channels' int8 weights (w0 = the high nibble of b + 8 as a 4-bit
+     two's complement number, w1 = the low nibble), stored on the stack and shared by all the
+     token rows; each row's activations are offset to unsigned (x + 128: one VPXOR per 32) and
+     multiplied with VPMADDUBSW (u8 x s8, adjacent pairs summed into int16 lanes: |pair sum| <=
+     2 * 255 * 8 = 4080, far from its saturation) and summed in int16 lanes over the chunk (8 steps
+     of 32: |sum| <= 32640, no overflow), then widened (VPMADDWD by 1) and reduced across lanes
+     (VPHADDD) into c. The offset's share, 128 * (the channel's weight sum), is subtracted at the
+     end. Per row and 32 deep: 1 VPXOR (the load folded), 2 VPMADDUBSW, 2 VPADDW (64 MACs); 4 rows
+     x 2 channels per step, then 3, 2 or 1 rows.
+   - int8 weights (pq_avx2_rows2; |product| <= 2^14 would saturate VPMADDUBSW): per 16-deep step
      VPMOVSXBW of 16 bytes into int16 lanes and VPMADDWD, per row 1 VPMOVSXBW, 2 VPMADDWD,
-     2 VPADDD (32 MACs).
-   The depth goes 32 (4-bit) or 16 (int8) deep per step, then 16 / 8 deep on zero-extended loads
-   (the upper lanes' weights are 0), the last n % 8 products in C. 4 rows x 2 channels per step,
-   then the last 3, 2 or 1 rows. */
+     2 VPADDD (32 MACs), 4 rows x 2 channels per step.
+   The last 8..31 of a depth go through zero-extended loads (the extra lanes' weights are 0), the
+   last n % 8 products in C. */
 #if !defined(PQ_NO_X86_AVX2) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 6))
 #include <immintrin.h>
 #define PQ_X86_AVX2 1
@@ -273,98 +274,171 @@ static inline int pq_x86_has_avx2(void)
 }
 
 #define PQ_AVX2_FN __attribute__((target("avx2")))
+#define PQ_AVX2_LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 /* 16 or 8 bytes at p in the low lanes of a 256-bit register, the rest zero */
 #define PQ_AVX2_LD16Z(p) _mm256_inserti128_si256(_mm256_setzero_si256(), PQ_X86_LD16(p), 0)
 #define PQ_AVX2_LD8Z(p) _mm256_inserti128_si256(_mm256_setzero_si256(), PQ_X86_LD8(p), 0)
-/* the int32 sum of a's 8 lanes minus b's */
-PQ_AVX2_FN static inline int32_t pq_avx2_sum_minus(__m256i a, __m256i b)
+/* the first `bytes` (8, 16, 24 or 32) bytes at p, the rest zero */
+PQ_AVX2_FN __attribute__((always_inline))
+static inline __m256i pq_avx2_load_part(const int8_t *p, int32_t bytes)
 {
-    __m256i d = _mm256_sub_epi32(a, b);
-    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+    if (bytes == 32) {
+        return PQ_AVX2_LD32(p);
+    }
+    if (bytes == 24) {
+        return _mm256_inserti128_si256(_mm256_castsi128_si256(PQ_X86_LD16(p)), PQ_X86_LD8(p + 16), 1);
+    }
+    return bytes == 16 ? PQ_AVX2_LD16Z(p) : PQ_AVX2_LD8Z(p);
+}
+
+/* the int32 sum of a's 8 lanes */
+PQ_AVX2_FN static inline int32_t pq_avx2_sum(__m256i a)
+{
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
     t = _mm_add_epi32(t, _mm_srli_si128(t, 8));
     return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_srli_si128(t, 4)));
 }
 
-/* pq_x86_rows2 in AVX2 (R rows 1..4, mode PQ_X86_W4 or PQ_X86_W8; c written) */
+/* {sum of a's lanes, b's, c's, d's} (32-bit lanes) */
+PQ_AVX2_FN static inline __m128i pq_avx2_sum4(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    __m256i g = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
+}
+
+/* R (1..4) token rows from x (stride lda) times a chunk's two channels of split 4-bit weights
+   (u, v: 32-byte aligned, zero past len; len a multiple of 8, at most 256): c[2r + j] += the
+   row's dot product with channel j, plus 128 * the channel's weight sum (the offset). */
 PQ_AVX2_FN __attribute__((always_inline))
-static inline void pq_avx2_rows2(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0, const int8_t *w1,
-                                 int32_t n, const int R, const int mode)
+static inline void pq_avx2_w4_block(int32_t *c, const int8_t *x, int32_t lda, const int8_t *u, const int8_t *v,
+                                    int32_t len, const int R)
 {
     const int8_t *p0 = x, *p1 = R > 1 ? x + lda : x, *p2 = R > 2 ? x + 2 * lda : x, *p3 = R > 3 ? x + 3 * lda : x;
-    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), b8 = _mm256_set1_epi8(8);
-    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
-            a31 = a00, k0 = a00, k1 = a00, u, v, xv;
-    int32_t i = 0, k;
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00,
+            s31 = s00, wu, wv, xv;
+    int32_t i = 0, k, t[8], tail = len & 31;
 
-    if (mode == PQ_X86_W4) {
-#define PQ_AVX2_SPLIT(y)                                                                   \
-        u = _mm256_and_si256(_mm256_srli_epi16(_mm256_add_epi8((y), b8), 4), lo4);         \
-        u = _mm256_sub_epi8(_mm256_xor_si256(u, b8), b8);                                  \
-        v = _mm256_sub_epi8(_mm256_xor_si256(_mm256_and_si256((y), lo4), b8), b8);         \
-        k0 = _mm256_add_epi32(k0, _mm256_madd_epi16(_mm256_maddubs_epi16(flip, u), ones)); \
-        k1 = _mm256_add_epi32(k1, _mm256_madd_epi16(_mm256_maddubs_epi16(flip, v), ones));
 #define PQ_AVX2_W4ROW(xload, acc0, acc1)                                                   \
-        xv = _mm256_xor_si256(xload, flip);                                                \
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, u), ones)); \
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, v), ones));
+    xv = _mm256_xor_si256(xload, flip);                                                    \
+    acc0 = _mm256_add_epi16(acc0, _mm256_maddubs_epi16(xv, wu));                           \
+    acc1 = _mm256_add_epi16(acc1, _mm256_maddubs_epi16(xv, wv));
 #define PQ_AVX2_W4STEP(LD)                                                                 \
-        {                                                                                  \
-            __m256i y_ = LD(w0 + i);                                                       \
-            PQ_AVX2_SPLIT(y_)                                                              \
-        }                                                                                  \
-        PQ_AVX2_W4ROW(LD(p0 + i), a00, a01)                                                \
-        if (R > 1) { PQ_AVX2_W4ROW(LD(p1 + i), a10, a11) }                                 \
-        if (R > 2) { PQ_AVX2_W4ROW(LD(p2 + i), a20, a21) }                                 \
-        if (R > 3) { PQ_AVX2_W4ROW(LD(p3 + i), a30, a31) }
-#define PQ_AVX2_LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-        for (; i < (n & ~31); i += 32) {
-            PQ_AVX2_W4STEP(PQ_AVX2_LD32)
+    wu = _mm256_load_si256((const __m256i *)(const void *)(u + i));                        \
+    wv = _mm256_load_si256((const __m256i *)(const void *)(v + i));                        \
+    PQ_AVX2_W4ROW(LD(p0 + i), s00, s01)                                                    \
+    if (R > 1) { PQ_AVX2_W4ROW(LD(p1 + i), s10, s11) }                                     \
+    if (R > 2) { PQ_AVX2_W4ROW(LD(p2 + i), s20, s21) }                                     \
+    if (R > 3) { PQ_AVX2_W4ROW(LD(p3 + i), s30, s31) }
+#define PQ_AVX2_PART(p) pq_avx2_load_part((p), tail)
+    for (; i < len - tail; i += 32) {
+        PQ_AVX2_W4STEP(PQ_AVX2_LD32)
+    }
+    if (tail) {
+        PQ_AVX2_W4STEP(PQ_AVX2_PART)
+    }
+    _mm_storeu_si128((__m128i *)(void *)t,
+                     pq_avx2_sum4(_mm256_madd_epi16(s00, ones), _mm256_madd_epi16(s01, ones),
+                                  _mm256_madd_epi16(s10, ones), _mm256_madd_epi16(s11, ones)));
+    if (R > 2) {
+        _mm_storeu_si128((__m128i *)(void *)(t + 4),
+                         pq_avx2_sum4(_mm256_madd_epi16(s20, ones), _mm256_madd_epi16(s21, ones),
+                                      _mm256_madd_epi16(s30, ones), _mm256_madd_epi16(s31, ones)));
+    }
+    for (k = 0; k < 2 * R; k++) {
+        c[k] += t[k];
+    }
+}
+
+/* pq_dot2r_s4's work in AVX2: token rows r < rows of x (stride lda) times the packed pair at w
+   (channels 2p, 2p + 1), c[2r + j] written. Called, not inlined (its code is AVX2). */
+PQ_AVX2_FN __attribute__((noinline))
+static void pq_avx2_pair_w4(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w, int32_t n, int32_t rows)
+{
+    int8_t u[256] __attribute__((aligned(32))), v[256] __attribute__((aligned(32)));
+    const __m256i b8 = _mm256_set1_epi8(8), lo4 = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8((char)0x80);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i ku = _mm256_setzero_si256(), kv = ku;
+    const int32_t n8 = n & ~7;
+    int32_t base, r, k, k0, k1;
+
+    for (r = 0; r < 2 * rows; r++) {
+        c[r] = 0;
+    }
+    for (base = 0; base < n8; base += 256) {
+        const int32_t len = n8 - base < 256 ? n8 - base : 256;
+        const int8_t *xb = x + base;
+        for (k = 0; k < len; k += 32) {   /* split the chunk's pair bytes, zero past len */
+            __m256i y = pq_avx2_load_part(w + base + k, len - k < 32 ? len - k : 32), a, b;
+            a = _mm256_and_si256(_mm256_srli_epi16(_mm256_add_epi8(y, b8), 4), lo4);
+            a = _mm256_sub_epi8(_mm256_xor_si256(a, b8), b8);
+            b = _mm256_sub_epi8(_mm256_xor_si256(_mm256_and_si256(y, lo4), b8), b8);
+            _mm256_store_si256((__m256i *)(void *)(u + k), a);
+            _mm256_store_si256((__m256i *)(void *)(v + k), b);
+            ku = _mm256_add_epi32(ku, _mm256_madd_epi16(_mm256_maddubs_epi16(flip, a), ones));
+            kv = _mm256_add_epi32(kv, _mm256_madd_epi16(_mm256_maddubs_epi16(flip, b), ones));
         }
-        if (n & 16) {
-            PQ_AVX2_W4STEP(PQ_AVX2_LD16Z)
-            i += 16;
+        for (r = 0; r + 4 <= rows; r += 4) {
+            pq_avx2_w4_block(c + 2 * r, xb + r * lda, lda, u, v, len, 4);
         }
-        if (n & 8) {
-            PQ_AVX2_W4STEP(PQ_AVX2_LD8Z)
+        if (rows - r == 3) {
+            pq_avx2_w4_block(c + 2 * r, xb + r * lda, lda, u, v, len, 3);
+        } else if (rows - r == 2) {
+            pq_avx2_w4_block(c + 2 * r, xb + r * lda, lda, u, v, len, 2);
+        } else if (rows - r == 1) {
+            pq_avx2_w4_block(c + 2 * r, xb + r * lda, lda, u, v, len, 1);
         }
-    } else {
+    }
+    k0 = pq_avx2_sum(ku);   /* 128 * the weight sums over the first n8 */
+    k1 = pq_avx2_sum(kv);
+    for (r = 0; r < rows; r++, x += lda) {
+        c[2 * r] -= k0;
+        c[2 * r + 1] -= k1;
+        for (k = n8; k < n; k++) {   /* the last n % 8 products */
+            c[2 * r] += x[k] * PQ_NIB_HI((uint8_t)w[k]);
+            c[2 * r + 1] += x[k] * PQ_NIB_LO((uint8_t)w[k]);
+        }
+    }
+}
+
+/* pq_x86_rows2 in AVX2 for int8 weights (R rows 1..4; c written) */
+PQ_AVX2_FN __attribute__((always_inline))
+static inline void pq_avx2_rows2(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0, const int8_t *w1,
+                                 int32_t n, const int R)
+{
+    const int8_t *p0 = x, *p1 = R > 1 ? x + lda : x, *p2 = R > 2 ? x + 2 * lda : x, *p3 = R > 3 ? x + 3 * lda : x;
+    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
+            a31 = a00, u, v, xv;
+    int32_t i = 0, k, t[8];
+
 #define PQ_AVX2_SX16(p) _mm256_cvtepi8_epi16(PQ_X86_LD16(p))
 #define PQ_AVX2_SX8(p) _mm256_cvtepi8_epi16(PQ_X86_LD8(p))
 #define PQ_AVX2_W8ROW(xload, acc0, acc1)                                                   \
-        xv = xload;                                                                        \
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(xv, u));                           \
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(xv, v));
+    xv = xload;                                                                            \
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(xv, u));                               \
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(xv, v));
 #define PQ_AVX2_W8STEP(SX)                                                                 \
-        u = SX(w0 + i);                                                                    \
-        v = SX(w1 + i);                                                                    \
-        PQ_AVX2_W8ROW(SX(p0 + i), a00, a01)                                                \
-        if (R > 1) { PQ_AVX2_W8ROW(SX(p1 + i), a10, a11) }                                 \
-        if (R > 2) { PQ_AVX2_W8ROW(SX(p2 + i), a20, a21) }                                 \
-        if (R > 3) { PQ_AVX2_W8ROW(SX(p3 + i), a30, a31) }
-        for (; i < (n & ~15); i += 16) {
-            PQ_AVX2_W8STEP(PQ_AVX2_SX16)
-        }
-        if (n & 8) {
-            PQ_AVX2_W8STEP(PQ_AVX2_SX8)
-        }
+    u = SX(w0 + i);                                                                        \
+    v = SX(w1 + i);                                                                        \
+    PQ_AVX2_W8ROW(SX(p0 + i), a00, a01)                                                    \
+    if (R > 1) { PQ_AVX2_W8ROW(SX(p1 + i), a10, a11) }                                     \
+    if (R > 2) { PQ_AVX2_W8ROW(SX(p2 + i), a20, a21) }                                     \
+    if (R > 3) { PQ_AVX2_W8ROW(SX(p3 + i), a30, a31) }
+    for (; i < (n & ~15); i += 16) {
+        PQ_AVX2_W8STEP(PQ_AVX2_SX16)
     }
-    c[0] = pq_avx2_sum_minus(a00, k0);
-    c[1] = pq_avx2_sum_minus(a01, k1);
-    if (R > 1) {
-        c[2] = pq_avx2_sum_minus(a10, k0);
-        c[3] = pq_avx2_sum_minus(a11, k1);
+    if (n & 8) {
+        PQ_AVX2_W8STEP(PQ_AVX2_SX8)
     }
+    _mm_storeu_si128((__m128i *)(void *)t, pq_avx2_sum4(a00, a01, a10, a11));
     if (R > 2) {
-        c[4] = pq_avx2_sum_minus(a20, k0);
-        c[5] = pq_avx2_sum_minus(a21, k1);
+        _mm_storeu_si128((__m128i *)(void *)(t + 4), pq_avx2_sum4(a20, a21, a30, a31));
     }
-    if (R > 3) {
-        c[6] = pq_avx2_sum_minus(a30, k0);
-        c[7] = pq_avx2_sum_minus(a31, k1);
+    for (k = 0; k < 2 * R; k++) {
+        c[k] = t[k];
     }
     for (k = n & ~7; k < n; k++) {   /* the last n % 8 products */
-        int32_t y0 = PQ_X86_WAT(mode, w0, w1, 0, k), y1 = PQ_X86_WAT(mode, w0, w1, 1, k);
+        int32_t y0 = w0[k], y1 = w1[k];
         c[0] += p0[k] * y0;
         c[1] += p0[k] * y1;
         if (R > 1) {
@@ -382,26 +456,23 @@ static inline void pq_avx2_rows2(int32_t *c, const int8_t *x, int32_t lda, const
     }
 }
 
-/* pq_x86_rows_pair in AVX2, one function per weight mode (called, not inlined: its code is AVX2) */
-#define PQ_AVX2_ROWS_PAIR(name, mode)                                                      \
-    PQ_AVX2_FN __attribute__((noinline))                                                   \
-    static void name(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0, const int8_t *w1, \
-                     int32_t n, int32_t rows)                                              \
-    {                                                                                      \
-        int32_t r = 0;                                                                     \
-        for (; r + 4 <= rows; r += 4, x += 4 * lda, c += 8) {                              \
-            pq_avx2_rows2(c, x, lda, w0, w1, n, 4, mode);                                  \
-        }                                                                                  \
-        if (rows - r == 3) {                                                               \
-            pq_avx2_rows2(c, x, lda, w0, w1, n, 3, mode);                                  \
-        } else if (rows - r == 2) {                                                        \
-            pq_avx2_rows2(c, x, lda, w0, w1, n, 2, mode);                                  \
-        } else if (rows - r == 1) {                                                        \
-            pq_avx2_rows2(c, x, lda, w0, w1, n, 1, mode);                                  \
-        }                                                                                  \
+/* pq_dot2r_s8's work in AVX2 (called, not inlined) */
+PQ_AVX2_FN __attribute__((noinline))
+static void pq_avx2_pair_w8(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0, const int8_t *w1,
+                            int32_t n, int32_t rows)
+{
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4, x += 4 * lda, c += 8) {
+        pq_avx2_rows2(c, x, lda, w0, w1, n, 4);
     }
-PQ_AVX2_ROWS_PAIR(pq_avx2_rows_pair_w8, PQ_X86_W8)
-PQ_AVX2_ROWS_PAIR(pq_avx2_rows_pair_w4, PQ_X86_W4)
+    if (rows - r == 3) {
+        pq_avx2_rows2(c, x, lda, w0, w1, n, 3);
+    } else if (rows - r == 2) {
+        pq_avx2_rows2(c, x, lda, w0, w1, n, 2);
+    } else if (rows - r == 1) {
+        pq_avx2_rows2(c, x, lda, w0, w1, n, 1);
+    }
+}
 #endif
 
 /* token rows r < rows of x (stride lda) times a channel pair: 4 rows at a time, then the last 3, 2 or 1 */
@@ -413,9 +484,9 @@ static inline void pq_x86_rows_pair(int32_t *c, const int8_t *x, int32_t lda, co
 #if defined(PQ_X86_AVX2)
     if (pq_x86_has_avx2()) {
         if (mode == PQ_X86_W4) {
-            pq_avx2_rows_pair_w4(c, x, lda, w0, w1, n, rows);
+            pq_avx2_pair_w4(c, x, lda, w0, n, rows);
         } else {
-            pq_avx2_rows_pair_w8(c, x, lda, w0, w1, n, rows);
+            pq_avx2_pair_w8(c, x, lda, w0, w1, n, rows);
         }
         return;
     }
