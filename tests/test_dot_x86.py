@@ -1,8 +1,9 @@
-"""The x86-64 SSE2 micro-kernels (dot_x86.py) in the generated C: compile_onnx adds them by default
-(the host's C, HostModel), a build for a target that is not the host leaves them out (its C is
-what it always was); the host network with them equals the integer reference and the portable C
-(-DPQ_NO_X86_SIMD) at every length, on a random 4-bit model and on the bundled model. The kernels
-themselves against numpy: test_dot_kernels.py and test_dot_s4.py (host, both paths)."""
+"""The x86-64 micro-kernels (dot_x86.py: SSE2, and AVX2 row kernels chosen at run time) in the
+generated C: compile_onnx adds them by default (the host's C, HostModel), a build for a target that
+is not the host leaves them out (its C is what it always was); the host network equals the integer
+reference at every length with them (AVX2 where this CPU has it), with SSE2 only (-DPQ_NO_X86_AVX2)
+and with the portable C (-DPQ_NO_X86_SIMD), on a random 4-bit model and on the bundled model. The
+kernels themselves against numpy: test_dot_kernels.py and test_dot_s4.py (host, all three)."""
 import platform
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from test_int4_firmware import int4_model
 
 X86_HOST = platform.machine() in ("x86_64", "AMD64")
 NO_X86 = "-DPQ_NO_X86_SIMD"
+NO_AVX2 = "-DPQ_NO_X86_AVX2"
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +87,17 @@ def _host_exact(qm, cm, flags, lengths, feats) -> HostModel:
     return host
 
 
-def _has_pmaddwd(host: HostModel) -> bool:
+def _ops(host: HostModel) -> str:
     lib = Path(host._dir.name) / "libpqmodel.so"
-    return "pmaddwd" in subprocess.run(["objdump", "-d", str(lib)], capture_output=True, text=True).stdout
+    return subprocess.run(["objdump", "-d", str(lib)], capture_output=True, text=True).stdout
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs the host gcc")
-@pytest.mark.parametrize("flags", [(), (NO_X86,)])
-def test_host_network_exact_with_and_without_sse2(model, flags):
-    """a 4-bit model (odd channel counts, depths 64, 33, 14) at every length, both kernel paths"""
+@pytest.mark.parametrize("flags", [(), (NO_AVX2,), (NO_X86,)])
+def test_host_network_exact_with_every_kernel_path(model, flags):
+    """a 4-bit model (odd channel counts, depths 64, 33, 14) at every length, each kernel path;
+    the library has the AVX2 row kernels (VPMADDUBSW for 4-bit, VPMADDWD for int8), the SSE2
+    ones (PMADDWD) or neither"""
     qm, onnx_model = model
     cm = compile_onnx(onnx_model)
     rng = np.random.default_rng(8)
@@ -102,13 +106,17 @@ def test_host_network_exact_with_and_without_sse2(model, flags):
     feats[np.arange(cm.max_tokens)[None, :] >= lengths[:, None]] = 0
     host = _host_exact(qm, cm, flags, lengths, feats)
     if X86_HOST and shutil.which("objdump"):
-        assert _has_pmaddwd(host) == (flags == ())
+        ops = _ops(host)
+        assert ("pmaddwd" in ops) == (NO_X86 not in flags)
+        assert ("vpmaddubsw" in ops and "vpmaddwd" in ops) == (flags == ())
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs the host gcc")
-def test_bundled_model_on_the_host_sse2_kernels():
+@pytest.mark.parametrize("flags", [(), (NO_AVX2,)])
+def test_bundled_model_on_the_host_x86_kernels(flags):
     """the bundled model (4-bit bottleneck 1024 deep and QRNN gates 336 and 184 deep, int8 slot and
-    intent heads) on projected sentences of 1..32 tokens: the SSE2 build equals the integer reference"""
+    intent heads) on projected sentences of 1..32 tokens: the host build (AVX2 where this CPU has
+    it) and the SSE2 one equal the integer reference"""
     from pqcompile.bundled import resolve_model
     from pqcompile.commands.demo import UTTERANCES
     from pqcompile.projection import project
@@ -117,4 +125,4 @@ def test_bundled_model_on_the_host_sse2_kernels():
     cm = compile_onnx(build_onnx(qm))
     texts = UTTERANCES + ["a " * k for k in (1, 3, 17, 31, 40)]
     p = project(texts, qm.spec)
-    _host_exact(qm, cm, (), p.lengths.astype(np.int32), p.features)
+    _host_exact(qm, cm, flags, p.lengths.astype(np.int32), p.features)
