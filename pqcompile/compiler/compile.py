@@ -161,9 +161,10 @@ def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weigh
     packed two per byte and read by the pq_dot*_s4 kernels (dot_s4.py; the micro-kernel build only).
     mve: the target has Helium (dot_mve.has_mve of its cflags): the micro-kernels' MVE versions are
     added to pq_kernels.c (dot_mve.py); without it the C is what it always was.
-    x86: the micro-kernels' x86-64 SSE2 versions are added to pq_kernels.c (dot_x86.py; guarded by
-    __SSE2__ and __x86_64__, so inert elsewhere): the default, as for the host (HostModel); the
-    builds for a target that is not the host pass False and get the C they always got.
+    x86: the micro-kernels' x86-64 versions (SSE2, and AVX2 row kernels chosen at run time) are
+    added to pq_kernels.c (dot_x86.py; guarded by __SSE2__ and __x86_64__, so inert elsewhere): the
+    default, as for the host (HostModel); the builds for a target that is not the host pass False
+    and get the C they always got.
     fuse_projection: None (the plain driver, model_run), R >= 1 or "auto": the driver is
     model_run_rows, which runs the kernel reading the features on blocks of R token rows and asks
     its caller for each block's feature rows (fuse.py); PqError when that kernel is not row-wise."""

@@ -1,5 +1,7 @@
-"""x86-64 versions of the dot-product micro-kernels, in SSE2 intrinsics (part of every x86-64
-CPU, so the host target keeps building without any -march flag and runs the same on any x86-64).
+"""x86-64 versions of the dot-product micro-kernels: SSE2 intrinsics (part of every x86-64 CPU, so
+the host target keeps building without any -march flag and runs the same on any x86-64), and AVX2
+versions of the 2-channel row kernels that the program selects at run time when the CPU has AVX2
+(functions with the target("avx2") attribute; -DPQ_NO_X86_AVX2 leaves them out).
 
 The generated kernels call the micro-kernels by the names dot_intrin.py and dot_s4.py define
 (pq_dot2r_s8, pq_dot2r_s4, ...); on the host those are the portable C loops. compile.py appends
@@ -31,6 +33,10 @@ w[2p + 1][k]) are split exactly in the int16 lanes: the even channel's weight (b
 overflows, and for the odd bytes the even byte below, < 256, never carries into bit 12), the odd
 channel's the low nibble sign-extended (PSLLW + PSRAW #12): 9 instructions per 16 deep and channel
 pair, shared by the rows, and the weights' loads halve.
+
+AVX2 (the row kernels: bottleneck, QRNN gates, slot head): see the comment in X86_KERNEL_C; 4-bit
+pairs by VPMADDUBSW on activations offset to unsigned (exact: no pair sum comes near its
+saturation), int8 weights by VPMOVSXBW + VPMADDWD. All paths give the same exact int32 sums.
 
 pq_dot2rw_s8 (the int16_weights build option, for the DSP extension) keeps its portable version.
 """
