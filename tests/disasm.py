@@ -36,11 +36,13 @@ def neon_ops(dis: str) -> bool:
 
 
 def run_harness(target_name: str, src: str, n_cases: int, tmp_path, flags=(), dsp: bool = True,
-                neon: bool = False) -> list:
+                neon: bool = False, x86: bool = False, avx2: bool = False) -> list:
     """Compile a C harness (one line of integers per case on stdout) for the target, check with
-    objdump that its DSP path (SXTB16 + SMLAD) is what was compiled when `dsp`, and its NEON
-    routines (neon_ops) when `neon`, run it (QEMU for the Arm targets) and return one int64 array
-    per case."""
+    objdump that its DSP path (SXTB16 + SMLAD) is what was compiled when `dsp`, its NEON
+    routines (neon_ops) when `neon`, and on an x86-64 host that the SSE2 kernels (PMADDWD) are
+    there exactly when `x86` and the run-time selected AVX2 ones (VPMADDWD) exactly when `avx2`,
+    run it (QEMU for the Arm targets) and return one int64 array per case."""
+    import platform
     import shutil
     import subprocess
 
@@ -56,11 +58,13 @@ def run_harness(target_name: str, src: str, n_cases: int, tmp_path, flags=(), ds
     (tmp_path / "dots.c").write_text(src)
     exe = build_program(target, [tmp_path / "dots.c"], tmp_path / ("dots.elf" if target.kind == "baremetal" else "dots"),
                         extra_cflags=flags)
-    if dsp or neon:
+    x86_host = target.kind == "host" and platform.machine() in ("x86_64", "AMD64")
+    if dsp or neon or x86_host:
         objdump = target.size_tool.replace("size", "objdump")
         dis = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True).stdout
         assert not dsp or ("smlad" in dis and "sxtb16" in dis)
         assert not neon or neon_ops(dis)
+        assert not x86_host or (("pmaddwd" in dis) == x86 and ("vpmaddwd" in dis) == avx2)
     res = run_program(target, exe)
     assert res.returncode == 0, res.stderr
     got = [np.array(line.split(), np.int64) for line in res.stdout.decode().splitlines()]

@@ -3,8 +3,9 @@ whole-row pq_dotn_s8, the row kernels pq_dot2r_s8 / pq_dot1r_s8 and pq_dot2rw_s8
 pre-extended to int16 by preextend_pairs) against numpy, on random shapes
 with odd sizes, odd row counts, activation row strides other than the depth and unaligned pointers:
 the SXTB16/SMLAD path on cortex-m7, cortex-m4 and cortex-a7 without NEON (QEMU), the NEON
-routines on cortex-a7 (Thumb-2, A32) and cortex-a53 (rows 1..5 at random odd depths too) and the
-portable C loops on the host.
+routines on cortex-a7 (Thumb-2, A32) and cortex-a53 (rows 1..5 at random odd depths too), the
+SSE2 kernels (dot_x86.py) on an x86-64 host and the portable C loops there with -DPQ_NO_X86_SIMD
+(the harness has the x86 block, as the host's generated C has; it is inert on Arm).
 The 2-channel row kernels take their inline-assembly steps (3 rows x 2 channels, then 2 x 2) when
 depth and row stride are compile-time constants that fit LDR's immediate, C loops otherwise: both
 are tested (`_var`: the sizes through volatile variables; `_far`: a row stride past the immediate),
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C, preextend_pairs
+from pqcompile.compiler.dot_x86 import X86_KERNEL_C
 from pqcompile.emulator import build_program
 from pqcompile.targets import load_target
 
@@ -48,6 +50,8 @@ CASES += ([(k, g, int(n), rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for row
 
 ROW_KERNELS = ("dot2r", "dot1r", "dot2rw", "dot2r_var", "dot2rw_var", "dot2r_far", "dot2rw_far", "dot1r_var",
                "dot1r_far")
+NO_X86 = "-DPQ_NO_X86_SIMD"   # the host's portable C loops instead of dot_x86.py's SSE2 kernels
+NO_AVX2 = "-DPQ_NO_X86_AVX2"   # the SSE2 kernels only (not the run-time selected AVX2 row kernels)
 FAR = 2050   # a row stride whose 2 x (row offset) LDR's 12-bit immediate cannot take
 
 
@@ -104,25 +108,28 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         v_pos += len(v) if kernel.startswith("dot2rw") else 0
     arr = lambda ty, name, x: f"static {ty} {name}[{len(x)}] = {{{', '.join(map(str, x))}}};"  # noqa: E731
     src = "\n".join([
-        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C,
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, X86_KERNEL_C,
         arr("int8_t", "A", np.concatenate(a_all)), arr("int8_t", "W", np.concatenate(w_all)),
         arr("const int32_t", "V", np.concatenate(v_all)),
         *harness_main(body, 40)])
     return src, expected
 
 
-@pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
-                                                ("cortex-a7", ()), ("cortex-a7", ("-marm",)),
+@pytest.mark.parametrize("target_name, flags", [("host", ()), ("host", (NO_AVX2,)), ("host", (NO_X86,)),
+                                                ("cortex-m7", ()),
+                                                ("cortex-m4", ()), ("cortex-a7", ()), ("cortex-a7", ("-marm",)),
                                                 ("cortex-a7", ("-mfpu=vfpv4",)), ("cortex-a53", ())])
 def test_micro_kernels_equal_numpy(target_name, flags, tmp_path):
-    """cortex-a7 in Thumb-2 (its compiler's default) and in A32 (-marm: no LDRD of any two registers,
+    """the host: the SSE2 kernels on x86-64 (dot_x86.py), the portable C with -DPQ_NO_X86_SIMD;
+    cortex-a7 in Thumb-2 (its compiler's default) and in A32 (-marm: no LDRD of any two registers,
     the int16 triples load their weight words with 4 LDRs): the NEON routines, and pq_dot2rw_s8's
     SMLAD; cortex-a7 without NEON (-mfpu=vfpv4): the DSP path throughout, as on Cortex-M;
     cortex-a53: the NEON routines (AArch64)"""
     src, expected = harness(np.random.default_rng(5))
     neon = target_name == "cortex-a53" or (target_name == "cortex-a7" and "-mfpu=vfpv4" not in flags)
     got = run_harness(target_name, src, len(CASES), tmp_path, flags, dsp=target_name not in ("host", "cortex-a53"),
-                      neon=neon)
+                      neon=neon, x86=target_name == "host" and NO_X86 not in flags,
+                      avx2=target_name == "host" and not {NO_X86, NO_AVX2} & set(flags))
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 

@@ -6,7 +6,8 @@ than the depth, unaligned activations, weights at the nibble's extremes (-8, 7) 
 cortex-m7, cortex-m4, cortex-m55 and cortex-a7 without NEON (-mfpu=vfpv4) under QEMU, the NEON
 routines (dot_intrin.py, 4-bit modes) on cortex-a7 (Thumb-2 and A32) and cortex-a53, with rows
 1..5 at random odd depths, depths around the int16 sums' limit (248) and the extreme products;
-the portable C on the host; the assembly and NEON loops' instruction counts."""
+the SSE2 kernels (dot_x86.py) on an x86-64 host and its portable C (-DPQ_NO_X86_SIMD); the
+assembly and NEON loops' instruction counts."""
 import shutil
 import subprocess
 
@@ -15,6 +16,7 @@ import pytest
 
 from pqcompile.compiler.dot_intrin import MICRO_KERNEL_C
 from pqcompile.compiler.dot_s4 import PACKED_KERNEL_C, pack_s4, packed_bytes, pair_bytes, unpack_s4
+from pqcompile.compiler.dot_x86 import X86_KERNEL_C, X86_PACKED_KERNEL_C
 from pqcompile.emulator import build_program
 from pqcompile.targets import load_target
 
@@ -41,6 +43,8 @@ CASES += ([(k, g, int(n), rows) for k, g in (("dot2r", 2), ("dot1r", 1)) for row
           # even channel's weights -8, the odd one's 7 (products 1024 and -896)
           + [("dot2r_ext", 2, n, rows) for rows in (1, 4, 5) for n in (248, 249, 255, 1024)])
 ROW_KERNELS = ("dot2r", "dot2r_var", "dot1r", "dot2r_ext")
+NO_X86 = "-DPQ_NO_X86_SIMD"   # the host's portable C instead of dot_x86.py's SSE2 kernels
+NO_AVX2 = "-DPQ_NO_X86_AVX2"   # the SSE2 kernels only (not the run-time selected AVX2 row kernels)
 
 
 def harness(rng) -> tuple[str, list[np.ndarray]]:
@@ -86,8 +90,8 @@ def harness(rng) -> tuple[str, list[np.ndarray]]:
         w_pos += packed.size
     arr = lambda ty, name, x, align="": f"static {ty} {name}[{len(x)}]{align} = {{{', '.join(map(str, x))}}};"  # noqa: E731
     src = "\n".join([
-        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C,
-        arr("int8_t", "A", np.concatenate(a_all)),
+        "#include <stdint.h>", '#include "pq_platform.h"', MICRO_KERNEL_C, PACKED_KERNEL_C, X86_KERNEL_C,
+        X86_PACKED_KERNEL_C, arr("int8_t", "A", np.concatenate(a_all)),
         arr("const uint8_t", "W", np.concatenate(w_all), " __attribute__((aligned(8)))"),
         *harness_main(body, 80)])
     return src, expected
@@ -114,18 +118,22 @@ def test_pack_layout():
     assert ok.sum() == 248 and np.array_equal(unpack_s4(pack_s4(both), 2, both.shape[1]), both)
 
 
-@pytest.mark.parametrize("target_name, flags", [("host", ()), ("cortex-m7", ()), ("cortex-m4", ()),
+@pytest.mark.parametrize("target_name, flags", [("host", ()), ("host", (NO_AVX2,)), ("host", (NO_X86,)),
+                                                ("cortex-m7", ()),
+                                                ("cortex-m4", ()),
                                                 ("cortex-a7", ()), ("cortex-a7", ("-marm",)),
                                                 ("cortex-a7", ("-mfpu=vfpv4",)), ("cortex-a53", ()),
                                                 ("cortex-m55", ())])
 def test_packed_kernels_equal_numpy(target_name, flags, tmp_path):
     """the NEON routines on cortex-a7 (Thumb-2 and A32) and cortex-a53; the DSP path on the cores
-    that have it and no NEON (cortex-a7 with -mfpu=vfpv4: its Thumb-2 assembly)"""
+    that have it and no NEON (cortex-a7 with -mfpu=vfpv4: its Thumb-2 assembly); on an x86-64 host
+    the SSE2 kernels (dot_x86.py), and the portable C with -DPQ_NO_X86_SIMD"""
     src, expected = harness(np.random.default_rng(7))
     neon = target_name == "cortex-a53" or (target_name == "cortex-a7" and "-mfpu=vfpv4" not in flags)
     got = run_harness(target_name, src, len(CASES), tmp_path, flags,
                       dsp=target_name in ("cortex-m7", "cortex-m4", "cortex-a7", "cortex-m55") and not neon,
-                      neon=neon)
+                      neon=neon, x86=target_name == "host" and NO_X86 not in flags,
+                      avx2=target_name == "host" and not {NO_X86, NO_AVX2} & set(flags))
     for case, g, e in zip(CASES, got, expected):
         np.testing.assert_array_equal(g, e, err_msg=str(case))
 

@@ -13,6 +13,7 @@ from ..errors import PqError
 from .dot_intrin import MICRO_KERNEL_C, packed_params, preextend_pairs, preextended_params
 from .dot_mve import MVE_KERNEL_C, MVE_PACKED_KERNEL_C
 from .dot_s4 import PACKED_KERNEL_C, int4_initializers, int4_params, pack_s4
+from .dot_x86 import X86_KERNEL_C, X86_PACKED_KERNEL_C
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .fuse import Fusion, apply_fusion, plan_fusion
 from .importer import OUTPUTS, import_onnx
@@ -147,7 +148,7 @@ def call_infos(prog, kernels: dict[str, Kernel], macs: dict[str, int]) -> list[C
 
 
 def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
-                 mve: bool = False, fuse_projection: int | str | None = None) -> CompiledModel:
+                 mve: bool = False, fuse_projection: int | str | None = None, x86: bool = True) -> CompiledModel:
     """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
     TVM's own log lines are held back (tvm_log.py). micro_kernels=False: the earlier plain TVM
     matmul kernels (schedule.py), for comparisons; the micro-kernel build pads an odd channel count
@@ -160,12 +161,16 @@ def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weigh
     packed two per byte and read by the pq_dot*_s4 kernels (dot_s4.py; the micro-kernel build only).
     mve: the target has Helium (dot_mve.has_mve of its cflags): the micro-kernels' MVE versions are
     added to pq_kernels.c (dot_mve.py); without it the C is what it always was.
+    x86: the micro-kernels' x86-64 versions (SSE2, and AVX2 row kernels chosen at run time) are
+    added to pq_kernels.c (dot_x86.py; guarded by __SSE2__ and __x86_64__, so inert elsewhere): the
+    default, as for the host (HostModel); the builds for a target that is not the host pass False
+    and get the C they always got.
     fuse_projection: None (the plain driver, model_run), R >= 1 or "auto": the driver is
     model_run_rows, which runs the kernel reading the features on blocks of R token rows and asks
     its caller for each block's feature rows (fuse.py); PqError when that kernel is not row-wise."""
     with tvm_log_captured():
         return _compile(model, micro_kernels, int16_weights and micro_kernels, mve and micro_kernels,
-                        fuse_projection)
+                        fuse_projection, x86 and micro_kernels)
 
 
 def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str]) -> None:
@@ -208,7 +213,7 @@ def convert_weights(prog, uses: dict[str, list[int]], symbols: dict[str, str], c
 
 
 def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
-             mve: bool = False, fuse_projection: int | str | None = None) -> CompiledModel:
+             mve: bool = False, fuse_projection: int | str | None = None, x86: bool = False) -> CompiledModel:
     t0 = time.perf_counter()
     int4 = int4_initializers(model) if micro_kernels else set()
     imported = import_onnx(model, pad_channels=micro_kernels)
@@ -235,8 +240,9 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
             packed[name] = [j for j, p in enumerate(kernels[name].args) if p.name in names4]
     t3 = time.perf_counter()
     helium = (MVE_KERNEL_C + (MVE_PACKED_KERNEL_C if packed else "")) if mve else ""
+    sse2 = (X86_KERNEL_C + (X86_PACKED_KERNEL_C if packed else "")) if x86 else ""
     kernel_c = (KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + (PACKED_KERNEL_C if packed else "")
-                + helium + REQUANT_C + kernels_to_c(list(kernels.values())))
+                + helium + sse2 + REQUANT_C + kernels_to_c(list(kernels.values())))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
     preextend_weights(prog, wide, {n: k.symbol for n, k in kernels.items()})

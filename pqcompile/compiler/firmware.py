@@ -217,7 +217,7 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
     its --fuse-projection option (R or "auto"; None: the plain build)."""
     check_replaceable(out_dir, BUILD_MARKER)   # refuse a folder of the user's before compiling
     cm = compile_onnx(model, int16_weights=int16_weights, mve=has_mve(target.cflags),
-                      fuse_projection=fuse_projection)
+                      fuse_projection=fuse_projection, x86=target.kind == "host")
     with atomic_dir(out_dir, BUILD_MARKER) as tmp:
         require_tool(target.compiler, target.compiler_packages, target)
         sources = write_sources(cm, model, tmp / "gen") + libm(target)

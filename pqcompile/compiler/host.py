@@ -17,10 +17,11 @@ CFLAGS = ["-O2", "-ffp-contract=off", "-std=c99", "-Wall", "-Wextra", "-Werror",
 
 
 class HostModel:
-    """model_run() of a compiled model, built for the host (files: name -> C text)."""
+    """model_run() of a compiled model, built for the host (files: name -> C text; extra_cflags
+    after the usual ones, e.g. -DPQ_NO_X86_SIMD for the portable micro-kernels on x86-64)."""
 
     def __init__(self, files: dict[str, str], max_tokens: int, feature_size: int, n_intents: int, n_slots: int,
-                 cc: str = "gcc"):
+                 cc: str = "gcc", extra_cflags: tuple[str, ...] = ()):
         if shutil.which(cc) is None:
             raise ToolMissing(f"host C compiler {cc!r} not found (install gcc)")
         self.shape = (max_tokens, feature_size, n_intents, n_slots)
@@ -30,7 +31,7 @@ class HostModel:
             (d / name).write_text(text)
         lib = d / "libpqmodel.so"
         sources = [str(d / n) for n in files if n.endswith(".c")]
-        proc = subprocess.run([cc, *CFLAGS, "-I", str(d), *sources, "-o", str(lib), "-lm"],
+        proc = subprocess.run([cc, *CFLAGS, *extra_cflags, "-I", str(d), *sources, "-o", str(lib), "-lm"],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise PqError(f"host C build of the generated model failed:\n{proc.stderr.strip()[:2000]}")
