@@ -85,6 +85,28 @@ static inline __m128i pq_x86_sum2(__m128i a, __m128i b)
     return _mm_add_epi32(t, _mm_srli_si128(t, 8));
 }
 
+/* c[2r + j] += row r's product at depth k with channel j's weight yj, r < R (1..4): the last
+   n % 8 products of the 2-channel row kernels, in C */
+__attribute__((always_inline))
+static inline void pq_x86_tail_pair(int32_t *c, const int8_t *p0, const int8_t *p1, const int8_t *p2,
+                                    const int8_t *p3, int32_t k, int32_t y0, int32_t y1, const int R)
+{
+    c[0] += p0[k] * y0;
+    c[1] += p0[k] * y1;
+    if (R > 1) {
+        c[2] += p1[k] * y0;
+        c[3] += p1[k] * y1;
+    }
+    if (R > 2) {
+        c[4] += p2[k] * y0;
+        c[5] += p2[k] * y1;
+    }
+    if (R > 3) {
+        c[6] += p3[k] * y0;
+        c[7] += p3[k] * y1;
+    }
+}
+
 /* {sum of a's lanes, b's, c's, d's} */
 static inline __m128i pq_x86_sum4(__m128i a, __m128i b, __m128i c, __m128i d)
 {
@@ -166,20 +188,7 @@ static inline void pq_x86_rows2(int32_t *c, const int8_t *x, int32_t lda, const 
     }
     for (k = n & ~7; k < n; k++) {   /* the last n % 8 products (n & ~7: gcc knows the count) */
         int32_t y0 = PQ_X86_WAT(mode, w0, w1, 0, k), y1 = PQ_X86_WAT(mode, w0, w1, 1, k);
-        c[0] += p0[k] * y0;
-        c[1] += p0[k] * y1;
-        if (R > 1) {
-            c[2] += p1[k] * y0;
-            c[3] += p1[k] * y1;
-        }
-        if (R > 2) {
-            c[4] += p2[k] * y0;
-            c[5] += p2[k] * y1;
-        }
-        if (R > 3) {
-            c[6] += p3[k] * y0;
-            c[7] += p3[k] * y1;
-        }
+        pq_x86_tail_pair(c, p0, p1, p2, p3, k, y0, y1, R);
     }
 }
 
@@ -445,20 +454,7 @@ static inline void pq_avx2_rows2(int32_t *c, const int8_t *x, int32_t lda, const
     }
     for (k = n & ~7; k < n; k++) {   /* the last n % 8 products */
         int32_t y0 = w0[k], y1 = w1[k];
-        c[0] += p0[k] * y0;
-        c[1] += p0[k] * y1;
-        if (R > 1) {
-            c[2] += p1[k] * y0;
-            c[3] += p1[k] * y1;
-        }
-        if (R > 2) {
-            c[4] += p2[k] * y0;
-            c[5] += p2[k] * y1;
-        }
-        if (R > 3) {
-            c[6] += p3[k] * y0;
-            c[7] += p3[k] * y1;
-        }
+        pq_x86_tail_pair(c, p0, p1, p2, p3, k, y0, y1, R);
     }
 }
 
