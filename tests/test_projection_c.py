@@ -46,9 +46,15 @@ NOCASE_NGRAM_SPEC = NOCASE_SPEC.replace(feature_size=64, char_ngrams=[2, 3], ngr
 # Digit folding: the shipped spec with it (n-grams, lower-casing), and one that folds digits but keeps case.
 DIGITS_SPEC = ProjectionSpec.load(Path(__file__).resolve().parents[1] / "specs" / "subword1024-digits.json")
 NOCASE_DIGITS_SPEC = NOCASE_SPEC.replace(fold_digits=True)
+# Case columns: the shipped spec with them (32 after 256 n-gram columns), an odd count after odd
+# n-gram columns with character tokens and tags, and case columns without n-grams.
+CASE_SPEC = ProjectionSpec.load(Path(__file__).resolve().parents[1] / "specs" / "subword1024-digits-case.json")
+SMALL_CASE_SPEC = SMALL_NGRAM_SPEC.replace(case_features=5)
+CASE_ONLY_SPEC = SMALL_SPEC.replace(case_features=7)
 SPECS = {"default": DEFAULT_SPEC, "small": SMALL_SPEC, "nocase": NOCASE_SPEC, "multilingual": MULTI_SPEC,
          "small-chars": SMALL_CHARS_SPEC, "subword": SUBWORD_SPEC, "small-ngrams": SMALL_NGRAM_SPEC,
-         "nocase-ngrams": NOCASE_NGRAM_SPEC, "digits": DIGITS_SPEC, "nocase-digits": NOCASE_DIGITS_SPEC}
+         "nocase-ngrams": NOCASE_NGRAM_SPEC, "digits": DIGITS_SPEC, "nocase-digits": NOCASE_DIGITS_SPEC,
+         "case": CASE_SPEC, "small-case": SMALL_CASE_SPEC, "case-only": CASE_ONLY_SPEC}
 NGRAM_SPECS = [name for name, spec in SPECS.items() if spec.char_ngrams]
 EMULATED = ["cortex-m4", "cortex-m7", "cortex-m55", "cortex-a53", "cortex-a7"]
 
@@ -292,7 +298,8 @@ def test_builtin_corpus_covers_the_edge_cases():
                             ("cortex-a53", "small-chars"), ("host", "subword"), ("host", "small-ngrams"),
                             ("cortex-m7", "subword"), ("cortex-m7", "small-ngrams"), ("cortex-a53", "subword"),
                             ("cortex-a53", "nocase-ngrams"), ("cortex-a7", "small-ngrams"), ("cortex-m7", "digits"),
-                            ("cortex-m4", "nocase-digits")])
+                            ("cortex-m4", "nocase-digits"), ("cortex-m7", "case"), ("cortex-a53", "small-case"),
+                            ("cortex-m4", "case-only")])
 def test_bit_exact_on_target_over_builtin_corpus(target_name, spec_name, tmp_path):
     spec = SPECS[spec_name]
     lines = builtin_corpus(spec)
@@ -348,3 +355,19 @@ def test_cli_verify_projection_bad_input(tmp_path):
     bad.write_text('{"feature_size": 0}')
     res = _cli("verify-projection", "--target", "host", "--spec", str(bad))
     assert res.returncode == 2 and "feature_size" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("spec_name", ["case", "small-case", "case-only"])
+def test_case_columns_match_python_on_every_case_class(host, host_builds, spec_name):
+    spec = SPECS[spec_name]
+    words = ["call", "Nicholas", "NPR", "iPhone", "I", "U2", "UK2", "7:45", "Émile", "ÉCOLE", "éCOLE", "straße",
+             "STRASSE", "ǅemal", "İstanbul", "ΣΑΣ", "Ⅷ", "ⅷ", "x\u0301Y", "\ufffdA", "ก", "A\xff"]
+    lines = [w.encode("utf-8", "surrogatepass") for w in words]
+    lines += [b"A\xffB", b"\xc3A", " ".join(words).encode()]
+    _check_same(host, host_builds[spec_name], spec, lines)
+    features = project(lines[:4], spec).features[:, 0, spec.case_start:]
+    assert not features[0].any()
+    if spec.case_features < 32:       # a few hashed columns may hold only zeros for a class
+        return
+    assert all(features[k].any() for k in (1, 2, 3))                   # initial, upper, mixed
+    assert len({features[k].tobytes() for k in (1, 2, 3)}) == 3

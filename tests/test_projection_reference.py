@@ -306,7 +306,8 @@ def _ngram_row_scalar(word: str, sizes, width: int, lowercase: bool = True) -> l
     ({"char_ngrams": [3], "ngram_features": 8, "version": 1}, "needs projection spec version 2, the spec says 1"),
     ({"version": 2}, "version 2 is for specs with char_ngrams"),
     ({"version": 3}, "version 3 is for specs with fold_digits; this one has none, so it is version 1"),
-    ({"version": 4}, r"version 4 is not supported \(this pqcompile reads 1..3\)"),
+    ({"version": 4}, "version 4 is for specs with case_features; this one has none, so it is version 1"),
+    ({"version": 5}, r"version 5 is not supported \(this pqcompile reads 1..4\)"),
     ({"fold_digits": True, "version": 2}, "fold_digits needs projection spec version 3, the spec says 2"),
     ({"fold_digits": 1}, "fold_digits must be true or false"),
     ({"char_ngrams": [2, 3], "ngram_features": 8, "max_input_bytes": 20000}, "int16"),
@@ -456,3 +457,50 @@ def test_whitespace_table_and_no_case_table_without_lowercase():
     spaces = [cp for cp in range(0x3100) if tables.is_space(cp)]
     assert spaces == [cp for cp in range(0x3100) if chr(cp).isspace()]
     assert tables.unicode_version == DEFAULT_SPEC.unicode_version
+
+
+# -- case columns (spec.case_features) -------------------------------------------------------------
+
+@pytest.mark.parametrize("word, cls", [
+    ("call", 0), ("7:45", 0), ("?", 0), ("straße", 0), ("ก", 0), ("\ufffd", 0),
+    ("Nicholas", 1), ("I", 1), ("U2", 1), ("Émile", 1), ("ǅemal", 1), ("İstanbul", 1), ("Ⅷ", 1),
+    ("NPR", 2), ("ÉCOLE", 2), ("ΣΑΣ", 2),
+    ("iPhone", 3), ("McDonald", 3), ("UK2", 3), ("éCOLE", 3), ("x\u0301Y", 3)])
+def test_case_class_of_words(word, cls):
+    from pqcompile.projection.case import case_class
+    assert case_class(word) == cls
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"case_features": -1}, "case_features must be an integer >= 0"),
+    ({"case_features": True}, "case_features must be an integer >= 0"),
+    ({"case_features": 8, "lowercase": False}, "case_features needs lowercase: true"),
+    ({"case_features": 512}, "must leave at least one whole-token column"),
+    ({"case_features": 8, "char_ngrams": [3], "ngram_features": 504}, "must leave at least one whole-token column"),
+    ({"case_features": 8, "version": 3}, "case_features needs projection spec version 4, the spec says 3"),
+])
+def test_case_spec_validation_errors(changes, message):
+    with pytest.raises(SpecError, match=message):
+        DEFAULT_SPEC.replace(**changes)
+
+
+def test_case_columns_layout_versions_and_cache():
+    spec = DEFAULT_SPEC.replace(feature_size=96, char_ngrams=[3], ngram_features=32, case_features=16)
+    assert (spec.version, spec.token_features, spec.case_start) == (4, 48, 80)
+    assert ProjectionSpec.from_json(spec.to_json()) == spec and json.loads(spec.to_json())["case_features"] == 16
+    assert "case_features" not in DEFAULT_SPEC.to_dict()                 # off: old specs and ids unchanged
+    no_case = spec.replace(case_features=0)
+    texts = ["call Nicholas NPR iPhone", "call nicholas npr iphone", "<EMPTY>", ""]
+    p, q = project(texts, spec), project(texts, no_case)
+    # whole-token and n-gram columns are those of a spec with fewer whole-token columns and no case
+    assert (p.features[..., :48] == q.features[..., :48]).all()
+    assert (p.features[..., 48:80] == q.features[..., 64:96]).all()
+    case = p.features[..., 80:]
+    assert not case[0, 0].any() and not case[1].any()                     # lower case: zeros
+    assert len({case[0, k].tobytes() for k in (1, 2, 3)}) == 3            # initial, upper, mixed differ
+    assert (case[0, 1:4] != 0).any(axis=1).all()
+    # the word "<EMPTY>" (upper case inside) gets case columns; the empty marker tag never does
+    assert case[2, :3].any() and not case[3, 0].any()
+    # the same hashed bytes with another case class is another cached row
+    r = project(["Paris", "paris", "PARIS"], spec).features[:, 0]
+    assert (r[:, :80] == r[0, :80]).all() and len({row.tobytes() for row in r}) == 3

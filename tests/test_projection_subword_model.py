@@ -3,7 +3,8 @@ fixtures written here: `pqcompile train --spec` records the spec, the QAT model 
 reference bit for bit on n-gram inputs (sums beyond {-1, 0, +1}), and the device program built for
 host and cortex-m7 is bit-exact with onnxruntime and the integer reference, with the same frames as
 `pqcompile predict --int8`. No change to the network, QAT, export or compiler is needed: the
-features stay int8 with input scale 1."""
+features stay int8 with input scale 1. The spec also has case columns (case_features), so the same
+checks cover them."""
 import json
 from pathlib import Path
 
@@ -21,11 +22,12 @@ from pqcompile.train.run import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SPEC = DEFAULT_SPEC.replace(feature_size=64, char_ngrams=[2, 3], ngram_features=24)
+SPEC = DEFAULT_SPEC.replace(feature_size=64, char_ngrams=[2, 3], ngram_features=24, case_features=8)
 # Seen words, unseen inflections and words, long tokens (clamped sums), malformed UTF-8.
 TEXTS = ["set an alarm for noon", "what is the weather in oslo today", "play some jazz music please",
          "call anna now", "what is the weather in osloo", "play some jazzy music", "call annas office",
-         "¿qué tiempo hace en Zürich?", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""]
+         "¿qué tiempo hace en Zürich?", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "",
+         "Call Anna SMITH on her iPhone", "ÉCOLE Straße"]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,8 @@ def test_run_records_the_ngram_spec_and_the_model_reads_its_columns(run_dir):
     qm = QuantizedModel.load(run.int8)
     assert qm.spec == SPEC and qm.bottleneck.weight.shape == (64, 16)            # [in, out]
     # The trained bottleneck reads the n-gram columns (non-zero int8 weights on them).
-    assert np.abs(qm.bottleneck.weight[SPEC.token_features:].astype(int)).sum() > 0
+    assert np.abs(qm.bottleneck.weight[SPEC.token_features:SPEC.case_start].astype(int)).sum() > 0
+    assert run.config()["spec"]["case_features"] == 8
 
 
 def test_qat_model_equals_integer_reference_on_ngram_features(run_dir):
@@ -66,7 +69,8 @@ def test_qat_model_equals_integer_reference_on_ngram_features(run_dir):
     model.eval()
     qm = QuantizedModel.load(run.int8)
     p = project(TEXTS, SPEC)
-    assert int(np.abs(p.features[..., SPEC.token_features:]).max()) > 1          # sums, not ternary values
+    assert int(np.abs(p.features[..., SPEC.token_features:SPEC.case_start]).max()) > 1   # sums, not ternary values
+    assert p.features[..., SPEC.case_start:].any()                                 # capitals in TEXTS
     with torch.no_grad():
         out = model.forward_int(torch.from_numpy(p.features), torch.from_numpy(p.mask))
     ref = run_integer(qm, p.features, p.lengths)
@@ -80,7 +84,8 @@ def test_build_verify_and_run_bit_exact(run_dir, texts_file, target, tmp_path):
     build = tmp_path / "build"
     _, out, _ = cli("build", "--target", target, run_dir, "-o", build, "--json")
     report = json.loads(out)
-    assert "#define PQ_NGRAM_FEATURES 24" in (build / "gen" / "projection.h").read_text()
+    header = (build / "gen" / "projection.h").read_text()
+    assert "#define PQ_NGRAM_FEATURES 24" in header and "#define PQ_CASE_FEATURES 8" in header
     assert report["intents"] == 4
     lines = len(texts_file.read_bytes().splitlines())
     _, out, _ = cli("verify", "--target", target, run_dir, "-o", build, "--texts", texts_file, "--json")
@@ -137,3 +142,7 @@ def test_a_student_may_add_ngrams_to_its_teachers_spec(tmp_path):
     strip = lambda toks: [(t.text, t.char_start, t.char_end, t.byte_start, t.byte_end, t.is_tag) for t in toks]
     assert strip(tokenize(text, digits)) == strip(tokenize(text, DEFAULT_SPEC))
     assert [t.hashed for t in tokenize(text, digits)][5] == b"0"
+    # case columns neither
+    cased = ProjectionSpec.load(ROOT / "specs" / "subword1024-digits-case.json")
+    check_spec_matches(str(tmp_path / "labels"), cased)
+    assert tokenize(text, cased) == tokenize(text, digits)

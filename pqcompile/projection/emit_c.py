@@ -12,9 +12,12 @@ lower-cased UTF-8 bytes, which MurmurHash64A needs before the first block, once 
   hash byte via a 256x4 ternary table;
   with spec.char_ngrams, per word once more: its lower-cased code points between the two markers
   pass through a ring of the last 8, each n-gram ending there is hashed (murmur, NGRAM_SEED) and
-  its ternary features added to 16-bit sums (two per uint32) on the stack, clamped into the row's
-  last columns.
-A spec without an option (character tokens, n-grams) gets exactly the code it got before the option.
+  its ternary features added to 16-bit sums (two per uint32) on the stack, clamped into the
+  columns after the whole-token ones;
+  with spec.case_features, per word once more: its code points' case (does lower-casing change
+  it) gives the case class, whose row is copied from a table into the row's last columns.
+A spec without an option (character tokens, n-grams, case) gets exactly the code it got before
+the option.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import hashlib
 from pathlib import Path
 from string import Template
 
-from . import hashing, ngrams
+from . import case, hashing, ngrams
 from .spec import ProjectionSpec
 from .text import FOLD_DIGITS
 from .unicode_tables import MAX_RUN, STRIDES, UnicodeTables, build_tables
@@ -209,8 +212,7 @@ def _check_ngram_bound(tables: UnicodeTables) -> None:
 
 def _ngram_defines(spec: ProjectionSpec) -> str:
     sizes = ", ".join(f"{n}u" for n in spec.char_ngrams)
-    return (f"#define PQ_TOKEN_COLS {spec.token_features}\n"
-            f"#define PQ_NGRAM_COLS {spec.ngram_features}\n"
+    return (f"#define PQ_NGRAM_COLS {spec.ngram_features}\n"
             f"#define PQ_NGRAM_WORDS {(spec.ngram_features + 31) // 32}\n"
             f"#define PQ_NGRAM_SEED UINT64_C(0x{hashing.NGRAM_SEED:016x})\n"
             f"#define PQ_N_NGRAM_SIZES {len(spec.char_ngrams)}u\n"
@@ -219,6 +221,17 @@ def _ngram_defines(spec: ProjectionSpec) -> str:
             "#define PQ_NGRAM_BEGIN 0x110000u\n"
             "#define PQ_NGRAM_END 0x110001u\n"
             f"static const uint8_t pq_ngram_sizes[PQ_N_NGRAM_SIZES] = {{{sizes}}};\n")
+
+
+def _case_defines(spec: ProjectionSpec) -> str:
+    rows = case.case_rows(spec.case_features)[1:]
+    body = ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in rows)
+    names = ", ".join(k.decode() for k in case.CLASS_KEYS[1:])
+    return (f"#define PQ_CASE_COLS {spec.case_features}\n"
+            f"#define PQ_CASE_START {spec.case_start}\n"
+            f"/* The case columns of the case classes {names} (case.py: their class names hashed with\n"
+            f"   seed 0x{case.CASE_SEED:016x}); a word without capitals gets zeros. */\n"
+            f"static const int8_t pq_case_rows[3][PQ_CASE_COLS] = {{\n{body}\n}};\n")
 
 
 def _c_comment(text: str) -> str:
@@ -719,11 +732,39 @@ static void pq_ngrams(const uint8_t *s, size_t n, int8_t cols[PQ_NGRAM_COLS])
 }
 """)
 TAG_FN = """
-/* A tag's row: its whole-token features; tags get no n-grams. */
+/* A tag's row: its whole-token features; tags get no n-gram or case features. */
 static void pq_tag_features(const uint8_t *s, size_t n, int8_t row[PQ_FEATURE_SIZE])
 {
     pq_features(pq_hash_bytes(s, n, NULL), row);
-    memset(row + PQ_TOKEN_COLS, 0, PQ_NGRAM_COLS);
+    memset(row + PQ_TOKEN_COLS, 0, PQ_FEATURE_SIZE - PQ_TOKEN_COLS);
+}
+"""
+
+CASE_FN = """
+/* The case columns of a word s[0..n) (spec.case_features, case.py): its class from how many of
+   its code points lower-casing changes (and whether the first does), then that class's row. */
+static void pq_case_columns(const uint8_t *s, size_t n, int8_t cols[PQ_CASE_COLS])
+{
+    size_t i = 0u;
+    uint32_t count = 0u, changed = 0u, first = 0u;
+    while (i < n) {
+        uint32_t cp, out[PQ_MAX_LOWER], c, ch;
+        if (s[i] < 0x80u) {
+            ch = (s[i] >= 0x41u && s[i] <= 0x5au);  /* 'A'..'Z' */
+            i++;
+        } else {
+            i += pq_decode(s, n, i, &cp);
+            c = pq_lower(cp, out);
+            ch = (c != 1u || out[0] != cp);
+        }
+        if (count == 0u) first = ch;
+        changed += ch;
+        count++;
+    }
+    if (changed == 0u) memset(cols, 0, PQ_CASE_COLS);
+    else if (first && changed == 1u) memcpy(cols, pq_case_rows[0], PQ_CASE_COLS);         /* initial */
+    else if (count >= 2u && changed == count) memcpy(cols, pq_case_rows[1], PQ_CASE_COLS); /* upper */
+    else memcpy(cols, pq_case_rows[2], PQ_CASE_COLS);                                     /* mixed */
 }
 """
 
@@ -751,6 +792,8 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     char_decl, char_code = _char_table(tables)
     chars = bool(spec.char_token_ranges)
     grams = bool(spec.char_ngrams)
+    cased = bool(spec.case_features)
+    split = grams or cased   # the row is more than the whole-token columns
     if grams:
         _check_ngram_bound(tables)
     comment = _c_comment(spec.to_json())
@@ -758,14 +801,16 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     header = HEADER.substitute(
         spec_comment=comment, feature_size=spec.feature_size, max_tokens=spec.max_tokens,
         max_input_bytes=spec.max_input_bytes, spec_id=ident, unicode_version=tables.unicode_version,
-        ngram_note=(f" (the last PQ_NGRAM_FEATURES columns,\n *            character n-gram sums, in "
-                    f"[-127, 127])") if grams else "",
+        ngram_note=((f" (the PQ_NGRAM_FEATURES columns before\n *            the case columns, or the last, "
+                     f"are character n-gram sums, in [-127, 127])") if grams else "")
+        + (" (the last PQ_CASE_FEATURES columns: the word's case class)" if cased else ""),
         ngram_stack=(f",\n * plus {64 * ((spec.ngram_features + 31) // 32)} bytes for the n-gram sums") if grams else "",
-        ngram_header=(f"#define PQ_NGRAM_FEATURES {spec.ngram_features}  /* char_ngrams "
-                      f"{list(spec.char_ngrams)} */\n") if grams else "")
+        ngram_header=((f"#define PQ_NGRAM_FEATURES {spec.ngram_features}  /* char_ngrams "
+                       f"{list(spec.char_ngrams)} */\n") if grams else "")
+        + (f"#define PQ_CASE_FEATURES {spec.case_features}  /* case_features */\n" if cased else ""))
 
     def tag_features(name: str) -> str:
-        if grams:
+        if split:
             return f"pq_tag_features({name}, sizeof {name}, features[nt]);"
         return f"pq_features(pq_hash_bytes({name}, sizeof {name}, NULL), features[nt]);"
     bos = (f"    {tag_features('pq_bos')}\n"
@@ -804,11 +849,14 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
         + (", digits 1-9 hashed as 0" if spec.fold_digits else ""),
         ascii_byte=ascii_byte, lower_call=lower_call,
         ascii_map="pq_ascii_map" if mapped else "NULL",
-        ngram_defines=_ngram_defines(spec) if grams else "",
-        token_cols="PQ_TOKEN_COLS" if grams else "PQ_FEATURE_SIZE",
-        ngram_fn=ngram_fn, tag_fn=TAG_FN if grams else "",
-        ngram_call_ascii="\n        pq_ngrams(s, n, row + PQ_TOKEN_COLS);" if grams else "",
-        ngram_call="\n    pq_ngrams(s, n, row + PQ_TOKEN_COLS);" if grams else "",
+        ngram_defines=((f"#define PQ_TOKEN_COLS {spec.token_features}\n" if split else "")
+                       + (_ngram_defines(spec) if grams else "") + (_case_defines(spec) if cased else "")),
+        token_cols="PQ_TOKEN_COLS" if split else "PQ_FEATURE_SIZE",
+        ngram_fn=ngram_fn + (CASE_FN if cased else ""), tag_fn=TAG_FN if split else "",
+        ngram_call_ascii=("\n        pq_ngrams(s, n, row + PQ_TOKEN_COLS);" if grams else "")
+        + ("\n        pq_case_columns(s, n, row + PQ_CASE_START);" if cased else ""),
+        ngram_call=("\n    pq_ngrams(s, n, row + PQ_TOKEN_COLS);" if grams else "")
+        + ("\n    pq_case_columns(s, n, row + PQ_CASE_START);" if cased else ""),
         empty_features=tag_features("pq_empty"),
         bos_code=bos, eos_code=eos, full_code=full)
     return source, header
@@ -876,10 +924,10 @@ def _fused_source(source: str, spec: ProjectionSpec) -> str:
         if "int nt = 0, nwords = 0, in_word = 0, ascii = 1;" in line:
             lines.append("    (void)ascii;  /* pq_project_rows finds the flag again from the span */\n")
     assert not any("features" in l for l in lines), "every feature write of pq_project removed"
-    grams = bool(spec.char_ngrams)
+    split = bool(spec.char_ngrams or spec.case_features)
 
     def tag(name: str) -> str:
-        if grams:
+        if split:
             return f"pq_tag_features({name}, sizeof {name}, row);"
         return f"pq_features(pq_hash_bytes({name}, sizeof {name}, NULL), row);"
     cases = []

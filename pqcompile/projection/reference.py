@@ -6,6 +6,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .case import case_class, case_rows
 from .hashing import ternary_features
 from .ngrams import ngram_features
 from .spec import DEFAULT_SPEC, ProjectionSpec
@@ -26,25 +27,35 @@ class Projection:
         return self.mask.sum(axis=1).astype(np.int32)
 
 
-def token_features(keys: Sequence[bytes | tuple[bytes]], spec: ProjectionSpec) -> np.ndarray:
-    """int8[len(keys), feature_size]: the feature row of each token, given as its hashed bytes
-    (a word) or a 1-tuple of them (a tag, which gets no n-gram features). Columns
-    [0, token_features) hash the whole token; the last ngram_features columns sum its n-grams."""
+def token_features(keys: Sequence[bytes | tuple], spec: ProjectionSpec) -> np.ndarray:
+    """int8[len(keys), feature_size]: the feature row of each token, given by its key (token_keys):
+    a word's hashed bytes, or with case_features a (hashed bytes, case class) pair; a tag's hashed
+    bytes in a 1-tuple (a tag gets no n-gram or case features). Columns [0, token_features) hash
+    the whole token, the next ngram_features sum its n-grams, the last case_features hold its case
+    class (case.py)."""
     hashed = [k if isinstance(k, bytes) else k[0] for k in keys]
-    if not spec.char_ngrams:
+    if not (spec.char_ngrams or spec.case_features):
         return ternary_features(hashed, spec.feature_size)
     rows = np.zeros((len(keys), spec.feature_size), dtype=np.int8)
     rows[:, :spec.token_features] = ternary_features(hashed, spec.token_features)
-    words = [i for i, k in enumerate(keys) if isinstance(k, bytes)]
-    if words:
-        rows[words, spec.token_features:] = ngram_features([hashed[i] for i in words], spec.char_ngrams,
-                                                           spec.ngram_features)
+    words = [i for i, k in enumerate(keys) if isinstance(k, bytes) or len(k) == 2]
+    if words and spec.char_ngrams:
+        rows[words, spec.token_features:spec.case_start] = ngram_features(
+            [hashed[i] for i in words], spec.char_ngrams, spec.ngram_features)
+    if words and spec.case_features:
+        classes = np.fromiter((keys[i][1] for i in words), dtype=np.intp, count=len(words))
+        rows[words, spec.case_start:] = case_rows(spec.case_features)[classes]
     return rows
 
 
 def token_keys(tokens: list[list[Token]], spec: ProjectionSpec) -> list:
-    """The cache key of every token: its hashed bytes; a tag's are wrapped in a 1-tuple when the
-    spec has n-grams (a tag gets none, so it may not share a row with a word of the same bytes)."""
+    """The cache key of every token: its hashed bytes; with case_features a word's is the pair
+    (hashed bytes, case class of its text); a tag's are wrapped in a 1-tuple when the spec has
+    n-grams or case columns (a tag gets neither, so it may not share a row with a word of the
+    same bytes)."""
+    if spec.case_features:
+        return [(tok.hashed,) if tok.is_tag else (tok.hashed, case_class(tok.text))
+                for toks in tokens for tok in toks]
     if not spec.char_ngrams:
         return [tok.hashed for toks in tokens for tok in toks]
     return [(tok.hashed,) if tok.is_tag else tok.hashed for toks in tokens for tok in toks]
@@ -90,7 +101,7 @@ _CACHES: dict[tuple, FeatureCache] = {}
 
 def _cache_for(spec: ProjectionSpec) -> FeatureCache:
     # The features of a token depend only on its key (hashed bytes, tag or not) and these fields.
-    key = (spec.feature_size, spec.char_ngrams, spec.ngram_features)
+    key = (spec.feature_size, spec.char_ngrams, spec.ngram_features, spec.case_features)
     cache = _CACHES.get(key)
     if cache is None:
         cache = _CACHES[key] = FeatureCache(spec)

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Spec format versions: 1 = whole-token hashing only; 2 = with character n-gram features
-# (char_ngrams); 3 = with digit folding (fold_digits). A spec's version is the lowest one that
-# describes it, so every spec without n-grams stays version 1 and serialises, hashes and projects
-# exactly as before version 2 existed, and every spec without fold_digits as before version 3.
-SPEC_VERSION = 3
+# (char_ngrams); 3 = with digit folding (fold_digits); 4 = with case columns (case_features). A
+# spec's version is the lowest one that describes it, so every spec without n-grams stays version 1
+# and serialises, hashes and projects exactly as before version 2 existed, every spec without
+# fold_digits as before version 3, and every spec without case_features as before version 4.
+SPEC_VERSION = 4
 NGRAM_SPEC_VERSION = 2
 FOLD_SPEC_VERSION = 3
+CASE_SPEC_VERSION = 4
 HASHES = ("murmur64-ternary-v1",)
 MAX_FEATURE_SIZE = 4096
 # Character n-gram sizes allowed in char_ngrams (code points, the begin/end markers included).
@@ -50,7 +52,7 @@ CHAR_TOKEN_PRESETS = {
 }
 # Fields that change only the feature columns, never the tokens or their spans (so, e.g., a student
 # may use them to differ from the spec its teacher's labels were made with).
-FEATURE_ONLY_FIELDS = ("feature_size", "char_ngrams", "ngram_features", "fold_digits", "version")
+FEATURE_ONLY_FIELDS = ("feature_size", "char_ngrams", "ngram_features", "fold_digits", "case_features", "version")
 _RANGE_TEXT = re.compile(r"U\+([0-9A-Fa-f]{1,6})(?:-U\+([0-9A-Fa-f]{1,6}))?")
 
 
@@ -137,10 +139,16 @@ class ProjectionSpec:
                      "8:30" and every other time, number or phone number of the same shape share
                      their features: the value of a number rarely matters to intents and slots, its
                      shape does. Tokens and spans do not change, only the hashed bytes. Off by default.
+    case_features    columns holding a word's case class (case.py: none, initial capital, all
+                     capitals, mixed), which lower-casing hides from the hash: the last
+                     case_features columns of a word's row are the ternary vector of its class
+                     (zeros for a word without capitals, and for tags). 0 (the default) = off;
+                     needs lowercase. The n-gram columns sit just before them.
     invalid_utf8     "replace": each maximal invalid subsequence becomes U+FFFD, exactly as
                      Python's bytes.decode("utf-8", errors="replace").
     unicode_version  the Unicode database the case and whitespace tables come from.
-    version          the spec format: 3 with fold_digits, else 2 with char_ngrams, else 1; derived
+    version          the spec format: 4 with case_features, else 3 with fold_digits, else 2 with
+                     char_ngrams, else 1; derived
                      when not given (None), and a given version must be that one.
     """
 
@@ -157,6 +165,7 @@ class ProjectionSpec:
     char_ngrams: tuple[int, ...] = ()
     ngram_features: int = 0
     fold_digits: bool = False
+    case_features: int = 0
     invalid_utf8: str = "replace"
     unicode_version: str = field(default=unicodedata.unidata_version)
     version: int | None = None
@@ -196,14 +205,16 @@ class ProjectionSpec:
         self._validate_char_token_ranges()
         self._validate_char_ngrams()
         need(isinstance(self.fold_digits, bool), f"fold_digits must be true or false, got {self.fold_digits!r}")
+        self._validate_case_features()
         if self.version < self.required_version:
-            option = "fold_digits" if self.fold_digits else "char_ngrams"
+            option = ("case_features" if self.case_features else "fold_digits" if self.fold_digits
+                      else "char_ngrams")
             raise SpecError(f"{option} needs projection spec version {self.required_version}, "
                             f"the spec says {self.version}")
         need(self.version == self.required_version,
              f"projection spec version {self.version} is for specs with "
-             f"{'fold_digits' if self.version >= FOLD_SPEC_VERSION else 'char_ngrams'}; this one has none, "
-             f"so it is version {self.required_version}")
+             f"{ {2: 'char_ngrams', 3: 'fold_digits', 4: 'case_features'}.get(self.version, 'char_ngrams') }; "
+             f"this one has none, so it is version {self.required_version}")
         for name in ("bos_token", "eos_token"):
             v = getattr(self, name)
             need(v is None or (isinstance(v, str) and v != ""), f"{name} must be a non-empty string or null")
@@ -265,6 +276,19 @@ class ProjectionSpec:
                             f"n-grams, more than the device's int16 sums allow ({MAX_NGRAMS_PER_TOKEN}); "
                             "lower max_input_bytes or use fewer sizes")
 
+    def _validate_case_features(self) -> None:
+        k = self.case_features
+        if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+            raise SpecError(f"case_features must be an integer >= 0 (0 = off), got {k!r}")
+        if not k:
+            return
+        if not self.lowercase:
+            raise SpecError("case_features needs lowercase: true (the case columns give back what "
+                            "lower-casing takes from the hash)")
+        if k + self.ngram_features >= self.feature_size:
+            raise SpecError(f"case_features ({k}) + ngram_features ({self.ngram_features}) must leave at least "
+                            f"one whole-token column of feature_size={self.feature_size}")
+
     def is_char_token(self, cp: int) -> bool:
         """True when code point cp lies in one of char_token_ranges."""
         return any(lo <= cp <= hi for lo, hi in self.char_token_ranges)
@@ -281,15 +305,23 @@ class ProjectionSpec:
 
     @property
     def required_version(self) -> int:
-        """The spec format this spec needs: 3 with fold_digits, else 2 with char_ngrams, else 1."""
+        """The spec format this spec needs: 4 with case_features, else 3 with fold_digits, else 2
+        with char_ngrams, else 1."""
+        if self.case_features:
+            return CASE_SPEC_VERSION
         if self.fold_digits:
             return FOLD_SPEC_VERSION
         return NGRAM_SPEC_VERSION if self.char_ngrams else 1
 
     @property
     def token_features(self) -> int:
-        """Columns holding the whole-token hash (all of them without n-grams)."""
-        return self.feature_size - self.ngram_features
+        """Columns holding the whole-token hash (all of them without n-grams and case columns)."""
+        return self.feature_size - self.ngram_features - self.case_features
+
+    @property
+    def case_start(self) -> int:
+        """First of the case columns (the last case_features of a row; == feature_size when off)."""
+        return self.feature_size - self.case_features
 
     @property
     def hash_words(self) -> int:
@@ -299,7 +331,7 @@ class ProjectionSpec:
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-ready fields. char_token_ranges is written as "U+XXXX-U+YYYY" strings; it and the
-        n-gram and digit-folding fields are left out when off, so a spec without character tokens or n-grams
+        n-gram, digit-folding and case fields are left out when off, so a spec without character tokens or n-grams
         serialises (and hashes: the C spec id, run fingerprints) exactly as before those options existed."""
         d = dataclasses.asdict(self)
         if self.char_token_ranges:
@@ -312,6 +344,8 @@ class ProjectionSpec:
             del d["char_ngrams"], d["ngram_features"]
         if not self.fold_digits:
             del d["fold_digits"]
+        if not self.case_features:
+            del d["case_features"]
         return d
 
     def to_json(self) -> str:
