@@ -4,8 +4,8 @@
 log-probabilities. When each teacher has already labelled the same rows on its own (the same
 --data, --augment, --transfer and --seed), this writes the same ensemble from those folders
 without running a teacher again: per text, the mean over the folders of log_softmax(intent) and of
-log_softmax(slots) per token (pqcompile.teacher.predict.ensemble_logits, computed from the stored
-float16 logits). The rows (and their order) are the first folder's; every one of its texts must be
+log_softmax(slots) per token (soft_labels.mean_log_probs, as pqcompile.teacher.predict.ensemble_logits,
+computed from the stored float16 logits). The rows (and their order) are the first folder's; every one of its texts must be
 in every other folder, on the same projection tokens and with the same teacher labels.
 """
 from __future__ import annotations
@@ -15,22 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PqError
-from .soft_labels import SoftLabels, write_soft_labels
+from .soft_labels import SoftLabels, check_same_labels, log_softmax, mean_log_probs, write_soft_labels
 
-
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+__all__ = ["combine_labels", "log_softmax"]
 
 
 def _check_compatible(first: SoftLabels, other: SoftLabels) -> dict[str, int]:
     """other's row of each text (the first row where a text repeats); refuses what cannot combine."""
-    if other.index["labels"] != first.index["labels"]:
-        raise PqError(f"{other.folder} has other intents or slot tags than {first.folder}: "
-                      "only teachers trained on the same labels can be combined")
-    if other.index["spec"] != first.index["spec"]:
-        raise PqError(f"{other.folder} was labelled on another projection spec than {first.folder}")
+    check_same_labels(first, other, "only teachers trained on the same labels can be combined")
     where: dict[str, int] = {}
     for i, row in enumerate(other.rows):
         where.setdefault(row["text"], i)
@@ -62,8 +54,8 @@ def combine_labels(folders: list[str | Path], out: str | Path, progress: bool = 
         intents, slots = [], []
         for text in texts:
             pairs = [p.logits(w[text]) for p, w in zip(parts, where)]
-            intents.append(np.mean([log_softmax(i) for i, _ in pairs], axis=0))
-            slots.append(np.mean([log_softmax(s) for _, s in pairs], axis=0))
+            intents.append(mean_log_probs([i for i, _ in pairs]))
+            slots.append(mean_log_probs([s for _, s in pairs]))
         width = max(1, max(s.shape[0] for s in slots))
         padded = [np.pad(s, ((0, width - s.shape[0]), (0, 0))) for s in slots]
         return np.stack(intents), np.stack(padded)

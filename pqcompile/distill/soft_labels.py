@@ -29,6 +29,29 @@ VERSION = 1
 DTYPE = "float16"
 
 
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """log_softmax over the last axis, in float32."""
+    x = np.asarray(x, dtype=np.float32)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def mean_log_probs(logits: list[np.ndarray]) -> np.ndarray:
+    """An ensemble's logits: the mean over its members of log_softmax (last axis). Both ways of
+    making an ensemble's labels use it: `teacher label T1 T2` (teacher.predict.ensemble_logits)
+    and `teacher combine` (combine.py), so they write the same numbers."""
+    return np.mean([log_softmax(x) for x in logits], axis=0, dtype=np.float32)
+
+
+def check_same_labels(first, other, why: str) -> None:
+    """One-line PqError unless two labels folders (SoftLabels) have the same teacher labels
+    (intents and slot tags, in order) and projection spec; why ends the labels message."""
+    if other.index["labels"] != first.index["labels"]:
+        raise PqError(f"{other.folder} has other intents or slot tags than {first.folder}: {why}")
+    if other.index["spec"] != first.index["spec"]:
+        raise PqError(f"{other.folder} was labelled on another projection spec than {first.folder}")
+
+
 def partial_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
@@ -168,11 +191,7 @@ class SoftLabelsUnion:
         self.parts = [SoftLabels(f) for f in folders]
         first = self.parts[0]
         for p in self.parts[1:]:
-            if p.index["labels"] != first.index["labels"]:
-                raise PqError(f"{p.folder} has other intents or slot tags than {first.folder}: "
-                              "labels folders trained on together need the same teacher labels")
-            if p.index["spec"] != first.index["spec"]:
-                raise PqError(f"{p.folder} was labelled on another projection spec than {first.folder}")
+            check_same_labels(first, p, "labels folders trained on together need the same teacher labels")
         self.folder = " + ".join(str(p.folder) for p in self.parts)
         self.intents, self.tags = first.intents, first.tags
         self.rows: list[dict] = []

@@ -52,12 +52,13 @@ def ensemble_logits(teachers: list[Teacher], texts: list[str]):
     log-probabilities (module docstring)."""
     if len(teachers) == 1:
         return teacher_logits(teachers[0], texts)
+    from ..distill.soft_labels import mean_log_probs
     intents, slots, tokens = [], [], None
     for t in teachers:
         i, s, tokens = teacher_logits(t, texts)
-        intents.append(torch.log_softmax(torch.from_numpy(i), -1))
-        slots.append(torch.log_softmax(torch.from_numpy(s), -1))
-    return (torch.stack(intents).mean(0).numpy(), torch.stack(slots).mean(0).numpy(), tokens)
+        intents.append(i)
+        slots.append(s)
+    return mean_log_probs(intents), mean_log_probs(slots), tokens
 
 
 def evaluate(teacher: Teacher | list[Teacher], examples: list[Example], batch_size: int = 64, progress=None) -> dict:
