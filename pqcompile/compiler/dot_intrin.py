@@ -49,6 +49,7 @@ from tvm.ir.expr import TensorLoad   # what tirx.BufferLoad() builds
 from tvm.sym import Analyzer
 
 from .dot_s4 import PACKED
+from .simd_wrappers import mat_vec, rows_pair
 from .tir_rebuild import rebuild, walk
 
 DOT_MARK = "pq_dot_s8"   # annotation on a blockized reduction for use_dot_kernel
@@ -61,7 +62,9 @@ WIDE_KERNEL = "pq_dot2rw_s8"   # pq_dot2r_s8 on weights pre-extended to int16 (i
 ROW_KERNELS = (tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
                + tuple(PACKED[f"pq_dot{g}r_s8"] for g in ROW_CHANNELS))   # and on packed 4-bit weights
 
-MICRO_KERNEL_C = r"""
+# MICRO_KERNEL_C's first part: the nibble macros and the NEON routines pq_neon_rows2 and pq_neon_vec
+# (their rows loops, pq_neon_rows_pair and pq_neon_mat_vec, are simd_wrappers.py's)
+_NEON_ROUTINES_C = r"""
 #include <string.h>
 /* a byte of packed 4-bit weights (dot_s4.py's layout): the odd channel's weight (its low nibble, two's
    complement), the even one's */
@@ -425,43 +428,10 @@ static inline void pq_neon_vec(int32_t *c, const int8_t *x, int32_t lda, const i
     }
 }
 
-/* token rows r < rows of x (stride lda) times a channel pair: 4 rows at a time, then the last 3, 2 or 1 */
-__attribute__((always_inline))
-static inline void pq_neon_rows_pair(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0,
-                                     const int8_t *w1, int32_t n, int32_t rows, const int mode)
-{
-    int32_t r = 0;
-    for (; r + 4 <= rows; r += 4, x += 4 * lda, c += 8) {
-        pq_neon_rows2(c, x, lda, w0, w1, n, 4, mode);
-    }
-    if (rows - r == 3) {
-        pq_neon_rows2(c, x, lda, w0, w1, n, 3, mode);
-    } else if (rows - r == 2) {
-        pq_neon_rows2(c, x, lda, w0, w1, n, 2, mode);
-    } else if (rows - r == 1) {
-        pq_neon_rows2(c, x, lda, w0, w1, n, 1, mode);
-    }
-}
+"""
 
-/* rows r < m of x (stride lda) times v: 4 at a time, then the last 3, 2 or 1 */
-__attribute__((always_inline))
-static inline void pq_neon_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *v, int32_t n,
-                                   int32_t m, const int acc, const int mode)
-{
-    int32_t r = 0;
-    for (; r + 4 <= m; r += 4, x += 4 * lda, c += 4) {
-        pq_neon_vec(c, x, lda, v, n, 4, acc, mode);
-    }
-    if (m - r == 3) {
-        pq_neon_vec(c, x, lda, v, n, 3, acc, mode);
-    } else if (m - r == 2) {
-        pq_neon_vec(c, x, lda, v, n, 2, acc, mode);
-    } else if (m - r == 1) {
-        pq_neon_vec(c, x, lda, v, n, 1, acc, mode);
-    }
-}
-#endif
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+# the rest: the DSP extension's routines and the micro-kernels pq_dot_s8 .. pq_dotn_s8
+_KERNELS_C = r"""#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
 /* bytes 1 and 3 of x, sign-extended to int16 (gcc does not fold a rotate into SXTB16) */
 static inline int32_t pq_sxtb16_ror8(int32_t x)
@@ -1127,6 +1097,9 @@ static inline void pq_dotn_s8(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32
 #endif
 }
 """
+
+MICRO_KERNEL_C = (_NEON_ROUTINES_C + rows_pair("neon") + "\n" + mat_vec("neon") + "#endif\n"
+                  + _KERNELS_C)
 
 
 def preextend_pairs(w: np.ndarray) -> np.ndarray:

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import re
 
+from .simd_wrappers import int8_kernels, packed_kernels
+
 
 def has_mve(cflags) -> bool:
     """Whether a target's cflags select a core with Helium (so compile.py emits the MVE kernels):
@@ -59,7 +61,10 @@ def has_mve(cflags) -> bool:
     return False
 
 
-MVE_KERNEL_C = r"""
+# MVE_KERNEL_C's own part: the guard, the Helium routines (pq_mve_rows2, pq_mve_vec) and their rows
+# loops (pq_mve_mat_vec: 4 rows at a time, then 2, then 1; pq_mve_rows_pair: 3, then 2 or 1); the
+# kernels on them are simd_wrappers.py's
+_MVE_ROUTINES_C = r"""
 /* ---- Helium (MVE) micro-kernels (dot_mve.py): the names above, #defined to these ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 /* weights: int8 rows (PQ_MVE_W8), a packed 4-bit pair (PQ_MVE_W4: both channels, A = 16 D0 + D1
@@ -220,128 +225,13 @@ static inline void pq_mve_rows_pair(int32_t *c, const int8_t *x, int32_t lda, co
         pq_mve_rows2(c, x, lda, w0, w1, n, 1, mode);
     }
 }
-
-static inline int32_t pq_dot_s8_mve(int8_t *a, int8_t *b, int32_t n)
-{
-    int32_t c0;
-    pq_mve_vec(&c0, a, 0, b, n, 1, 0, PQ_MVE_W8);
-    return c0;
-}
-
-static inline void pq_dot2_s8_mve(int32_t *c, int8_t *a, int8_t *w, int32_t n)
-{
-    pq_mve_vec(c, w, n, a, n, 2, 1, PQ_MVE_W8);
-}
-
-static inline void pq_dot4_s8_mve(int32_t *c, int8_t *a, int8_t *w, int32_t n)
-{
-    pq_mve_vec(c, w, n, a, n, 4, 1, PQ_MVE_W8);
-}
-
-/* c[j] += w row j . a, j < m: the weight rows 4 at a time sharing a's loads */
-__attribute__((always_inline))
-static inline void pq_dotn_s8_mve(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
-{
-    pq_mve_mat_vec(c, w, n, a, n, m, 1, PQ_MVE_W8);
-}
-
-/* c[2r + j] = a row r . w row j, r < rows, j < 2 (the row kernel, 2 channels) */
-__attribute__((always_inline))
-static inline void pq_dot2r_s8_mve(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
-{
-    pq_mve_rows_pair(c, a, lda, w, w + n, n, rows, PQ_MVE_W8);
-}
-
-/* c[r] = a row r . w, r < rows (the row kernel, 1 channel): 4 token rows at a time */
-__attribute__((always_inline))
-static inline void pq_dot1r_s8_mve(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
-{
-    pq_mve_mat_vec(c, a, lda, w, n, rows, 0, PQ_MVE_W8);
-}
-
-#define pq_dot_s8 pq_dot_s8_mve
-#define pq_dot2_s8 pq_dot2_s8_mve
-#define pq_dot4_s8 pq_dot4_s8_mve
-#define pq_dotn_s8 pq_dotn_s8_mve
-#define pq_dot2r_s8 pq_dot2r_s8_mve
-#define pq_dot1r_s8 pq_dot1r_s8_mve
-#endif
 """
 
-MVE_PACKED_KERNEL_C = r"""
+MVE_KERNEL_C = (_MVE_ROUTINES_C + "\n"
+                + int8_kernels("mve", sum_name="c0", dot2_comment="", dotn_shares="loads")
+                + "#endif\n")
+
+MVE_PACKED_KERNEL_C = (r"""
 /* ---- Helium (MVE) micro-kernels on packed 4-bit weights (dot_mve.py, dot_s4.py's layout) ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
-/* the row kernel, 2 channels j, j + 1 (j even: one pair) */
-__attribute__((always_inline))
-static inline void pq_dot2r_s4_mve(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
-                                   int32_t rows)
-{
-    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
-    pq_mve_rows_pair(c, a, lda, pair, pair, n, rows, PQ_MVE_W4);
-}
-
-/* rows r < m of x (stride lda) times channel j of the packed matrix w */
-__attribute__((always_inline))
-static inline void pq_mve_s4_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w, int32_t j,
-                                     int32_t n, int32_t m, const int acc)
-{
-    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
-    if (j & 1) {
-        pq_mve_mat_vec(c, x, lda, pair, n, m, acc, PQ_MVE_W4_ODD);
-    } else {
-        pq_mve_mat_vec(c, x, lda, pair, n, m, acc, PQ_MVE_W4_EVEN);
-    }
-}
-
-/* the row kernel, 1 channel j */
-__attribute__((always_inline))
-static inline void pq_dot1r_s4_mve(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
-                                   int32_t rows)
-{
-    pq_mve_s4_mat_vec(c, a, lda, w, j, n, rows, 0);
-}
-
-static inline int32_t pq_dot_s4_mve(int8_t *a, int8_t *w, int32_t j, int32_t n)
-{
-    int32_t c0;
-    pq_mve_s4_mat_vec(&c0, a, 0, w, j, n, 1, 0);
-    return c0;
-}
-
-/* c[k] += a . channel j + k, k < m: an odd first channel alone, then pairs (both channels from one
-   load per 16 deep), an odd last channel alone */
-static inline void pq_dotn_s4_mve(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t m)
-{
-    int32_t k = 0, d[2];
-    if (m > 0 && (j & 1)) {
-        c[0] += pq_dot_s4_mve(a, w, j, n);
-        k = 1;
-    }
-    for (; k + 2 <= m; k += 2) {
-        pq_mve_rows2(d, a, 0, w + ((j + k) >> 1) * PQ_S4_PAIR_BYTES(n), 0, n, 1, PQ_MVE_W4);
-        c[k] += d[0];
-        c[k + 1] += d[1];
-    }
-    if (k < m) {
-        c[k] += pq_dot_s4_mve(a, w, j + k, n);
-    }
-}
-
-static inline void pq_dot2_s4_mve(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
-{
-    pq_dotn_s4_mve(c, a, w, j, n, 2);
-}
-
-static inline void pq_dot4_s4_mve(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
-{
-    pq_dotn_s4_mve(c, a, w, j, n, 4);
-}
-
-#define pq_dot_s4 pq_dot_s4_mve
-#define pq_dot2_s4 pq_dot2_s4_mve
-#define pq_dot4_s4 pq_dot4_s4_mve
-#define pq_dotn_s4 pq_dotn_s4_mve
-#define pq_dot2r_s4 pq_dot2r_s4_mve
-#define pq_dot1r_s4 pq_dot1r_s4_mve
-#endif
-"""
+""" + packed_kernels("mve") + "#endif\n")

@@ -42,7 +42,11 @@ pq_dot2rw_s8 (the int16_weights build option, for the DSP extension) keeps its p
 """
 from __future__ import annotations
 
-X86_KERNEL_C = r"""
+from .simd_wrappers import int8_kernels, mat_vec, packed_kernels, rows_pair
+
+# X86_KERNEL_C's own part: the guard, the SSE2 routines (pq_x86_rows2, pq_x86_vec) and the AVX2
+# ones; the rows loops and the kernels on them are simd_wrappers.py's
+_X86_ROUTINES_C = r"""
 /* ---- x86-64 SSE2 micro-kernels (dot_x86.py): the names above, #defined to these ---- */
 #if defined(__SSE2__) && defined(__x86_64__) && !defined(PQ_NO_X86_SIMD)
 #include <emmintrin.h>
@@ -476,14 +480,10 @@ static void pq_avx2_pair_w8(int32_t *c, const int8_t *x, int32_t lda, const int8
     }
 }
 #endif
+"""
 
-/* token rows r < rows of x (stride lda) times a channel pair: 4 rows at a time, then the last 3, 2 or 1 */
-__attribute__((always_inline))
-static inline void pq_x86_rows_pair(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w0,
-                                    const int8_t *w1, int32_t n, int32_t rows, const int mode)
-{
-    int32_t r = 0;
-#if defined(PQ_X86_AVX2)
+# pq_x86_rows_pair's first lines: the AVX2 kernels, where the CPU has AVX2
+_AVX2_DISPATCH = r"""#if defined(PQ_X86_AVX2)
     if (pq_x86_has_avx2()) {
         if (mode == PQ_X86_W4) {
             pq_avx2_pair_w4(c, x, lda, w0, n, rows);
@@ -493,158 +493,15 @@ static inline void pq_x86_rows_pair(int32_t *c, const int8_t *x, int32_t lda, co
         return;
     }
 #endif
-    for (; r + 4 <= rows; r += 4, x += 4 * lda, c += 8) {
-        pq_x86_rows2(c, x, lda, w0, w1, n, 4, mode);
-    }
-    if (rows - r == 3) {
-        pq_x86_rows2(c, x, lda, w0, w1, n, 3, mode);
-    } else if (rows - r == 2) {
-        pq_x86_rows2(c, x, lda, w0, w1, n, 2, mode);
-    } else if (rows - r == 1) {
-        pq_x86_rows2(c, x, lda, w0, w1, n, 1, mode);
-    }
-}
-
-/* rows r < m of x (stride lda) times v: 4 at a time, then the last 3, 2 or 1 */
-__attribute__((always_inline))
-static inline void pq_x86_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *v, int32_t n,
-                                  int32_t m, const int acc, const int mode)
-{
-    int32_t r = 0;
-    for (; r + 4 <= m; r += 4, x += 4 * lda, c += 4) {
-        pq_x86_vec(c, x, lda, v, n, 4, acc, mode);
-    }
-    if (m - r == 3) {
-        pq_x86_vec(c, x, lda, v, n, 3, acc, mode);
-    } else if (m - r == 2) {
-        pq_x86_vec(c, x, lda, v, n, 2, acc, mode);
-    } else if (m - r == 1) {
-        pq_x86_vec(c, x, lda, v, n, 1, acc, mode);
-    }
-}
-
-static inline int32_t pq_dot_s8_x86(int8_t *a, int8_t *b, int32_t n)
-{
-    int32_t acc;
-    pq_x86_vec(&acc, a, 0, b, n, 1, 0, PQ_X86_W8);
-    return acc;
-}
-
-/* c[j] += w row j . a, j < 2 or 4 (the weight rows n apart times a) */
-static inline void pq_dot2_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n)
-{
-    pq_x86_vec(c, w, n, a, n, 2, 1, PQ_X86_W8);
-}
-
-static inline void pq_dot4_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n)
-{
-    pq_x86_vec(c, w, n, a, n, 4, 1, PQ_X86_W8);
-}
-
-/* c[j] += w row j . a, j < m: the weight rows 4 at a time sharing a's extension */
-__attribute__((always_inline))
-static inline void pq_dotn_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t m)
-{
-    pq_x86_mat_vec(c, w, n, a, n, m, 1, PQ_X86_W8);
-}
-
-/* c[2r + j] = a row r . w row j, r < rows, j < 2 (the row kernel, 2 channels) */
-__attribute__((always_inline))
-static inline void pq_dot2r_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
-{
-    pq_x86_rows_pair(c, a, lda, w, w + n, n, rows, PQ_X86_W8);
-}
-
-/* c[r] = a row r . w, r < rows (the row kernel, 1 channel): 4 token rows at a time */
-__attribute__((always_inline))
-static inline void pq_dot1r_s8_x86(int32_t *c, int8_t *a, int8_t *w, int32_t n, int32_t lda, int32_t rows)
-{
-    pq_x86_mat_vec(c, a, lda, w, n, rows, 0, PQ_X86_W8);
-}
-
-#define pq_dot_s8 pq_dot_s8_x86
-#define pq_dot2_s8 pq_dot2_s8_x86
-#define pq_dot4_s8 pq_dot4_s8_x86
-#define pq_dotn_s8 pq_dotn_s8_x86
-#define pq_dot2r_s8 pq_dot2r_s8_x86
-#define pq_dot1r_s8 pq_dot1r_s8_x86
-#endif
 """
 
-X86_PACKED_KERNEL_C = r"""
+_DOT2_COMMENT = "/* c[j] += w row j . a, j < 2 or 4 (the weight rows n apart times a) */\n"
+
+X86_KERNEL_C = (_X86_ROUTINES_C + "\n" + rows_pair("x86", _AVX2_DISPATCH) + "\n" + mat_vec("x86") + "\n"
+                + int8_kernels("x86", sum_name="acc", dot2_comment=_DOT2_COMMENT, dotn_shares="extension")
+                + "#endif\n")
+
+X86_PACKED_KERNEL_C = (r"""
 /* ---- x86-64 SSE2 micro-kernels on packed 4-bit weights (dot_x86.py, dot_s4.py's layout) ---- */
 #if defined(PQ_X86)
-/* the row kernel, 2 channels j, j + 1 (j even: one pair) */
-__attribute__((always_inline))
-static inline void pq_dot2r_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
-                                   int32_t rows)
-{
-    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
-    pq_x86_rows_pair(c, a, lda, pair, pair, n, rows, PQ_X86_W4);
-}
-
-/* rows r < m of x (stride lda) times channel j of the packed matrix w (acc: c +=, else c =) */
-__attribute__((always_inline))
-static inline void pq_x86_s4_mat_vec(int32_t *c, const int8_t *x, int32_t lda, const int8_t *w, int32_t j,
-                                     int32_t n, int32_t m, const int acc)
-{
-    const int8_t *pair = w + (j >> 1) * PQ_S4_PAIR_BYTES(n);
-    if (j & 1) {
-        pq_x86_mat_vec(c, x, lda, pair, n, m, acc, PQ_X86_W4_ODD);
-    } else {
-        pq_x86_mat_vec(c, x, lda, pair, n, m, acc, PQ_X86_W4_EVEN);
-    }
-}
-
-/* the row kernel, 1 channel j */
-__attribute__((always_inline))
-static inline void pq_dot1r_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t lda,
-                                   int32_t rows)
-{
-    pq_x86_s4_mat_vec(c, a, lda, w, j, n, rows, 0);
-}
-
-static inline int32_t pq_dot_s4_x86(int8_t *a, int8_t *w, int32_t j, int32_t n)
-{
-    int32_t c0;
-    pq_x86_s4_mat_vec(&c0, a, 0, w, j, n, 1, 0);
-    return c0;
-}
-
-/* c[k] += a . channel j + k, k < m: an odd first channel alone, then pairs (both channels from one
-   load per 16 deep), an odd last channel alone */
-static inline void pq_dotn_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n, int32_t m)
-{
-    int32_t k = 0, d[2];
-    if (m > 0 && (j & 1)) {
-        c[0] += pq_dot_s4_x86(a, w, j, n);
-        k = 1;
-    }
-    for (; k + 2 <= m; k += 2) {
-        pq_x86_rows2(d, a, 0, w + ((j + k) >> 1) * PQ_S4_PAIR_BYTES(n), 0, n, 1, PQ_X86_W4);
-        c[k] += d[0];
-        c[k + 1] += d[1];
-    }
-    if (k < m) {
-        c[k] += pq_dot_s4_x86(a, w, j + k, n);
-    }
-}
-
-static inline void pq_dot2_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
-{
-    pq_dotn_s4_x86(c, a, w, j, n, 2);
-}
-
-static inline void pq_dot4_s4_x86(int32_t *c, int8_t *a, int8_t *w, int32_t j, int32_t n)
-{
-    pq_dotn_s4_x86(c, a, w, j, n, 4);
-}
-
-#define pq_dot_s4 pq_dot_s4_x86
-#define pq_dot2_s4 pq_dot2_s4_x86
-#define pq_dot4_s4 pq_dot4_s4_x86
-#define pq_dotn_s4 pq_dotn_s4_x86
-#define pq_dot2r_s4 pq_dot2r_s4_x86
-#define pq_dot1r_s4 pq_dot1r_s4_x86
-#endif
-"""
+""" + packed_kernels("x86", mat_vec_note=" (acc: c +=, else c =)") + "#endif\n")
