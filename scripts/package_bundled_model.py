@@ -253,6 +253,9 @@ def main(run: str) -> None:
                   if cfg['spec'].get('char_ngrams') else [])
     if cfg['spec'].get('fold_digits'):
         spec_notes.append("digits 1-9 hashed as 0")
+    if cfg['spec'].get('case_features'):
+        spec_notes.append(f"each word's case class (none, initial capital, all capitals, mixed) in "
+                          f"{cfg['spec']['case_features']} columns")
     model_md = f"""# The bundled model
 
 The default model of every pqcompile command that takes one (evaluate, predict, export, build,

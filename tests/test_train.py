@@ -296,6 +296,32 @@ def test_distortion_edits_one_character_and_is_reproducible():
     assert distort_tokens(toks, 0.0, example_rng(1, 2, 3)) == toks
 
 
+def test_unseen_words_replace_only_whole_token_columns_reproducibly():
+    """--unseen-words: chosen words get random ternary whole-token columns; their n-gram and case
+    columns, every tag and every other word stay; the same (seed, epoch, index) draws the same."""
+    from pqcompile.projection import project
+    from pqcompile.train.augment import UNSEEN_STREAM, simulate_unseen_words
+    spec = DEFAULT_SPEC.replace(feature_size=128, char_ngrams=[3], ngram_features=32, case_features=16,
+                                bos_token="<S>")
+    texts = ["set an alarm for Seven", "call Anna Smith now please"]
+    toks = [tokenize(t, spec) for t in texts]
+    clean = project(None, spec, tokens=toks).features
+
+    def noisy(prob, epoch=0):
+        f = clean.copy()
+        n = simulate_unseen_words(f, toks, spec.token_features, prob,
+                                  [example_rng(0, epoch, i, UNSEEN_STREAM) for i in range(len(texts))])
+        return f, n
+    every, n = noisy(0.999)
+    assert n == sum(len(t) - 1 for t in toks)                              # every word, no BOS tag
+    assert (every[:, 0] == clean[:, 0]).all()                              # the tag row stays
+    assert (every[..., spec.token_features:] == clean[..., spec.token_features:]).all()
+    assert set(np.unique(every[..., :spec.token_features])) <= {-1, 0, 1}
+    assert (every[:, 1:6, :spec.token_features] != clean[:, 1:6, :spec.token_features]).any(axis=-1).all()
+    assert (noisy(0.3)[0] == noisy(0.3)[0]).all() and not (noisy(0.3)[0] == noisy(0.3, epoch=1)[0]).all()
+    assert noisy(0.0)[1] == 0 and (noisy(0.0)[0] == clean).all()
+
+
 
 def test_crash_while_writing_a_checkpoint_leaves_the_previous_one(fixtures, tmp_path, monkeypatch):
     """A failure in the middle of writing epoch 2's checkpoint (weights written, state not yet):

@@ -42,6 +42,9 @@ SIZE_NAMES = ["tiny", "small", "base"]
 @click.option("--lr", type=float, help="Peak learning rate (default 0.001).")
 @click.option("--seed", type=int, help="Random seed: same seed, same weights (default 0).")
 @click.option("--distortion", type=float, help="Probability that a training word is distorted (default 0.25).")
+@click.option("--unseen-words", type=float, metavar="P",
+              help="Probability that a training word gets random whole-token features, as a word never seen "
+                   "would, keeping its character n-grams and case columns (default 0).")
 @click.option("--threads", type=int, help="torch CPU threads per process (default 1).")
 @click.option("--schedule", metavar="constant|linear|cosine",
               help="Learning rate over the run after the warm-up: constant, or a linear or cosine decay to 0 "
@@ -55,8 +58,8 @@ SIZE_NAMES = ["tiny", "small", "base"]
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented, dev, kind, config_name, sets,
-              spec_path, out, epochs, batch_size, lr, seed, distortion, threads, schedule, warmup, weight_decay,
-              ema, resume, quiet, as_json):
+              spec_path, out, epochs, batch_size, lr, seed, distortion, unseen_words, threads, schedule, warmup,
+              weight_decay, ema, resume, quiet, as_json):
     """Train a model on FORMAT:PATH sources into a run folder.
 
     The folder gets config.json (projection spec, model config, labels), a checkpoint each epoch,
@@ -68,7 +71,7 @@ def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented
     """
     from ..train.runner import DistillRequest, parse_overrides, train_command
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
-             "threads": threads, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay, "ema": ema}
+             "unseen_words": unseen_words, "threads": threads, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay, "ema": ema}
     spec = load_spec(spec_path) if spec_path else None
     distill = None
     if teacher_labels:

@@ -16,7 +16,7 @@ from ..datasets import Example, slot_tags
 from ..errors import PqError
 from ..model.batch import Batch, batch_from_projection
 from ..projection import Projection, ProjectionSpec, Token, project, tokenize
-from .augment import distort_tokens, example_rng
+from .augment import UNSEEN_STREAM, distort_tokens, example_rng, simulate_unseen_words
 
 IGNORE = -100   # target id for positions past an utterance's tokens (torch cross_entropy's default)
 
@@ -77,15 +77,20 @@ class TrainBatch:
 
 
 def make_batch(data: EncodedSet, indices, spec: ProjectionSpec, distortion: float = 0.0,
-               seed: int = 0, epoch: int = 0) -> TrainBatch:
+               seed: int = 0, epoch: int = 0, unseen_words: float = 0.0) -> TrainBatch:
     """Project the rows `indices` of data; with distortion > 0 each example's words are distorted
-    by a generator seeded with (seed, epoch, index). Time steps past the batch's longest utterance
-    are cut off: every model ignores them (masked), and the recurrence is much cheaper without."""
+    by a generator seeded with (seed, epoch, index), and with unseen_words > 0 words get random
+    whole-token features (augment.simulate_unseen_words; generator (seed, epoch, index, 1)). Time
+    steps past the batch's longest utterance are cut off: every model ignores them (masked), and
+    the recurrence is much cheaper without."""
     indices = np.asarray(indices, dtype=np.int64)
     toks = [data.tokens[i] for i in indices]
     if distortion > 0:
         toks = [distort_tokens(t, distortion, example_rng(seed, epoch, int(i))) for t, i in zip(toks, indices)]
     p = project(None, spec, tokens=toks)
+    if unseen_words > 0:
+        simulate_unseen_words(p.features, toks, spec.token_features, unseen_words,
+                              [example_rng(seed, epoch, int(i), UNSEEN_STREAM) for i in indices])
     T = max(len(t) for t in toks)
     p = Projection(p.features[:, :T], p.mask[:, :T], p.tokens)
     tags = np.full(p.mask.shape, IGNORE, dtype=np.int64)

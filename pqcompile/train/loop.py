@@ -58,6 +58,7 @@ class TrainSettings:
     lr: float = 1e-3
     seed: int = 0
     distortion: float = 0.25     # probability that a training word is distorted (PRADO: 0.25)
+    unseen_words: float = 0.0    # probability that a training word gets random whole-token features
     clip_norm: float = 1.0       # gradient norm clipping (0 = off)
     threads: int = 1             # torch CPU threads per process (small ops: 1 is fastest on a busy machine)
     schedule: str = "constant"   # learning rate over the run: constant, linear or cosine (after warm-up)
@@ -76,6 +77,8 @@ class TrainSettings:
             raise PqError(f"--threads must be >= 1, got {self.threads}")
         if not 0 <= self.distortion <= 1:
             raise PqError(f"distortion must be in [0, 1], got {self.distortion}")
+        if not 0 <= self.unseen_words < 1:
+            raise PqError(f"--unseen-words must be in [0, 1), got {self.unseen_words}")
         if self.schedule not in SCHEDULES:
             raise PqError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not 0 <= self.warmup < 1:
@@ -248,7 +251,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = rate_now
             batch = make_batch(self.train_set, order[b * local_bs:(b + 1) * local_bs], self.spec,
-                               s.distortion, s.seed, epoch)
+                               s.distortion, s.seed, epoch, s.unseen_words)
             intent_logits, slot_logits = net(batch.inputs)
             loss, _ = self.loss_fn(intent_logits, slot_logits, batch)
             self.optimizer.zero_grad(set_to_none=True)
