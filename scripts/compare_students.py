@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pqcompile.commands.common import load_predictor  # noqa: E402
+from pqcompile.commands.evaluate import _decode_all  # noqa: E402
 from pqcompile.datasets import load_sources  # noqa: E402
 from pqcompile.projection import tokenize  # noqa: E402
 from pqcompile.train.metrics import Frame  # noqa: E402
@@ -40,10 +41,7 @@ def main() -> None:
     for run in a.runs:
         predictor, _, _ = load_predictor(run, True)
         spec = spec or predictor.spec
-        decoded = []
-        for start in range(0, len(examples), 256):
-            part = examples[start:start + 256]
-            decoded += predictor.decode(predictor.encode(part))
+        decoded = _decode_all(predictor, examples, progress=False)
         right[run] = [d.frame == Frame(ex.intent, tuple(ex.spans)) for ex, d in zip(examples, decoded)]
     capital = [has_inner_capital(ex.text, spec) for ex in examples]
     n_cap = sum(capital)

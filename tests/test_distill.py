@@ -334,7 +334,8 @@ def test_combined_labels_are_the_teachers_mean_log_probabilities(tmp_path):
     """`teacher combine`: per text, the mean of the folders' log-softmax (intent and each token's
     slots), on the first folder's rows, whatever order the other folder holds them in; folders of
     other texts are refused in one line, and nothing is written then."""
-    from pqcompile.distill.combine import combine_labels, log_softmax
+    from pqcompile.distill.combine import combine_labels
+    from pqcompile.distill.soft_labels import log_softmax
     rows = [{"text": "alpha beta", "lang": "en", "origin": "gold", "intent": "IN:A", "spans": [["SL:X", 6, 10]]},
             {"text": "gamma", "lang": "en", "origin": "gold", "intent": "IN:B", "spans": []},
             {"text": "beta alpha delta", "lang": "en", "origin": "swap", "intent": None, "spans": None}]

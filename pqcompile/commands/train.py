@@ -71,7 +71,8 @@ def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented
     """
     from ..train.runner import DistillRequest, parse_overrides, train_command
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
-             "unseen_words": unseen_words, "threads": threads, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay, "ema": ema}
+             "unseen_words": unseen_words, "threads": threads, "schedule": schedule, "warmup": warmup,
+             "weight_decay": weight_decay, "ema": ema}
     spec = load_spec(spec_path) if spec_path else None
     distill = None
     if teacher_labels:

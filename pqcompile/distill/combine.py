@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PqError
-from .soft_labels import SoftLabels, check_same_labels, log_softmax, mean_log_probs, write_soft_labels
-
-__all__ = ["combine_labels", "log_softmax"]
+from .soft_labels import SoftLabels, check_same_labels, mean_log_probs, write_soft_labels
 
 
 def _check_compatible(first: SoftLabels, other: SoftLabels) -> dict[str, int]:

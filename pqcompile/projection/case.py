@@ -15,8 +15,8 @@ The case class of a word, from its decoded code points (before lower-casing), wh
   3 MIXED    any other word with a change                "iPhone", "McDonald", "UK2"
 Class c > 0 has the ternary vector of the bytes CLASS_KEYS[c] hashed with CASE_SEED (the same
 MurmurHash64A and expansion as a whole token, hashing.ternary_features). The generated C computes
-the class in the same pass that lower-cases the word and copies the row from a table of the three
-vectors (emit_c.py); docs/projection.md.
+the class in one more pass over the word (pq_lower for code points >= 0x80) and copies the row
+from a table of the three vectors (emit_c.py); docs/projection.md.
 """
 from __future__ import annotations
 
@@ -34,15 +34,11 @@ CASE_SEED = int.from_bytes(b"pq-case!", "big")
 
 def case_class(word: str) -> int:
     """The case class of a word's decoded text (see the module docstring)."""
-    if word.isascii():
-        if not any("A" <= ch <= "Z" for ch in word):
-            return NONE
-        changes = ["A" <= ch <= "Z" for ch in word]
-    else:
-        changes = [ch.lower() != ch for ch in word]
-        if not any(changes):
-            return NONE
+    ascii = word.isascii()
+    changes = [("A" <= ch <= "Z") if ascii else ch.lower() != ch for ch in word]
     n_changed = sum(changes)
+    if n_changed == 0:
+        return NONE
     if changes[0] and n_changed == 1:
         return INITIAL
     if len(word) >= 2 and n_changed == len(word):

@@ -223,6 +223,11 @@ def _ngram_defines(spec: ProjectionSpec) -> str:
             f"static const uint8_t pq_ngram_sizes[PQ_N_NGRAM_SIZES] = {{{sizes}}};\n")
 
 
+def _split_row(spec: ProjectionSpec) -> bool:
+    """The row holds more than the whole-token columns (n-gram or case columns after them)."""
+    return spec.token_features < spec.feature_size
+
+
 def _case_defines(spec: ProjectionSpec) -> str:
     rows = case.case_rows(spec.case_features)[1:]
     body = ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in rows)
@@ -793,7 +798,7 @@ def render(spec: ProjectionSpec) -> tuple[str, str]:
     chars = bool(spec.char_token_ranges)
     grams = bool(spec.char_ngrams)
     cased = bool(spec.case_features)
-    split = grams or cased   # the row is more than the whole-token columns
+    split = _split_row(spec)
     if grams:
         _check_ngram_bound(tables)
     comment = _c_comment(spec.to_json())
@@ -924,7 +929,7 @@ def _fused_source(source: str, spec: ProjectionSpec) -> str:
         if "int nt = 0, nwords = 0, in_word = 0, ascii = 1;" in line:
             lines.append("    (void)ascii;  /* pq_project_rows finds the flag again from the span */\n")
     assert not any("features" in l for l in lines), "every feature write of pq_project removed"
-    split = bool(spec.char_ngrams or spec.case_features)
+    split = _split_row(spec)
 
     def tag(name: str) -> str:
         if split:

@@ -22,6 +22,9 @@ SPEC_VERSION = 4
 NGRAM_SPEC_VERSION = 2
 FOLD_SPEC_VERSION = 3
 CASE_SPEC_VERSION = 4
+# the option that makes a spec need each version above 1
+VERSION_OPTION = {NGRAM_SPEC_VERSION: "char_ngrams", FOLD_SPEC_VERSION: "fold_digits",
+                  CASE_SPEC_VERSION: "case_features"}
 HASHES = ("murmur64-ternary-v1",)
 MAX_FEATURE_SIZE = 4096
 # Character n-gram sizes allowed in char_ngrams (code points, the begin/end markers included).
@@ -207,13 +210,10 @@ class ProjectionSpec:
         need(isinstance(self.fold_digits, bool), f"fold_digits must be true or false, got {self.fold_digits!r}")
         self._validate_case_features()
         if self.version < self.required_version:
-            option = ("case_features" if self.case_features else "fold_digits" if self.fold_digits
-                      else "char_ngrams")
-            raise SpecError(f"{option} needs projection spec version {self.required_version}, "
-                            f"the spec says {self.version}")
+            raise SpecError(f"{VERSION_OPTION[self.required_version]} needs projection spec version "
+                            f"{self.required_version}, the spec says {self.version}")
         need(self.version == self.required_version,
-             f"projection spec version {self.version} is for specs with "
-             f"{ {2: 'char_ngrams', 3: 'fold_digits', 4: 'case_features'}.get(self.version, 'char_ngrams') }; "
+             f"projection spec version {self.version} is for specs with {VERSION_OPTION.get(self.version)}; "
              f"this one has none, so it is version {self.required_version}")
         for name in ("bos_token", "eos_token"):
             v = getattr(self, name)
