@@ -448,3 +448,77 @@ def test_wordsub_labels_texts_with_the_teachers_embedding_neighbours(setup, tmp_
         changed = [(x, y) for x, y in zip(a, b) if x != y]
         assert len(a) == len(b) and changed and r["text"] not in gold
         assert all(y.lower() in near[x.lower()] for x, y in changed)
+
+
+@pytest.fixture(scope="module")
+def cli_lexicon(setup, cli_labels):
+    """`teacher lexicon` of the CLI teacher: its vocabulary's whole words and the fixture's words."""
+    from cli_runner import run_cli
+    out = setup["root"] / "lexicon.npz"
+    rec = json.loads(run_cli("teacher", "lexicon", setup["root"] / "cli-teacher", "--data", setup["data"],
+                             "--out", out, "--json").stdout)
+    return out, rec
+
+
+def test_teacher_lexicon_holds_each_one_token_word_once_with_its_vector_read_alone(setup, cli_lexicon):
+    """Each word once, only words the projection reads as one token, and each vector the encoder's
+    hidden state of that word alone (averaged over its sub-words): padding in a batch changes nothing."""
+    from pqcompile.distill.lexicon import load_lexicon
+    path, rec = cli_lexicon
+    words, vectors, meta = load_lexicon(path)
+    teacher = load_teacher(setup["root"] / "cli-teacher")
+    assert rec["words"] == len(words) == len(set(words)) and vectors.shape == (len(words), 32)
+    fixture_words = {t.text.lower() for ex in setup["examples"] for t in tokenize(ex.text, teacher.spec)}
+    assert fixture_words - {"?", "6", "7"} <= set(words) and not {"?", "6", "7"} & set(words)   # words hold a letter
+    assert all(len(tokenize(w, teacher.spec)) == 1 for w in words)
+    assert meta["teacher"].endswith("cli-teacher") and meta["data"] == [setup["data"]]
+    with torch.no_grad():
+        for w in ["tomorrow", "london", "set"]:
+            enc = teacher.tokenizer([w], return_tensors="pt")
+            hidden = teacher.model.encoder(**enc).last_hidden_state[0, 1:-1].mean(0).numpy()
+            np.testing.assert_allclose(vectors[words.index(w)], hidden, rtol=2e-3, atol=2e-3)
+
+
+def test_lexicon_loss_trains_the_bottleneck_and_resumes_exactly(setup, cli_labels, cli_lexicon, tmp_path):
+    """--lexicon adds a loss on the bottleneck only (the int8 model is the same size and holds no
+    head); a run interrupted after epoch 1 and resumed ends with the uninterrupted run's weights."""
+    from cli_runner import run_cli
+    from safetensors.torch import load_file
+
+    from pqcompile.quant.qmodel import QuantizedModel
+    lexicon, _ = cli_lexicon
+    common = ["--teacher-labels", cli_labels, "--model", "pqrnn", "--config", "tiny", "--set", "feature_size=64",
+              "--set", "float_epochs=1", "--batch-size", "8", "--seed", "3", "--quiet", "--json"]
+    plain = json.loads(run_cli("train", *common, "--epochs", "2", "--out", tmp_path / "plain").stdout)
+    with_lex = ["--lexicon", lexicon, "--lexicon-weight", "0.5", "--lexicon-batch", "16"]
+    whole = json.loads(run_cli("train", *common, *with_lex, "--epochs", "2", "--out", tmp_path / "whole").stdout)
+    assert all(e["lexicon_loss"] > 0 for e in whole["epochs"]) and "lexicon_loss" not in plain["epochs"][0]
+    run_cli("train", *common, *with_lex, "--epochs", "1", "--out", tmp_path / "split")
+    resumed = json.loads(run_cli("train", "--out", tmp_path / "split", "--epochs", "2", "--resume", "--quiet",
+                                 "--json").stdout)
+    assert [e["lexicon_loss"] for e in resumed["epochs"]] == [e["lexicon_loss"] for e in whole["epochs"]]
+    for name in ("model.safetensors", "lexicon_head.safetensors"):
+        a, b = load_file(tmp_path / "whole/checkpoint" / name), load_file(tmp_path / "split/checkpoint" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    a, p = load_file(tmp_path / "whole/checkpoint/model.safetensors"), load_file(tmp_path / "plain/checkpoint/model.safetensors")
+    assert not torch.equal(a["bottleneck.weight"], p["bottleneck.weight"])
+    assert QuantizedModel.load(tmp_path / "whole/int8").n_weight_bytes() == plain["int8_bytes"]
+    assert not any("lexicon" in f.name for f in (tmp_path / "whole/int8").iterdir())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lexicon", "MISSING"], "not found"),
+    (["--lexicon", "NOTLEX"], "is not a lexicon file"),
+    (["--lexicon-weight", "0.5"], "need --lexicon"),
+    (["--lexicon", "LEX", "--lexicon-weight", "0"], "--lexicon-weight must be > 0"),
+    (["--lexicon", "LEX", "--model", "bilstm"], "trains a pQRNN's bottleneck"),
+])
+def test_bad_lexicon_options_are_one_line_errors(setup, cli_labels, cli_lexicon, tmp_path, args, message):
+    from cli_runner import run_cli
+    (tmp_path / "not.npz").write_bytes(b"not a zip")
+    subst = {"MISSING": tmp_path / "missing.npz", "NOTLEX": tmp_path / "not.npz", "LEX": cli_lexicon[0]}
+    args = [subst.get(a, a) for a in args]
+    r = run_cli("train", "--teacher-labels", cli_labels, "--config", "tiny", *args, "--out", tmp_path / "run",
+                "--quiet", ok=False)
+    assert r.returncode != 0 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -197,4 +197,38 @@ def combine_cmd(labels_dirs, out, as_json):
                f"the ensemble of {', '.join(index['ensemble'])}")
 
 
+@teacher_group.command("lexicon")
+@click.argument("teacher_dir", type=click.Path(), metavar="TEACHER_DIR")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Lexicon file to write (.npz).")
+@click.option("--data", "data", multiple=True, help="Also the words of these texts (repeatable; " + DATA_HELP + ")")
+@click.option("--vocabulary/--no-vocabulary", default=True, show_default=True,
+              help="The teacher's whole-word vocabulary entries (alphabetic, 2+ characters).")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@json_option
+def lexicon_cmd(teacher_dir, out, data, vocabulary, batch_size, as_json):
+    """Write the teacher's vector for each word read alone (its last hidden state, averaged over the
+    word's sub-words), for `pqcompile train --lexicon`: words that the projection reads as one token,
+    from the teacher's vocabulary and the --data texts (words with a letter)."""
+    from tqdm import tqdm
+
+    from ..distill.lexicon import save_lexicon, single_token_words, teacher_word_vectors, text_words, vocabulary_words
+    from ..teacher.model import load_teacher
+    if not out.endswith(".npz"):
+        raise PqError(f"--out {out}: a lexicon file must end in .npz")
+    teacher = load_teacher(teacher_dir)
+    words = vocabulary_words(teacher.tokenizer.get_vocab()) if vocabulary else []
+    if data:
+        words += text_words((ex.text for ex in load_sources(data)), teacher.spec)
+    words = single_token_words(words, teacher.spec)
+    if not words:
+        raise PqError("no words: give --data or keep --vocabulary")
+    with tqdm(total=len(words), desc="teacher lexicon", unit="word", disable=as_json, leave=False) as bar:
+        vectors = teacher_word_vectors(teacher, words, batch_size, bar)
+    save_lexicon(out, words, vectors, {"teacher": str(teacher_dir), "data": list(data), "vocabulary": vocabulary})
+    if as_json:
+        emit_json({"lexicon": out, "words": len(words), "dimensions": int(vectors.shape[1])})
+        return
+    click.echo(f"{out}: {len(words):,} words x {vectors.shape[1]} dimensions")
+
+
 COMMANDS = [teacher_group]

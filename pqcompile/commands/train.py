@@ -54,12 +54,17 @@ SIZE_NAMES = ["tiny", "small", "base"]
 @click.option("--ema", type=float, metavar="DECAY",
               help="Evaluate and keep a moving average of the weights with this decay per update, "
                    "e.g. 0.999 (default 0 = off: the live weights).")
+@click.option("--lexicon", type=click.Path(dir_okay=False), metavar="FILE",
+              help="pQRNN: also regress the bottleneck's output for single words onto a teacher's vectors for "
+                   "them (`pqcompile teacher lexicon`), through a training-only head (default: off).")
+@click.option("--lexicon-weight", type=float, help="Weight of the --lexicon loss (default 0.25).")
+@click.option("--lexicon-batch", type=int, help="Lexicon words per update (default 128).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented, dev, kind, config_name, sets,
               spec_path, out, epochs, batch_size, lr, seed, distortion, unseen_words, threads, schedule, warmup,
-              weight_decay, ema, resume, quiet, as_json):
+              weight_decay, ema, lexicon, lexicon_weight, lexicon_batch, resume, quiet, as_json):
     """Train a model on FORMAT:PATH sources into a run folder.
 
     The folder gets config.json (projection spec, model config, labels), a checkpoint each epoch,
@@ -72,7 +77,10 @@ def train_cmd(data, teacher_labels, alpha, temperature, teacher_scale, augmented
     from ..train.runner import DistillRequest, parse_overrides, train_command
     given = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "distortion": distortion,
              "unseen_words": unseen_words, "threads": threads, "schedule": schedule, "warmup": warmup,
-             "weight_decay": weight_decay, "ema": ema}
+             "weight_decay": weight_decay, "ema": ema, "lexicon": lexicon, "lexicon_weight": lexicon_weight,
+             "lexicon_batch": lexicon_batch}
+    if lexicon is None and (lexicon_weight is not None or lexicon_batch is not None) and not resume:
+        raise PqError("--lexicon-weight and --lexicon-batch need --lexicon")
     spec = load_spec(spec_path) if spec_path else None
     distill = None
     if teacher_labels:

@@ -44,6 +44,7 @@ from ..quant.qat import EmaRange
 from .data import IGNORE, EncodedSet, TrainBatch, encode, make_batch
 from .decode import intent_slots_from_examples, intent_tag_mask
 from .inference import evaluate_model
+from .lexicon_loss import HEAD_FILE as LEXICON_HEAD_FILE, LexiconLoss
 from .plots import plot_learning_curve
 from .run import RUN_FORMAT, RUN_VERSION, RunFolder, read_json, save_weights_dir, write_json
 from .weight_average import EMA_FILE, WeightAverage
@@ -65,6 +66,9 @@ class TrainSettings:
     warmup: float = 0.0          # fraction of all updates with a linear warm-up from 0 to lr
     weight_decay: float = 0.0    # decoupled weight decay (AdamW); 0 = plain Adam
     ema: float = 0.0             # decay of a moving average of the weights used for dev/best/int8; 0 = off
+    lexicon: str | None = None   # a teacher lexicon (.npz) for the auxiliary word loss (lexicon_loss.py)
+    lexicon_weight: float = 0.25 # its weight against the main loss
+    lexicon_batch: int = 128     # lexicon words per update
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -87,6 +91,10 @@ class TrainSettings:
             raise PqError(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if not (self.ema == 0 or 0 < self.ema < 1):
             raise PqError(f"--ema must be 0 (off) or in (0, 1), got {self.ema}")
+        if not self.lexicon_weight > 0:
+            raise PqError(f"--lexicon-weight must be > 0, got {self.lexicon_weight}")
+        if self.lexicon_batch < 1:
+            raise PqError(f"--lexicon-batch must be >= 1, got {self.lexicon_batch}")
 
 
 SCHEDULES = ("constant", "linear", "cosine")
@@ -186,9 +194,9 @@ class Trainer:
     loss_fn has training_loss's signature (distillation passes its own)."""
 
     def __init__(self, run: RunFolder, config: dict, train: EncodedSet, dev: EncodedSet | None,
-                 ctx: Dist, show_progress: bool = True, loss_fn=training_loss):
+                 ctx: Dist, show_progress: bool = True, loss_fn=training_loss, lexicon: LexiconLoss | None = None):
         self.run, self.config, self.train_set, self.dev, self.ctx = run, config, train, dev, ctx
-        self.loss_fn = loss_fn
+        self.loss_fn, self.lexicon = loss_fn, lexicon
         self.settings = TrainSettings(**config["train"]["settings"])
         self.spec = ProjectionSpec.from_dict(config["spec"])
         self.intent_labels, self.slot_labels = config["intent_labels"], config["slot_labels"]
@@ -196,7 +204,8 @@ class Trainer:
         self.show_progress = show_progress and ctx.main
         torch.manual_seed(self.settings.seed)
         self.model = model_from_config(config["model"])
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.settings.lr,
+        params = list(self.model.parameters()) + (list(lexicon.parameters()) if lexicon is not None else [])
+        self.optimizer = torch.optim.AdamW(params, lr=self.settings.lr,
                                            weight_decay=self.settings.weight_decay, foreach=True)
         self.average = WeightAverage(self.model, self.settings.ema) if self.settings.ema else None
         self.history: list[dict] = []
@@ -216,6 +225,8 @@ class Trainer:
             if not (self.run.checkpoint / EMA_FILE).is_file():
                 raise PqError(f"{self.run.checkpoint / EMA_FILE} not found (the run was started with --ema)")
             self.average.load(self.run.load_weights_file("checkpoint", EMA_FILE), state["ema_updates"])
+        if self.lexicon is not None:
+            self.lexicon.head.load_state_dict(self.run.load_weights_file("checkpoint", LEXICON_HEAD_FILE))
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -246,6 +257,7 @@ class Trainer:
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch",
                    disable=not self.show_progress, leave=False, dynamic_ncols=True)
         total, seen, start = 0.0, 0, time.perf_counter()
+        lexicon_total = 0.0
         for b in range(n_batches):
             rate_now = s.lr * lr_factor(s, epoch * n_batches + b, s.epochs * n_batches)
             for group in self.optimizer.param_groups:
@@ -254,6 +266,10 @@ class Trainer:
                                s.distortion, s.seed, epoch, s.unseen_words)
             intent_logits, slot_logits = net(batch.inputs)
             loss, _ = self.loss_fn(intent_logits, slot_logits, batch)
+            if self.lexicon is not None:
+                lexicon_loss = self.lexicon(self.model, epoch, b)
+                lexicon_total += lexicon_loss.item() * len(batch.indices)
+                loss = loss + lexicon_loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if s.clip_norm > 0:
@@ -268,6 +284,7 @@ class Trainer:
             bar.set_postfix(loss=f"{total / seen:.4f}", utt_per_s=f"{rate:.0f}")
             bar.update()
         bar.close()
+        self.lexicon_epoch_loss = lexicon_total / max(seen, 1) if self.lexicon is not None else None
         mean = torch.tensor([total, float(seen)], dtype=torch.float64)
         if ctx.world > 1:
             dist.all_reduce(mean)
@@ -293,6 +310,8 @@ class Trainer:
                   "quantized": bool(getattr(self.model, "quantize", False)), "dev": dev_metrics}
         if live_metrics is not None:
             record["dev_live_weights"] = live_metrics
+        if self.lexicon is not None:
+            record["lexicon_loss"] = self.lexicon_epoch_loss     # included in loss
         self.history.append(record)
         value = _best_score(dev_metrics, loss)
         improved = self.best is None or value > self.best["score"]
@@ -303,6 +322,9 @@ class Trainer:
         if self.average is not None:
             state["ema_updates"] = self.average.updates
             extra = {EMA_FILE: self.average.tensors()}
+        if self.lexicon is not None:
+            extra = {**(extra or {}), LEXICON_HEAD_FILE: {k: v.detach().contiguous() for k, v in
+                                                          self.lexicon.head.state_dict().items()}}
         save_weights_dir(self.run.checkpoint, self.model, state, self.optimizer, extra)
         if improved:
             with self._averaged():

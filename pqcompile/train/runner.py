@@ -22,6 +22,7 @@ from ..model.registry import config_for, default_spec
 from ..projection import ProjectionSpec
 from ..quant.qmodel import QuantizedModel
 from .data import encode
+from .lexicon_loss import LexiconLoss
 from .loop import Trainer, TrainSettings, encode_for_training, init_distributed, new_run_config, training_loss
 from .run import RUN_FORMAT, RunFolder, read_json, write_json
 
@@ -102,6 +103,18 @@ def _check_distill_resume(config: dict, request: DistillRequest | None) -> None:
             raise PqError(f"cannot resume with {key}={value}: the run was started with {key}={stored.get(key)}")
 
 
+def _lexicon_loss(settings: TrainSettings, config: dict, spec: ProjectionSpec, world: int) -> LexiconLoss | None:
+    """--lexicon: the auxiliary word loss, checked (and its file read) before anything is written."""
+    if not settings.lexicon:
+        return None
+    if config["model"]["kind"] != "pqrnn":
+        raise PqError(f"--lexicon trains a pQRNN's bottleneck; the model is {config['model']['kind']}")
+    if world > 1:
+        raise PqError("--lexicon runs in one process only (not under torchrun)")
+    return LexiconLoss(settings.lexicon, spec, config["model"]["config"]["bottleneck"], settings.lexicon_weight,
+                       settings.lexicon_batch, settings.seed)
+
+
 def _new_config(kind: str, config_name: str, overrides: dict, spec: ProjectionSpec | None, given: dict,
                 examples, dev_examples, sources: dict, labels: str | None) -> dict:
     config_for(kind, config_name, overrides)   # unknown kind/config/option -> PqError
@@ -167,12 +180,13 @@ def train_command(out: str, data: list[str], dev: list[str], kind: str, config_n
             train_set, loss_fn = distill_inputs(labels, config, distill.settings(), distill.augmented)
             n_unrepresentable = 0
         run_spec = ProjectionSpec.from_dict(config["spec"])
+        lexicon = _lexicon_loss(settings, config, run_spec, ctx.world)
         dev_set = encode(dev_examples, run_spec, config["intent_labels"], config["slot_labels"]) if dev else None
         if ctx.world > 1:
             dist.barrier()      # every process has checked its inputs before anything is written
         if ctx.main:
             write_json(run.config_path, config)
-        trainer = Trainer(run, config, train_set, dev_set, ctx, show_progress, loss_fn)
+        trainer = Trainer(run, config, train_set, dev_set, ctx, show_progress, loss_fn, lexicon)
         if resume:
             trainer.load_checkpoint()
         summary = trainer.fit()
