@@ -201,9 +201,9 @@ def main(run: str) -> None:
     s = cfg["train"]["settings"]
     metrics = {
         "model": cfg["model"], "parameters": cfg["parameters"], "spec": cfg["spec"],
-        "train": cfg["train"], "best_epoch": best["epoch"], "dev_at_best_epoch": best["dev"]["overall"],
+        "train": cfg["train"], "best_epoch": best["epoch"], "dev_at_best_epoch": (best["dev"] or {}).get("overall"),
         "epochs": [{"epoch": e["epoch"], "quantized": e["quantized"], "loss": e["loss"],
-                    "dev": e["dev"]["overall"]} for e in train_metrics["epochs"]],
+                    "dev": (e["dev"] or {}).get("overall")} for e in train_metrics["epochs"]],
         "mtop_en_eval": {"data": "mtop:../shared/data/mtop/en/eval.txt", "float": float_m, "int8": int8_m},
         "cortex_m7": {"flash": build["sections"]["flash"], "ram": build["sections"]["ram"],
                       "arena": build["arena_bytes"], "macs": build["macs"],
@@ -256,6 +256,9 @@ def main(run: str) -> None:
     if cfg['spec'].get('case_features'):
         spec_notes.append(f"each word's case class (none, initial capital, all capitals, mixed) in "
                           f"{cfg['spec']['case_features']} columns")
+    fused = build.get("fused")
+    fused_note = (f"; the projection fused into the bottleneck in blocks of {fused['rows']} token rows, "
+                  f"no {fused['feature_matrix_bytes']:,} B feature matrix" if fused else "")
     model_md = f"""# The bundled model
 
 The default model of every pqcompile command that takes one (evaluate, predict, export, build,
@@ -307,7 +310,7 @@ logits equal onnxruntime's on {verify['device_vs_onnxruntime']}, the integer ref
 
 ## On cortex-m7 (`pqcompile build --target cortex-m7`)
 flash {build['sections']['flash']:,} B (weights {weights:,} B), RAM {build['sections']['ram']:,} B
-(arena {build['arena_bytes']:,} B); {build['macs']:,} MACs for a full {cfg['spec']['max_tokens']}-token utterance. Budget: 2 MiB flash,
+(arena {build['arena_bytes']:,} B{fused_note}); {build['macs']:,} MACs for a full {cfg['spec']['max_tokens']}-token utterance. Budget: 2 MiB flash,
 512 KiB RAM. `pqcompile demo` prints the instructions each sample utterance takes under QEMU.
 """
     with atomic_dir(BUNDLED_MODEL_DIR) as tmp:

@@ -112,8 +112,10 @@ def test_plain_projection_unchanged():
     assert "features" not in fsrc.split("int pq_tokenize(")[1].split("void pq_project_rows(")[0]
 
 
-@pytest.mark.parametrize("value,want", [(None, None), ("auto", "auto"), ("AUTO", "auto"), ("1", 1), ("18", 18)])
+@pytest.mark.parametrize("value,want", [(None, "auto"), ("auto", "auto"), ("AUTO", "auto"), ("1", 1), ("18", 18),
+                                        ("off", None), (" Off ", None)])
 def test_parse_option(value, want):
+    """Not given: auto (the default); off: the plain build."""
     assert parse_option(value) == want
 
 
@@ -152,6 +154,21 @@ def test_row_wise_check(model):
     for name in ("fo_pool", "strided_slice", "sum"):
         hits = [v for k, v in found.items() if name in k and "matmul" not in k]
         assert hits and all(why is not None for _, why in hits), name
+
+
+def test_auto_falls_back_to_the_plain_driver_where_fusion_cannot_be(model, monkeypatch):
+    """auto (the default) fuses wherever plan_fusion allows and otherwise compiles the plain
+    driver; a number of rows asked for explicitly keeps the one-line error."""
+    import pqcompile.compiler.compile as compile_mod
+
+    def refuse(*args):
+        raise PqError("--fuse-projection: fused_x is not row-wise (test)")
+    assert compile_mod.compile_onnx(model[1], fuse_projection="auto").fusion is not None
+    monkeypatch.setattr(compile_mod, "plan_fusion", refuse)
+    cm = compile_mod.compile_onnx(model[1], fuse_projection="auto")
+    assert cm.fusion is None and "model_run_rows" not in cm.files["pq_model.c"]
+    with pytest.raises(PqError, match="not row-wise"):
+        compile_mod.compile_onnx(model[1], fuse_projection=3)
 
 
 def test_rows_beyond_model_is_an_error(model, tmp_path):

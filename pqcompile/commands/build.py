@@ -89,12 +89,13 @@ def int16_option(f):
 
 
 def fuse_option(f):
-    return click.option("--fuse-projection", "fuse_projection", metavar="R|auto",
+    return click.option("--fuse-projection", "fuse_projection", metavar="R|auto|off",
                         help="Keep no [tokens x features] matrix: run the layer that reads the features "
                              "(the bottleneck, checked to be row-wise) on blocks of R token rows, each "
-                             "projected just before it into an R x features block in the arena; auto: "
-                             "the largest R that grows the arena no more than R = 1 does. Same output, "
-                             "less RAM (docs/compiler.md).")(f)
+                             "projected just before it into an R x features block in the arena; auto "
+                             "(the default): the largest R that grows the arena no more than R = 1 does, "
+                             "or the plain build where the layer is not row-wise; off: the plain build "
+                             "with its feature matrix. Same output, less RAM (docs/compiler.md).")(f)
 
 
 def out_option(f):

@@ -66,7 +66,9 @@ def run_demo(target_name: str, model: str | None, out_dir: str | None) -> dict:
     projection = {**proj.to_dict(), "sentences": [
         {"lang": lang, "text": text, "tokens": [t.text for t in tokenize(text, spec)]} for lang, text in langs_texts]}
 
-    report = ensure_built(onnx_model, target, out, source, say=lambda m: _progress(f"[demo] {m}"))
+    from ..compiler.fuse import DEFAULT_OPTION
+    report = ensure_built(onnx_model, target, out, source, say=lambda m: _progress(f"[demo] {m}"),
+                          fuse_projection=DEFAULT_OPTION)   # the device program `pqcompile build` makes
     _progress(f"[demo] running {len(UTTERANCES)} utterances on {target.name}")
     result = verify(onnx_model, qmodel, target, out, report, [u.encode("utf-8") for u in UTTERANCES])
     utterances = []

@@ -167,7 +167,8 @@ def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weigh
     and get the C they always got.
     fuse_projection: None (the plain driver, model_run), R >= 1 or "auto": the driver is
     model_run_rows, which runs the kernel reading the features on blocks of R token rows and asks
-    its caller for each block's feature rows (fuse.py); PqError when that kernel is not row-wise."""
+    its caller for each block's feature rows (fuse.py); PqError when that kernel is not row-wise
+    (R given) or the plain driver ("auto": fused where it can be)."""
     with tvm_log_captured():
         return _compile(model, micro_kernels, int16_weights and micro_kernels, mve and micro_kernels,
                         fuse_projection, x86 and micro_kernels)
@@ -249,7 +250,14 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
     pack_weights(prog, packed, {n: k.symbol for n, k in kernels.items()})
     fusion = None
     if fuse_projection is not None:
-        fusion = apply_fusion(prog, plan_fusion(prog, dict(prims), kernels, T, F), fuse_projection, T, F)
+        try:
+            plan = plan_fusion(prog, dict(prims), kernels, T, F)
+        except PqError:
+            if fuse_projection != "auto":   # auto: fused where the features' reader allows it
+                raise
+            plan = None
+        if plan is not None:
+            fusion = apply_fusion(prog, plan, fuse_projection, T, F)
     packed_sources = sorted({prog.const_sources[call.args[j].key] for call in prog.calls
                              for j in packed.get(call.kernel, ())})
     bad = not_finite_constants(prog.consts, prog.const_sources)

@@ -52,16 +52,20 @@ class Fusion:
     plain_arena_bytes: int = 0   # the arena of the plain build
 
 
+DEFAULT_OPTION = "auto"   # the CLI's default: fused wherever the features' reader allows it
+
+
 def parse_option(value: str | None) -> int | str | None:
-    """--fuse-projection's value: None (off), "auto" or R >= 1; PqError otherwise."""
-    if value is None:
+    """--fuse-projection's value: None ("off": the plain build), "auto" (also when not given) or
+    R >= 1; PqError otherwise."""
+    text = DEFAULT_OPTION if value is None else str(value).strip().lower()
+    if text == "off":
         return None
-    text = str(value).strip().lower()
     if text == "auto":
         return "auto"
     if text.isdigit() and int(text) >= 1:
         return int(text)
-    raise PqError(f"--fuse-projection {value!r}: give a number of token rows (1 or more) or auto")
+    raise PqError(f"--fuse-projection {value!r}: give a number of token rows (1 or more), auto or off")
 
 
 def _token_rank3(buf, T: int) -> int | None:
