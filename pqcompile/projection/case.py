@@ -32,8 +32,10 @@ CLASS_KEYS = (b"", b"initial", b"upper", b"mixed")
 CASE_SEED = int.from_bytes(b"pq-case!", "big")
 
 
+@lru_cache(maxsize=1 << 16)
 def case_class(word: str) -> int:
-    """The case class of a word's decoded text (see the module docstring)."""
+    """The case class of a word's decoded text (see the module docstring). Memoised: training
+    asks for it at every occurrence of every word in every batch (projection.reference.token_keys)."""
     ascii = word.isascii()
     changes = [("A" <= ch <= "Z") if ascii else ch.lower() != ch for ch in word]
     n_changed = sum(changes)
