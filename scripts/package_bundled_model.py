@@ -259,6 +259,24 @@ def main(run: str) -> None:
     fused = build.get("fused")
     fused_note = (f"; the projection fused into the bottleneck in blocks of {fused['rows']} token rows, "
                   f"no {fused['feature_matrix_bytes']:,} B feature matrix" if fused else "")
+    has_dev = bool(cfg["train"].get("dev"))
+    if has_dev:
+        data_md = ("Data: MTOP English (`../shared/data/mtop/en/`). train.json shuffled with seed 0: 1,000 utterances\n"
+                   "held out as dev (the student's best epoch is chosen on them by exact match), the rest for training\n"
+                   "teacher and student. eval.txt is used only for the numbers below, never to choose anything.")
+        best_md = (f"best epoch {best['epoch']} (held-out dev exact match\n   "
+                   f"{_pct(best['dev']['overall']['exact_match'])}%)")
+    else:
+        data_md = ("Data: MTOP English (`../shared/data/mtop/en/`): all of train.json trains teacher and student; no dev\n"
+                   "set, so nothing is chosen by a score: the student keeps its last epoch. eval.txt is used only for\n"
+                   "the numbers below, never to choose anything.")
+        best_md = f"kept: epoch {best['epoch']} of {s['epochs']} (no dev set; the lowest training loss)"
+    lexicon_arg = (f" --lexicon LEXICON --lexicon-weight {s['lexicon_weight']} --lexicon-batch {s['lexicon_batch']}"
+                   if s.get("lexicon") else "")
+    lexicon_md = ("   Lexicon: `pqcompile teacher lexicon TEACHER --data mtop:../shared/data/mtop/en/train.json --out\n"
+                  "   LEXICON`: the teacher's hidden state of each word read alone (its whole-word vocabulary and the\n"
+                  "   training words); the student's bottleneck output for each word is regressed onto it through a\n"
+                  "   training-only head (`--lexicon`), nothing of which reaches the device.\n" if s.get("lexicon") else "")
     model_md = f"""# The bundled model
 
 The default model of every pqcompile command that takes one (evaluate, predict, export, build,
@@ -275,20 +293,17 @@ pQRNN `{cfg['model']['config_name']}` with {', '.join(f'{k}={v}' for k, v in cfg
 ({ratio:.0f}x fewer than the teacher's {teacher['fp32_bytes']:,} fp32 bytes).
 
 ## How it was made (`bash scripts/train_bundled_model.sh`)
-Data: MTOP English (`../shared/data/mtop/en/`). train.json shuffled with seed 0: 1,000 utterances
-held out as dev (the student's best epoch is chosen on them by exact match), the rest for training
-teacher and student. eval.txt is used only for the numbers below, never to choose anything.
+{data_md}
 1. Teacher: {t_name} ({t_origin}) with joint intent and slot heads, fine-tuned with warm-up and
    linear decay: `pqcompile teacher train ... {t_opts}`.
 2. Labels: the teacher's soft intent and slot targets for the training texts, augmented ones
    and, where `transfer` is counted, other English corpora's texts, none of which repeats a
-   training, dev or eval text:
+   {'training, dev or eval' if has_dev else 'training or eval'} text:
 {labels_md}
-3. Student: `pqcompile train --teacher-labels LABELS --alpha {distill.get('alpha')} --temperature {distill.get('temperature')} --model pqrnn
+{lexicon_md}3. Student: `pqcompile train --teacher-labels LABELS --alpha {distill.get('alpha')} --temperature {distill.get('temperature')} --model pqrnn
    --config {cfg['model']['config_name']} {_set_args(cfg['overrides'])}{' --spec ' + spec_file if spec_file else ''} --epochs {s['epochs']} --batch-size {s['batch_size']}
-   --distortion {s['distortion']} --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)}{ema_arg} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
-   then quantisation-aware; distortion {s['distortion']};{' dev, best/ and int8/ from the moving average of the weights;' if ema_arg else ''} best epoch {best['epoch']} (held-out dev exact match
-   {_pct(best['dev']['overall']['exact_match'])}%).
+   --distortion {s['distortion']} --lr {s['lr']} --schedule {s.get('schedule', 'constant')} --warmup {s.get('warmup', 0)}{ema_arg}{lexicon_arg} --seed {s['seed']}`: float for the first {mc.get('float_epochs', '?')} epoch(s),
+   then quantisation-aware; distortion {s['distortion']};{(' dev, best/' if has_dev else ' best/') + ' and int8/ from the moving average of the weights;' if ema_arg else ''} {best_md}.
 4. `pqcompile evaluate` (float, int8, int8 with argmax decoding), then
    `python scripts/package_bundled_model.py STUDENT` (this folder; it builds and verifies on cortex-m7).
 
