@@ -161,14 +161,22 @@ def test_auto_falls_back_to_the_plain_driver_where_fusion_cannot_be(model, monke
     driver; a number of rows asked for explicitly keeps the one-line error."""
     import pqcompile.compiler.compile as compile_mod
 
+    from pqcompile.compiler.fuse import NotFusable
+
     def refuse(*args):
-        raise PqError("--fuse-projection: fused_x is not row-wise (test)")
+        raise NotFusable("--fuse-projection: fused_x is not row-wise (test)")
     assert compile_mod.compile_onnx(model[1], fuse_projection="auto").fusion is not None
     monkeypatch.setattr(compile_mod, "plan_fusion", refuse)
     cm = compile_mod.compile_onnx(model[1], fuse_projection="auto")
     assert cm.fusion is None and "model_run_rows" not in cm.files["pq_model.c"]
     with pytest.raises(PqError, match="not row-wise"):
         compile_mod.compile_onnx(model[1], fuse_projection=3)
+
+    def broken(*args):       # an internal inconsistency is never hidden by auto's fallback
+        raise PqError("internal: fused_x has 3 arguments, its PrimFunc 2 buffers (test)")
+    monkeypatch.setattr(compile_mod, "plan_fusion", broken)
+    with pytest.raises(PqError, match="internal"):
+        compile_mod.compile_onnx(model[1], fuse_projection="auto")
 
 
 def test_rows_beyond_model_is_an_error(model, tmp_path):

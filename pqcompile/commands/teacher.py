@@ -211,10 +211,10 @@ def lexicon_cmd(teacher_dir, out, data, vocabulary, batch_size, as_json):
     from the teacher's vocabulary and the --data texts (words with a letter)."""
     from tqdm import tqdm
 
-    from ..distill.lexicon import save_lexicon, single_token_words, teacher_word_vectors, text_words, vocabulary_words
+    from ..distill.lexicon import (check_lexicon_path, save_lexicon, single_token_words, teacher_word_vectors,
+                                   text_words, vocabulary_words)
     from ..teacher.model import load_teacher
-    if not out.endswith(".npz"):
-        raise PqError(f"--out {out}: a lexicon file must end in .npz")
+    check_lexicon_path(out)            # before the teacher is loaded
     teacher = load_teacher(teacher_dir)
     words = vocabulary_words(teacher.tokenizer.get_vocab()) if vocabulary else []
     if data:

@@ -15,7 +15,7 @@ from .dot_mve import MVE_KERNEL_C, MVE_PACKED_KERNEL_C
 from .dot_s4 import PACKED_KERNEL_C, int4_initializers, int4_params, pack_s4
 from .dot_x86 import X86_KERNEL_C, X86_PACKED_KERNEL_C
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
-from .fuse import Fusion, apply_fusion, plan_fusion
+from .fuse import Fusion, NotFusable, apply_fusion, plan_fusion
 from .importer import OUTPUTS, import_onnx
 from .lower import Kernel, kernels_to_c, to_pointer_kernel
 from .plan import Ref, build_program, live_bytes_by_call
@@ -252,7 +252,7 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
     if fuse_projection is not None:
         try:
             plan = plan_fusion(prog, dict(prims), kernels, T, F)
-        except PqError:
+        except NotFusable:
             if fuse_projection != "auto":   # auto: fused where the features' reader allows it
                 raise
             plan = None

@@ -52,6 +52,11 @@ class Fusion:
     plain_arena_bytes: int = 0   # the arena of the plain build
 
 
+class NotFusable(PqError):
+    """The features' reader cannot take the projection (not one kernel, not row-wise, ...): with
+    `auto` the plain driver is built instead; internal inconsistencies stay plain PqErrors."""
+
+
 DEFAULT_OPTION = "auto"   # the CLI's default: fused wherever the features' reader allows it
 
 
@@ -152,21 +157,21 @@ def row_wise(func: tirx.PrimFunc, T: int) -> tuple[list[int | None], str | None]
 
 
 def plan_fusion(prog, prims: dict, kernels: dict, T: int, F: int) -> Fusion:
-    """The call that reads the features and its per-argument row sizes; PqError (one line, why)
+    """The call that reads the features and its per-argument row sizes; NotFusable (one line, why)
     when the projection cannot be fused into it."""
     readers = [i for i, c in enumerate(prog.calls)
                if any(a.kind == "input" and a.key == "features" for a in c.args)]
     if len(readers) != 1:
-        raise PqError(f"--fuse-projection: the features are read by {len(readers)} kernels, not one")
+        raise NotFusable(f"--fuse-projection: the features are read by {len(readers)} kernels, not one")
     i = readers[0]
     call = prog.calls[i]
     k = kernels[call.kernel]
     if not k.rows:
-        raise PqError(f"--fuse-projection: {k.symbol}, which reads the features, has no token loop that "
+        raise NotFusable(f"--fuse-projection: {k.symbol}, which reads the features, has no token loop that "
                       f"stops at the utterance's rows")
     elems, why = row_wise(prims[call.kernel], T)
     if why:
-        raise PqError(f"--fuse-projection: {k.symbol} is not row-wise ({why})")
+        raise NotFusable(f"--fuse-projection: {k.symbol} is not row-wise ({why})")
     n_args = len(k.args)
     if len(elems) != n_args:
         raise PqError(f"internal: {k.symbol} has {n_args} arguments, its PrimFunc {len(elems)} buffers")
@@ -174,7 +179,7 @@ def plan_fusion(prog, prims: dict, kernels: dict, T: int, F: int) -> Fusion:
     if elems[f_index] != F:
         raise PqError(f"internal: {k.symbol} reads the features as rows of {elems[f_index]}, not {F}")
     if elems[n_args - 1] is None:   # call_tir kernels have one output, the last argument
-        raise PqError(f"--fuse-projection: {k.symbol}'s output is not a [1, {T}, C] row buffer")
+        raise NotFusable(f"--fuse-projection: {k.symbol}'s output is not a [1, {T}, C] row buffer")
     # scratch arguments (after k.args) are whole-call workspaces: passed as they are
     return Fusion(call=i, feature_arg=f_index, rows=0, row_elems=elems + [None] * len(k.scratch))
 

@@ -71,10 +71,16 @@ def teacher_word_vectors(teacher, words: list[str], batch_size: int = 256, progr
     return np.concatenate(out) if out else np.zeros((0, encoder.config.hidden_size), np.float32)
 
 
-def save_lexicon(path: str | Path, words: list[str], vectors: np.ndarray, meta: dict) -> None:
+def check_lexicon_path(path: str | Path) -> Path:
+    """A lexicon file's path (it must end in .npz); a one-line error otherwise."""
     path = Path(path)
     if path.suffix != ".npz":
         raise PqError(f"{path}: a lexicon file must end in .npz")
+    return path
+
+
+def save_lexicon(path: str | Path, words: list[str], vectors: np.ndarray, meta: dict) -> None:
+    path = check_lexicon_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(tmp, words=np.array(words, dtype=str), vectors=vectors.astype(np.float16),

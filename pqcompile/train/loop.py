@@ -242,15 +242,16 @@ class Trainer:
             sampler.set_epoch(epoch)
             order = np.fromiter(iter(sampler), dtype=np.int64)
             t0 = time.perf_counter()
-            loss = self._train_epoch(net, order, local_bs, epoch)
+            loss, lexicon_loss = self._train_epoch(net, order, local_bs, epoch)
             minutes = (time.perf_counter() - t0) / 60
             if ctx.main:
-                self._end_epoch(epoch, loss, minutes)
+                self._end_epoch(epoch, loss, minutes, lexicon_loss)
             if ctx.world > 1:
                 dist.barrier()
         return self.summary()
 
-    def _train_epoch(self, net, order: np.ndarray, local_bs: int, epoch: int) -> float:
+    def _train_epoch(self, net, order: np.ndarray, local_bs: int, epoch: int) -> tuple[float, float | None]:
+        """(mean loss per example, its --lexicon part or None)."""
         s, ctx = self.settings, self.ctx
         net.train()
         n_batches = math.ceil(len(order) / local_bs)
@@ -284,13 +285,12 @@ class Trainer:
             bar.set_postfix(loss=f"{total / seen:.4f}", utt_per_s=f"{rate:.0f}")
             bar.update()
         bar.close()
-        self.lexicon_epoch_loss = lexicon_total / max(seen, 1) if self.lexicon is not None else None
         mean = torch.tensor([total, float(seen)], dtype=torch.float64)
         if ctx.world > 1:
             dist.all_reduce(mean)
-        return float(mean[0] / mean[1])
+        return float(mean[0] / mean[1]), (lexicon_total / max(seen, 1) if self.lexicon is not None else None)
 
-    def _end_epoch(self, epoch: int, loss: float, minutes: float) -> None:
+    def _end_epoch(self, epoch: int, loss: float, minutes: float, lexicon_loss: float | None = None) -> None:
         """Main process: dev metrics, checkpoint, best, metrics.json and the learning curve.
         With --ema the dev metrics, best/ and int8/ are those of the averaged weights; the
         checkpoint holds the live weights and the average."""
@@ -310,8 +310,8 @@ class Trainer:
                   "quantized": bool(getattr(self.model, "quantize", False)), "dev": dev_metrics}
         if live_metrics is not None:
             record["dev_live_weights"] = live_metrics
-        if self.lexicon is not None:
-            record["lexicon_loss"] = self.lexicon_epoch_loss     # included in loss
+        if lexicon_loss is not None:
+            record["lexicon_loss"] = lexicon_loss     # included in loss
         self.history.append(record)
         value = _best_score(dev_metrics, loss)
         improved = self.best is None or value > self.best["score"]
