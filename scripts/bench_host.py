@@ -11,17 +11,20 @@ order rotating), so that a change in the machine's speed during the run touches 
                     pqcompile.teacher.predict.teacher_logits)
   teacher_forward   the encoder and heads alone, on the text's pre-computed tokenizer output
   host              text -> logits in C: the generated projection (pq_project) and the network
-                    (model_run) of MODEL (default: the bundled model) compiled by compile_onnx as
-                    for the host target (gcc -O2, no -march: dot_x86.py's kernels, SSE2 and the
-                    AVX2 row kernels where the CPU has AVX2, chosen at run time)
+                    (model_run) of MODEL (default: the bundled model) compiled as for the host
+                    target (compile_onnx(host_gemm=True), gcc -O2, no -march): the matmuls over
+                    the token rows in pq_gemm_host (gemm_x86.py: AVX-512 VNNI where the CPU has
+                    it, else AVX2, else SSE2, chosen at run time), the rest dot_x86.py's kernels
+  host_avx2         the same built with -DPQ_NO_X86_VNNI (pq_gemm_host's AVX2 path)
   host_sse2         the same built with -DPQ_NO_X86_AVX2 (the SSE2 kernels only)
   host_portable     the same built with -DPQ_NO_X86_SIMD (the portable C micro-kernels)
-  net, net_sse2, net_portable   model_run alone, on the projected features
+  host_pairs        the build before pq_gemm_host: 2-channel row kernels (dot_x86.py, AVX2) on
+                    packed 4-bit weights, as the Arm targets' structure
+  net, net_avx2, net_sse2, net_portable, net_pairs   model_run alone, on the projected features
 Each C measurement is the mean of --reps calls (the first call of each utterance not counted); the
 report gives per measurement the median and p90 over the utterances (milliseconds), and the ratios
-teacher / host (the issue's goal), teacher_forward / net, and the kernels' speed-ups
-host_portable / host, host_sse2 / host, net_portable / net, net_portable / net_sse2. The three C
-builds must give the same logits on every utterance (integer arithmetic: bit-identical), or the
+teacher / host (the issue's goal), teacher_forward / net, and each build's time over host's. The
+C builds must give the same logits on every utterance (integer arithmetic: bit-identical), or the
 script stops.
 
 The teacher: --teacher FOLDER (a fine-tuned teacher, `pqcompile teacher train`), else the
@@ -61,6 +64,10 @@ from pqcompile.projection.emit_c import render  # noqa: E402
 
 NO_X86 = "-DPQ_NO_X86_SIMD"
 NO_AVX2 = "-DPQ_NO_X86_AVX2"
+NO_VNNI = "-DPQ_NO_X86_VNNI"
+# build name -> (compiled for the host target (pq_gemm_host) or the 2-channel row kernels, cflags)
+BUILDS = {"": (True, ()), "_avx2": (True, (NO_VNNI,)), "_sse2": (True, (NO_AVX2,)), "_portable": (True, (NO_X86,)),
+          "_pairs": (False, ())}
 MTOP_EVAL = ROOT.parent / "shared" / "data" / "mtop" / "en" / "eval.txt"
 # text -> logits in one call: the generated projection, then the network
 WRAPPER_C = r"""
@@ -130,9 +137,11 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_has_avx2() -> bool | None:
+def cpu_has(flag: str) -> bool | None:
+    """whether /proc/cpuinfo lists the CPU flag (None: no /proc/cpuinfo)"""
     try:
-        return " avx2" in Path("/proc/cpuinfo").read_text()
+        return any(flag in line.split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("flags"))
     except OSError:
         return None
 
@@ -160,9 +169,10 @@ def main() -> int:
     load_before = os.getloadavg()
     ref = resolve_model(a.model)
     qm = ref.load_qmodel()
-    cm = compile_onnx(build_onnx(qm))
-    builds = {"simd": (), "sse2": (NO_AVX2,), "portable": (NO_X86,)}
-    libs = {k: host_library(cm, qm.spec, flags) for k, flags in builds.items()}
+    onnx_model = build_onnx(qm)
+    cms = {gemm: compile_onnx(onnx_model, host_gemm=gemm) for gemm in (True, False)}
+    cm = cms[True]
+    libs = {k: host_library(cms[gemm], qm.spec, flags) for k, (gemm, flags) in BUILDS.items()}
     teacher, teacher_desc = load_teacher_for(a.teacher, qm)
     texts, source = load_texts(a.data, a.n)
     if not texts:
@@ -197,8 +207,7 @@ def main() -> int:
     from pqcompile.teacher.predict import teacher_logits
     for t in texts[:3]:                                  # warm-up
         teacher_logits(teacher, [t])
-    names = ["teacher", "teacher_forward", "host", "host_sse2", "host_portable", "net", "net_sse2", "net_portable"]
-    build_of = {"": "simd", "_sse2": "sse2", "_portable": "portable"}
+    names = ["teacher", "teacher_forward"] + [f"{what}{k}" for what in ("host", "net") for k in BUILDS]
     ms = {k: [] for k in names}
     tokens = []
     for i, text in enumerate(texts):
@@ -209,9 +218,9 @@ def main() -> int:
         batch = encode_batch([text], teacher.tokenizer, teacher.spec, teacher.max_length)
         runs = {"teacher": lambda: teacher_logits(teacher, [text]),
                 "teacher_forward": lambda: teacher_forward(batch)}
-        for suffix, k in build_of.items():
-            runs["host" + suffix] = lambda k=k: c_text(k, raw)
-            runs["net" + suffix] = lambda k=k: c_net(k, feats, n)
+        for k in BUILDS:
+            runs["host" + k] = lambda k=k: c_text(k, raw)
+            runs["net" + k] = lambda k=k: c_net(k, feats, n)
         order = names[i % len(names):] + names[:i % len(names)]
         for k in order:
             if k.startswith("teacher"):
@@ -223,27 +232,26 @@ def main() -> int:
         # integer arithmetic: the builds give the same logits, text -> logits
         for k in libs:
             libs[k]._lib.pq_bench_text(raw, len(raw), out_i[k].ctypes.data, out_s[k].ctypes.data)
-        for k in ("sse2", "portable"):
-            if not (np.array_equal(out_i["simd"], out_i[k]) and np.array_equal(out_s["simd"][:n], out_s[k][:n])):
-                raise SystemExit(f"the host builds {builds['simd']} and {builds[k]} differ on utterance {i}: {text!r}")
+        for k in BUILDS:
+            if not (np.array_equal(out_i[""], out_i[k]) and np.array_equal(out_s[""][:n], out_s[k][:n])):
+                raise SystemExit(f"the host builds host and host{k} differ on utterance {i}: {text!r}")
     med = {k: summary(v) for k, v in ms.items()}
     ratio = lambda a_, b_: round(med[a_]["median_ms"] / med[b_]["median_ms"], 2)  # noqa: E731
     load_after = os.getloadavg()
-    avx2 = cpu_has_avx2()
+    avx2 = cpu_has("avx2")
     report = {
         "model": ref.name, "macs_at_max_tokens": cm.macs, "texts": source, "n": len(texts),
         "median_tokens": statistics.median(tokens), "threads": 1, "batch": 1, "reps": a.reps,
         "teacher_model": teacher_desc, "torch": torch.__version__,
-        "machine": {"cpu": cpu_name(), "avx2": avx2, "cflags": "gcc -O2 (HostModel), no -march",
-                 "builds": {"host, net": "as compiled for the host target", "host_sse2, net_sse2": NO_AVX2,
-                            "host_portable, net_portable": NO_X86}},
+        "machine": {"cpu": cpu_name(), "avx2": avx2, "avx512_vnni": cpu_has("avx512_vnni"),
+                    "cflags": "gcc -O2 (HostModel), no -march",
+                    "builds": {f"host{k}, net{k}": ("host target" if gemm else "2-channel row kernels")
+                               + (" " + " ".join(flags) if flags else "") for k, (gemm, flags) in BUILDS.items()}},
         **med,
         "ratios": {"teacher_over_host": ratio("teacher", "host"),
                    "teacher_forward_over_net": ratio("teacher_forward", "net"),
-                   "host_portable_over_host": ratio("host_portable", "host"),
-                   "host_sse2_over_host": ratio("host_sse2", "host"),
-                   "net_portable_over_net": ratio("net_portable", "net"),
-                   "net_portable_over_net_sse2": ratio("net_portable", "net_sse2")},
+                   **{f"host{k}_over_host": ratio(f"host{k}", "host") for k in BUILDS if k},
+                   **{f"net{k}_over_net": ratio(f"net{k}", "net") for k in BUILDS if k}},
         "builds_bit_identical": True,
         "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
         "quiet": max(load_before[0], load_after[0]) < 0.5,

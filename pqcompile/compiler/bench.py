@@ -308,7 +308,8 @@ def bench(model: onnx.ModelProto, target: Target, source: str = "", compare: boo
                      + (INT16_LABEL if micro and int16_weights else ""))
             say(f"compiling and measuring the {label} ...")
             cm = compile_onnx(model, micro_kernels=micro, int16_weights=micro and int16_weights, mve=mve,
-                              fuse_projection=fuse_projection, x86=target.kind == "host")
+                              fuse_projection=fuse_projection, x86=target.kind == "host",
+                              host_gemm=target.kind == "host")
             measured[micro] = measure(cm, model, target, work / ("current" if micro else "previous"), lines, counter)
             measured[micro]["kernels"] = label
     report = {"target": target.name, "model": source, "max_tokens": meta.spec.max_tokens,

@@ -10,10 +10,12 @@ import tvm
 from tvm import relax, tirx
 
 from ..errors import PqError
-from .dot_intrin import MICRO_KERNEL_C, packed_params, preextend_pairs, preextended_params
+from .dot_intrin import MICRO_KERNEL_C, gemm_params, packed_params, preextend_pairs, preextended_params
 from .dot_mve import MVE_KERNEL_C, MVE_PACKED_KERNEL_C
 from .dot_s4 import PACKED_KERNEL_C, int4_initializers, int4_params, pack_s4
 from .dot_x86 import X86_KERNEL_C, X86_PACKED_KERNEL_C
+from .gemm_x86 import gemm_c, gemm_layout
+from .requant_x86 import REQUANT_HOST_C, vectorise_requant
 from .emit_driver import KERNEL_PRELUDE, model_header, model_source
 from .fuse import Fusion, NotFusable, apply_fusion, plan_fusion
 from .importer import OUTPUTS, import_onnx
@@ -82,6 +84,7 @@ class CompiledModel:
     int16_weights: bool = False   # the row kernels' weights pre-extended to int16 (pq_dot2rw_s8)
     int4_weights: list[str] = field(default_factory=list)    # initializers stored packed, 2 per byte
     int4_unpacked: list[str] = field(default_factory=list)   # 4-bit initializers a kernel reads as int8
+    gemm_weights: list[str] = field(default_factory=list)    # initializers in the host GEMM layout (gemm_x86.py)
     fusion: Fusion | None = None   # --fuse-projection: the projection fused into the features' reader (fuse.py)
 
     @property
@@ -148,7 +151,8 @@ def call_infos(prog, kernels: dict[str, Kernel], macs: dict[str, int]) -> list[C
 
 
 def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
-                 mve: bool = False, fuse_projection: int | str | None = None, x86: bool = True) -> CompiledModel:
+                 mve: bool = False, fuse_projection: int | str | None = None, x86: bool = True,
+                 host_gemm: bool = False) -> CompiledModel:
     """Compile an exported pqcompile graph; files: pq_kernels.c, pq_model.c, pq_model.h.
     TVM's own log lines are held back (tvm_log.py). micro_kernels=False: the earlier plain TVM
     matmul kernels (schedule.py), for comparisons; the micro-kernel build pads an odd channel count
@@ -168,10 +172,14 @@ def compile_onnx(model: onnx.ModelProto, micro_kernels: bool = True, int16_weigh
     fuse_projection: None (the plain driver, model_run), R >= 1 or "auto": the driver is
     model_run_rows, which runs the kernel reading the features on blocks of R token rows and asks
     its caller for each block's feature rows (fuse.py); PqError when that kernel is not row-wise
-    (R given) or the plain driver ("auto": fused where it can be)."""
+    (R given) or the plain driver ("auto": fused where it can be).
+    host_gemm: the build for the host target (firmware.py, bench.py): each matmul over the token
+    rows with at least gemm_x86.MIN_CHANNELS output channels is one pq_gemm_host call over all its
+    rows and channels (AVX-512 VNNI / AVX2 / SSE2 / C, chosen at run time), its weights stored in
+    that kernel's layout (one byte per weight, 4-bit ones too; gemm_weights lists them)."""
     with tvm_log_captured():
         return _compile(model, micro_kernels, int16_weights and micro_kernels, mve and micro_kernels,
-                        fuse_projection, x86 and micro_kernels)
+                        fuse_projection, x86 and micro_kernels, host_gemm and micro_kernels)
 
 
 def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str]) -> None:
@@ -180,6 +188,15 @@ def preextend_weights(prog, wide: dict[str, list[int]], symbols: dict[str, str])
     call also passes as int8 gets a pre-extended copy instead."""
     convert_weights(prog, wide, symbols, lambda arr: preextend_pairs(arr.reshape(arr.shape[0], -1)),
                     "pre-extended")
+
+
+def gemm_weights(prog, uses: dict[str, dict[int, int]], symbols: dict[str, str]) -> None:
+    """The same for the weights pq_gemm_host reads (uses: kernel -> {parameter index: offset}):
+    gemm_layout of them with the call's offset."""
+    for offset in sorted({o for per in uses.values() for o in per.values()}):
+        at = {k: [i for i, o in per.items() if o == offset] for k, per in uses.items()}
+        convert_weights(prog, at, symbols, lambda arr, o=offset: gemm_layout(arr.reshape(arr.shape[0], -1), o),
+                        "host GEMM layout")
 
 
 def pack_weights(prog, packed: dict[str, list[int]], symbols: dict[str, str]) -> None:
@@ -214,7 +231,8 @@ def convert_weights(prog, uses: dict[str, list[int]], symbols: dict[str, str], c
 
 
 def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: bool = False,
-             mve: bool = False, fuse_projection: int | str | None = None, x86: bool = False) -> CompiledModel:
+             mve: bool = False, fuse_projection: int | str | None = None, x86: bool = False,
+             host_gemm: bool = False) -> CompiledModel:
     t0 = time.perf_counter()
     int4 = int4_initializers(model) if micro_kernels else set()
     imported = import_onnx(model, pad_channels=micro_kernels)
@@ -224,17 +242,24 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
     kernels: dict[str, Kernel] = {}
     wide: dict[str, list[int]] = {}   # kernel -> indices of its parameters holding pre-extended weights
     packed: dict[str, list[int]] = {}   # kernel -> those holding 4-bit weights packed two per byte
+    gemm: dict[str, dict[int, int]] = {}   # kernel -> {index: offset} of those in the host GEMM layout
+    host_epilogues = 0   # requantisations in pq_requant_host calls (requant_x86.py)
     want4 = int4_params(mod, imported.const_names, int4) if int4 else {}
     prims = sorted(((gv.name_hint, f) for gv, f in mod.functions.items() if isinstance(f, tirx.PrimFunc)))
     T, F = imported.input_shapes["features"][1:]
     for i, (name, func) in enumerate(prims):
         short = "_".join(p for p in name.split("_") if p not in ("fused", "tir"))[:32].rstrip("_")
         func = schedule_kernel(imported.row_kernels.get(name, func), micro_kernels, int16_weights,
-                               want4.get(name, frozenset()))
+                               want4.get(name, frozenset()), gemm=host_gemm)
         if micro_kernels:   # the requantisations' floor, clamp and conversion: pq_floor_clamp (requant.py)
             func = fuse_floor_clamp(func)[0]
-        names, names4 = preextended_params(func), packed_params(func)
+        if host_gemm:   # the host: the requantisation after pq_gemm_host in one vectorised call
+            func, n_requant = vectorise_requant(func)
+            host_epilogues += n_requant
+        names, names4, names_gemm = preextended_params(func), packed_params(func), gemm_params(func)
         kernels[name] = to_pointer_kernel(func, f"pq_k{i}_{short}", max_tokens=T)
+        if names_gemm:
+            gemm[name] = {j: names_gemm[p.name] for j, p in enumerate(kernels[name].args) if p.name in names_gemm}
         if names:
             wide[name] = [j for j, p in enumerate(kernels[name].args) if p.name in names]
         if names4:
@@ -243,11 +268,13 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
     helium = (MVE_KERNEL_C + (MVE_PACKED_KERNEL_C if packed else "")) if mve else ""
     sse2 = (X86_KERNEL_C + (X86_PACKED_KERNEL_C if packed else "")) if x86 else ""
     kernel_c = (KERNEL_PRELUDE.format(tvm=tvm.__version__) + MICRO_KERNEL_C + (PACKED_KERNEL_C if packed else "")
-                + helium + sse2 + REQUANT_C + kernels_to_c(list(kernels.values())))
+                + helium + sse2 + REQUANT_C + (gemm_c() + REQUANT_HOST_C if gemm or host_epilogues else "")
+                + kernels_to_c(list(kernels.values())))
     t4 = time.perf_counter()
     prog = build_program(mod["main"], {n: k.scratch for n, k in kernels.items()}, imported.const_names, list(OUTPUTS))
     preextend_weights(prog, wide, {n: k.symbol for n, k in kernels.items()})
     pack_weights(prog, packed, {n: k.symbol for n, k in kernels.items()})
+    gemm_weights(prog, gemm, {n: k.symbol for n, k in kernels.items()})
     fusion = None
     if fuse_projection is not None:
         try:
@@ -260,6 +287,8 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
             fusion = apply_fusion(prog, plan, fuse_projection, T, F)
     packed_sources = sorted({prog.const_sources[call.args[j].key] for call in prog.calls
                              for j in packed.get(call.kernel, ())})
+    gemm_sources = sorted({prog.const_sources[call.args[j].key] for call in prog.calls
+                           for j in gemm.get(call.kernel, {})})
     bad = not_finite_constants(prog.consts, prog.const_sources)
     if bad:
         raise PqError(f"{bad[0]}: a float constant (a requantisation scale) that is not finite")
@@ -279,6 +308,7 @@ def _compile(model: onnx.ModelProto, micro_kernels: bool = True, int16_weights: 
         max_tokens=T, feature_size=F, n_intents=n_intents, n_slots=n_slots, arena_bytes=prog.arena_bytes,
         n_kernels=len(kernels), n_calls=len(prog.calls), row_halo=imported.row_halo, const_bytes_by_layer=by_layer, macs_by_layer=macs,
         arena_by_layer=arena, calls=call_infos(prog, kernels, imported.macs), int16_weights=int16_weights,
-        int4_weights=packed_sources, int4_unpacked=sorted(int4 - set(packed_sources)), fusion=fusion,
+        int4_weights=packed_sources, int4_unpacked=sorted(int4 - set(packed_sources) - set(gemm_sources)),
+        gemm_weights=gemm_sources, fusion=fusion,
         seconds={"import": t1 - t0, "relax": t2 - t1, "schedule": t3 - t2, "codegen": t4 - t3,
                  "total": time.perf_counter() - t0})

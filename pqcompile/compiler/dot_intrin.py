@@ -49,6 +49,8 @@ from tvm.ir.expr import TensorLoad   # what tirx.BufferLoad() builds
 from tvm.sym import Analyzer
 
 from .dot_s4 import PACKED
+from .gemm_x86 import MIN_CHANNELS as GEMM_MIN_CHANNELS, OFFSETS as GEMM_OFFSETS, SYMBOL as GEMM_SYMBOL
+from .requant_x86 import SYMBOLS as REQUANT_HOST_SYMBOLS
 from .simd_wrappers import mat_vec, rows_pair
 from .tir_rebuild import rebuild, walk
 
@@ -60,7 +62,8 @@ EXPLICIT_WRITE_REGION = "explicit_write_region"   # TVM's block annotation for C
 # micro-kernels whose last argument is the number of token rows they compute (rows.py: `rows`)
 WIDE_KERNEL = "pq_dot2rw_s8"   # pq_dot2r_s8 on weights pre-extended to int16 (int16_weights)
 ROW_KERNELS = (tuple(f"pq_dot{g}r_s8" for g in ROW_CHANNELS) + (WIDE_KERNEL,)
-               + tuple(PACKED[f"pq_dot{g}r_s8"] for g in ROW_CHANNELS))   # and on packed 4-bit weights
+               + tuple(PACKED[f"pq_dot{g}r_s8"] for g in ROW_CHANNELS)   # and on packed 4-bit weights
+               + (GEMM_SYMBOL,) + REQUANT_HOST_SYMBOLS)                    # the host's (gemm_x86.py, requant_x86.py)
 
 # MICRO_KERNEL_C's first part: the nibble macros and the NEON routines pq_neon_rows2 and pq_neon_vec
 # (their rows loops, pq_neon_rows_pair and pq_neon_mat_vec, are simd_wrappers.py's)
@@ -1269,7 +1272,7 @@ def _zero_init(init, buf) -> bool:
                                 and int(st.value) == 0 for st in stores)
 
 
-def _row_dot_stmt(block, int16_weights: bool = False, packed: frozenset = frozenset()):
+def _row_dot_stmt(block, int16_weights: bool = False, packed: frozenset = frozenset(), gemm: bool = False):
     """The pq_dot{1,2}r_s8 statement for a block marked with the rows form, or None when its body is
     not `for t < T: [for j < 2:] for k < K: C[.., t, j] += int32(A[0, t, k]) * int32(W[j, k])` with
     A a [1, T', K'] token tensor (t moves its token axis), C's rows G = (2 or 1) elements apart and
@@ -1277,14 +1280,18 @@ def _row_dot_stmt(block, int16_weights: bool = False, packed: frozenset = frozen
     int16_weights and G = 2: pq_dot2rw_s8 on W's first element and the channel pair's index (W
     then holds the weights pre-extended by preextend_pairs: compile.py converts the constant).
     A W in `packed` (4-bit weights): pq_dot{G}r_s4 on W's first byte and the group's first channel
-    (dot_s4.py; compile.py packs the constant); packed comes first, int16_weights does not apply."""
+    (dot_s4.py; compile.py packs the constant); packed comes first, int16_weights does not apply.
+    gemm and G = N >= gemm_x86.MIN_CHANNELS (all of W's channels): pq_gemm_host on W's first
+    element with the offset of its layout (8 when W is in `packed`, else 128; compile.py converts
+    the constant)."""
     parsed = _parse(block)
     if parsed is None or len(parsed[0]) < 2 or block.init is None:
         return None
     loops, ivars, store, _, loads = parsed
     K, T = int(loops[-1].extent), int(loops[0].extent)
     G = int(loops[1].extent) if len(loops) == 3 else 1
-    if G not in ROW_CHANNELS or not _zero_init(block.init, store.buffer):
+    whole = gemm and G >= GEMM_MIN_CHANNELS
+    if (G not in ROW_CHANNELS and not whole) or not _zero_init(block.init, store.buffer):
         return None
     row = [_moves(l.indices, ivars, 0) for l in loads]
     if None in row:
@@ -1299,7 +1306,7 @@ def _row_dot_stmt(block, int16_weights: bool = False, packed: frozenset = frozen
             or _moves(a.indices, ivars, 0) != [0, 1, 0] or c_row is None or _flat(c_row, store.buffer) != G
             or c_k != [0] * len(store.indices)):
         return None
-    if G == 2:
+    if G == 2 or whole:
         c_ch, a_ch, w_ch = (_moves(x, ivars, 1) for x in (store.indices, a.indices, w.indices))
         if (c_ch is None or _flat(c_ch, store.buffer) != 1 or a_ch != [0] * len(a.indices)
                 or w_ch != [0] * (len(w.indices) - 2) + [1, 0] or w_shape[-1] != K):
@@ -1308,6 +1315,12 @@ def _row_dot_stmt(block, int16_weights: bool = False, packed: frozenset = frozen
     c_ptr, a_ptr = _ptr(store.buffer, _at(store.indices, ivars, base)), _ptr(a.source, _at(a.indices, ivars, base))
     sizes = [tirx.IntImm("int32", K), tirx.IntImm("int32", a_shape[2]), tirx.IntImm("int32", T)]
     w_idx = _at(w.indices, ivars, base)
+    if whole:
+        if len(w_shape) != 2 or w_shape[0] != G or not all(_is_zero(i) for i in w_idx):
+            return None
+        offset = GEMM_OFFSETS[4 if w.source.name in packed else 8]
+        return tirx.Evaluate(tirx.call_extern("void", GEMM_SYMBOL, c_ptr, a_ptr, _ptr(w.source, w_idx),
+                                              tirx.IntImm("int32", offset), tirx.IntImm("int32", G), *sizes))
     if w.source.name in packed:
         args = _packed_args(w, w_idx, K, packed)
         if args is None or (G == 2 and not _is_zero(tirx.floormod(w_idx[0], 2))):   # one channel pair
@@ -1332,7 +1345,7 @@ class RowKernelMismatch(Exception):
 
 
 def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False,
-                   packed: frozenset = frozenset()) -> tuple[tirx.PrimFunc, int]:
+                   packed: frozenset = frozenset(), gemm: bool = False) -> tuple[tirx.PrimFunc, int]:
     """(func with every marked block's dot products replaced by a micro-kernel call, number
     replaced). A marked block that does not match keeps its loops (correct, just slower), except
     one scheduled for a row kernel: RowKernelMismatch (its accumulators, sized by the run-time
@@ -1340,7 +1353,8 @@ def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False,
     row kernel writes its accumulators, so its block loses the init that zeroed them.
     int16_weights: the 2-channel row kernels read weights pre-extended to int16 (pq_dot2rw_s8).
     packed: names of weight buffers holding 4-bit weights packed two per byte (dot_s4.py): their
-    matmuls call the pq_dot*_s4 kernels (packed_reads_only says whether every read of them does)."""
+    matmuls call the pq_dot*_s4 kernels (packed_reads_only says whether every read of them does).
+    gemm: a row-form block over all of a matmul's channels calls pq_gemm_host (gemm_x86.py)."""
     count = 0
 
     def replace(stmt):
@@ -1348,7 +1362,7 @@ def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False,
         if isinstance(stmt, s_tir.SBlockRealize) and DOT_MARK in stmt.block.annotations:
             b = stmt.block
             rows = int(b.annotations[DOT_MARK]) == ROWS_FORM
-            body = _row_dot_stmt(b, int16_weights, packed) if rows else _dot_stmt(b, packed)
+            body = _row_dot_stmt(b, int16_weights, packed, gemm) if rows else _dot_stmt(b, packed)
             if rows and body is None:
                 raise RowKernelMismatch(b.name_hint)
             annotations = {k: v for k, v in b.annotations.items() if k != DOT_MARK}
@@ -1407,7 +1421,41 @@ def packed_reads_only(func: tirx.PrimFunc, packed: frozenset) -> bool:
     def visit(stmt):
         nonlocal ok
         if isinstance(stmt, s_tir.SBlockRealize) and any(r.source.name in packed for r in stmt.block.reads):
-            ok = ok and _packed_call(stmt.block.body) is not None
+            ok = ok and (_packed_call(stmt.block.body) is not None or _gemm_call(stmt.block.body) is not None)
+
+    walk(func.body, visit)
+    return ok
+
+
+def _gemm_call(stmt):
+    """the pq_gemm_host call of a statement, else None"""
+    expr = stmt.value if isinstance(stmt, tirx.Evaluate) else None
+    return expr if _extern_name(expr) == GEMM_SYMBOL else None
+
+
+def gemm_params(func: tirx.PrimFunc) -> dict[str, int]:
+    """The buffers that func's pq_gemm_host calls read as weights in gemm_x86.py's layout, with
+    the layout's offset: {name: offset}."""
+    out: dict[str, int] = {}
+
+    def visit(stmt):
+        call = _gemm_call(stmt)
+        if call is not None:   # (name, c, a, &W[0, 0], offset, N, K, lda, rows)
+            out[call.args[3].args[0].source.name] = int(call.args[4])
+
+    walk(func.body, visit)
+    return out
+
+
+def gemm_reads_only(func: tirx.PrimFunc) -> bool:
+    """Whether every block that reads a buffer of gemm_params is a pq_gemm_host call (so their
+    constants can be stored in its layout)."""
+    names, ok = gemm_params(func), True
+
+    def visit(stmt):
+        nonlocal ok
+        if isinstance(stmt, s_tir.SBlockRealize) and any(r.source.name in names for r in stmt.block.reads):
+            ok = ok and _gemm_call(stmt.block.body) is not None
 
     walk(func.body, visit)
     return ok

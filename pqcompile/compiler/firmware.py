@@ -217,7 +217,8 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
     its --fuse-projection option (R or "auto"; None: the plain build)."""
     check_replaceable(out_dir, BUILD_MARKER)   # refuse a folder of the user's before compiling
     cm = compile_onnx(model, int16_weights=int16_weights, mve=has_mve(target.cflags),
-                      fuse_projection=fuse_projection, x86=target.kind == "host")
+                      fuse_projection=fuse_projection, x86=target.kind == "host",
+                      host_gemm=target.kind == "host")
     with atomic_dir(out_dir, BUILD_MARKER) as tmp:
         require_tool(target.compiler, target.compiler_packages, target)
         sources = write_sources(cm, model, tmp / "gen") + libm(target)
@@ -242,6 +243,8 @@ def build(model: onnx.ModelProto, target: Target, out_dir: str | Path, source: s
             # only in reports of models with 4-bit weights
             **({"int4_weights": cm.int4_weights} if cm.int4_weights or cm.int4_unpacked else {}),
             **({"int4_weights_unpacked": cm.int4_unpacked} if cm.int4_unpacked else {}),
+            # the host's matmul weights in pq_gemm_host's layout (gemm_x86.py): one byte per weight
+            **({"gemm_weights": cm.gemm_weights} if cm.gemm_weights else {}),
             "arena_by_layer": cm.arena_by_layer,
             "macs": cm.macs, "macs_by_layer": cm.macs_by_layer, "kernels": cm.n_kernels, "kernel_calls": cm.n_calls,
             "compile_seconds": {k: round(v, 3) for k, v in cm.seconds.items()},
@@ -282,6 +285,8 @@ def format_report(r: dict) -> str:
         lines += [f"  4-bit weights stored two per byte: {', '.join(r['int4_weights']) or 'none'}"]
     if r.get("int4_weights_unpacked"):
         lines += [f"  4-bit weights stored as int8 (a kernel reads them unpacked): {', '.join(r['int4_weights_unpacked'])}"]
+    if r.get("gemm_weights"):
+        lines += [f"  weights in the host GEMM layout (one byte each, 4-bit ones too): {', '.join(r['gemm_weights'])}"]
     if r.get("fused"):
         f = r["fused"]
         lines += [f"  projection fused into {f['kernel']}: blocks of {f['rows']} token rows "

@@ -14,12 +14,19 @@ output channels in groups of 4 or 2 (the first that divides their count; a count
 4 does not divide takes a whole row of channels at once) and its reduction is blockized, to become one call of a
 dot-product micro-kernel (SMLAD on cores with the DSP extension); a reduction the micro-kernel
 cannot take is unrolled by 4 instead (the loop test and branch then cost a quarter per
-multiply-accumulate)."""
+multiply-accumulate).
+
+The host build (gemm=True, compile.py's host_gemm) takes a matmul over the token rows with at
+least gemm_x86.MIN_CHANNELS output channels whole instead: all its channels and rows in one call
+of pq_gemm_host (gemm_x86.py), its epilogue after the call for all of them (int32 accumulators
+[T, N])."""
 from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-from .dot_intrin import CHANNELS, ROW_CHANNELS, RowKernelMismatch, mark_dot, packed_reads_only, use_dot_kernel
+from .dot_intrin import (CHANNELS, ROW_CHANNELS, RowKernelMismatch, gemm_reads_only, mark_dot, packed_reads_only,
+                         use_dot_kernel)
+from .gemm_x86 import MIN_CHANNELS as GEMM_MIN_CHANNELS
 
 MAX_BLOCKS = 64   # fusion cap: bigger kernels are left as they are (schedule primitives get slow)
 # Matmul reduction loops the dot micro-kernel cannot take are unrolled by this much (when it
@@ -53,13 +60,14 @@ def _extent(sch: s_tir.Schedule, loop) -> int:
     return int(sch.get(loop).extent)
 
 
-def _row_blocked(sch: s_tir.Schedule, block, hoists: list | None = None) -> bool:
+def _row_blocked(sch: s_tir.Schedule, block, hoists: list | None = None, gemm: bool = False) -> bool:
     """Schedule a token-row matmul [1, T, K] x [N, K] for the row kernels: output channels in groups
     of G = 2 (1 when N is odd) outside, the token rows inside one pq_dot{G}r_s8 call, the epilogue
     after it for the group's rows. The int32 accumulators take the layout [N / G, T, G] (a group's
-    rows G apart: what the kernel writes; TVM then keeps one group's [T, G]). False when the block
-    is not such a matmul (nothing changed); a ScheduleError midway propagates (schedule_kernel
-    then starts again without row kernels)."""
+    rows G apart: what the kernel writes; TVM then keeps one group's [T, G]). gemm: G = N when N
+    is at least GEMM_MIN_CHANNELS (one pq_gemm_host call; no hoisting of the epilogue's vectors).
+    False when the block is not such a matmul (nothing changed); a ScheduleError midway propagates
+    (schedule_kernel then starts again without row kernels)."""
     loops = sch.get_loops(block)
     spatial = [iv for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0]
     if len(loops) != 4 or len(spatial) != 3 or _extent(sch, loops[0]) != 1 or _extent(sch, loops[1]) < 2:
@@ -69,14 +77,15 @@ def _row_blocked(sch: s_tir.Schedule, block, hoists: list | None = None) -> bool
         return False
     _, rows, channels, _ = loops
     n_out = _extent(sch, channels)
-    group = next(g for g in ROW_CHANNELS if n_out % g == 0)
+    whole = gemm and n_out >= GEMM_MIN_CHANNELS
+    group = n_out if whole else next(g for g in ROW_CHANNELS if n_out % g == 0)
     sch.transform_layout(block, ("write", 0), lambda b, t, n: (n // group, t, n % group))
     if group > 1:
         channels, _ = sch.split(channels, [None, group])
     sch.reorder(channels, rows)
     sch.reverse_compute_at(consumers[0], channels)
     mark_dot(sch, rows, rows=True, must=True)
-    if hoists is not None:
+    if hoists is not None and not whole:
         hoists.append((consumers[0], channels, n_out, group))
     return True
 
@@ -105,15 +114,15 @@ def _hoist_channel_vectors(sch: s_tir.Schedule, block, channels, n_out: int, gro
 
 
 def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = True, row_kernels: bool = True,
-                            hoists: list | None = None) -> None:
+                            hoists: list | None = None, gemm: bool = False) -> None:
     """Move each reduction's single consumer under its spatial loops; hoist the init. Without
     micro_kernels, matmul reductions stay plain loops unrolled by 4 (no channel groups). With
-    row_kernels, token-row matmuls go to the row kernels (_row_blocked)."""
+    row_kernels, token-row matmuls go to the row kernels (_row_blocked; gemm: its host form)."""
     for block in sch.get_child_blocks(root):
         if not _is_reduction(sch, block):
             continue
         if (micro_kernels and row_kernels and "matmul" in sch.get(block).name_hint
-                and _row_blocked(sch, block, hoists)):
+                and _row_blocked(sch, block, hoists, gemm)):
             continue
         n_spatial = sum(1 for iv in sch.get(block).iter_vars if int(iv.iter_type) == 0)
         loops = sch.get_loops(block)
@@ -149,14 +158,22 @@ def _accumulate_in_register(sch: s_tir.Schedule, root, micro_kernels: bool = Tru
 
 
 def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weights: bool = False,
-                    packed: frozenset = frozenset()) -> tirx.PrimFunc:
+                    packed: frozenset = frozenset(), gemm: bool = False) -> tirx.PrimFunc:
     """Scheduled copy of a fused PrimFunc; hand-written kernels (no root block) are returned as is.
     micro_kernels=False: the earlier plain TVM kernels (matmul reductions unrolled by 4, no
     pq_dot*_s8 calls), for `pqcompile bench --compare`. int16_weights: the 2-channel row kernels
     read pre-extended weights (dot_intrin.py: pq_dot2rw_s8; compile.py converts those constants).
     packed: names of weight buffers to read as 4-bit weights packed two per byte (dot_s4.py) when
     every read of them can be a pq_dot*_s4 call; otherwise the kernel is scheduled without them
-    (int8 weights). dot_intrin.packed_params of the result says which it reads packed."""
+    (int8 weights). dot_intrin.packed_params of the result says which it reads packed.
+    gemm (the host): token-row matmuls of GEMM_MIN_CHANNELS or more channels become one
+    pq_gemm_host call each (their weights in gemm_x86.py's layout: dot_intrin.gemm_params of the
+    result says which, with their offsets); the weights such a call reads must be read by it
+    alone, or the kernel is scheduled without it."""
+    if gemm and micro_kernels:
+        out = _schedule(func, micro_kernels, int16_weights, packed, gemm=True)
+        if gemm_reads_only(out) and packed_reads_only(out, packed):
+            return out
     if packed and micro_kernels:
         out = _schedule(func, micro_kernels, int16_weights, packed)
         if packed_reads_only(out, packed):
@@ -165,7 +182,7 @@ def schedule_kernel(func: tirx.PrimFunc, micro_kernels: bool = True, int16_weigh
 
 
 def _schedule(func: tirx.PrimFunc, micro_kernels: bool, int16_weights: bool,
-              packed: frozenset = frozenset()) -> tirx.PrimFunc:
+              packed: frozenset = frozenset(), gemm: bool = False) -> tirx.PrimFunc:
     sch = s_tir.Schedule(func)
     try:
         root = sch.get_sblock("root")
@@ -177,7 +194,8 @@ def _schedule(func: tirx.PrimFunc, micro_kernels: bool, int16_weights: bool,
     if micro_kernels:
         try:
             trial, hoists = sch.copy(), []
-            _accumulate_in_register(trial, trial.get_sblock("root"), micro_kernels, row_kernels=True, hoists=hoists)
+            _accumulate_in_register(trial, trial.get_sblock("root"), micro_kernels, row_kernels=True, hoists=hoists,
+                                    gemm=gemm)
             if hoists:   # the epilogues' bias and scale in registers, where the primitives allow it
                 hoisted = trial.copy()
                 try:
@@ -186,7 +204,7 @@ def _schedule(func: tirx.PrimFunc, micro_kernels: bool, int16_weights: bool,
                     trial = hoisted
                 except s_tir.ScheduleError:
                     pass
-            return use_dot_kernel(trial.mod["main"], int16_weights, packed)[0]
+            return use_dot_kernel(trial.mod["main"], int16_weights, packed, gemm)[0]
         except (s_tir.ScheduleError, RowKernelMismatch):
             pass   # a matmul the row kernels cannot take: the per-row micro-kernels below
     _accumulate_in_register(sch, root, micro_kernels, row_kernels=False)
