@@ -290,7 +290,7 @@ def test_a_matmul_the_row_kernels_do_not_take_falls_back_to_the_row_by_row_kerne
     here: its matcher refuses every block), the kernel is scheduled again without row kernels:
     one token row per call, as before them, still bit-exact."""
     import pqcompile.compiler.dot_intrin as dot_intrin
-    monkeypatch.setattr(dot_intrin, "_row_dot_stmt", lambda block, int16_weights=False, packed=frozenset(): None)
+    monkeypatch.setattr(dot_intrin, "_row_dot_stmt", lambda block, int16_weights=False, packed=frozenset(), gemm=False: None)
     qm = random_quantized_model(SPEC, bottleneck=12, hidden=8, n_layers=1, kernel_width=2, seed=15)
     cm = compiler.compile_onnx(build_onnx(qm))
     kernels = cm.files["pq_kernels.c"]

@@ -13,7 +13,7 @@ each weight load shared by up to 8 rows.
 Layout (`gemm_layout`): for channel block b (channels 16b .. 16b + 15) and depth group q (depths
 4q .. 4q + 3), byte ((b * Q + q) * 16 + j) * 4 + i holds W[16b + j, 4q + i] + offset as an unsigned
 byte, Q = ceil(K / 4); a channel or depth past the matrix holds 0 (it adds nothing). offset is 8
-for 4-bit weights (every byte 0..15) and 128 for int8 weights (1..255): VPDPBUSD multiplies
+for 4-bit weights (every byte 0..15) and 128 for int8 weights (0..255): VPDPBUSD multiplies
 unsigned by signed bytes, so the weights take the unsigned side (the activations, signed int8, are
 the broadcast operand), and the offset's share, offset * (the row's sum of x), is subtracted at
 the end. Exact in every path: products and sums are integers far inside int32.
@@ -44,12 +44,12 @@ MIN_CHANNELS = 8    # a matmul with fewer output channels keeps the row kernels 
 
 def gemm_layout(w: np.ndarray, offset: int) -> np.ndarray:
     """uint8 bytes of the layout above for int8 weights w [N, K] (each within what offset allows:
-    -8..7 for 8, -127..127 for 128)."""
+    -8..7 for 8, any int8 for 128)."""
     w = np.asarray(w)
     if w.ndim != 2:
         raise ValueError(f"gemm_layout: weights must be [N, K], got shape {w.shape}")
     lo, hi = (-8, 7) if offset == 8 else (-128, 127)
-    if w.size and (int(w.min()) < lo or int(w.max()) > hi or (offset == 128 and int(w.min()) < -127)):
+    if w.size and (int(w.min()) < lo or int(w.max()) > hi):
         raise ValueError(f"gemm_layout: weights outside {lo}..{hi} cannot take offset {offset}")
     n, k = w.shape
     blocks, groups = -(-n // BLOCK), -(-k // GROUP)
