@@ -86,25 +86,30 @@ static inline int32_t pq_gemm_tail4(const int8_t *p, int32_t left)
     memcpy(b, p, (size_t)left);
     return pq_gemm_ld4(b);
 }
-/* the layout's byte of channel j, depth i (Q depth groups) */
-#define PQ_GEMM_AT(w, Q, j, i) ((w)[((((j) >> 4) * (Q) + ((i) >> 2)) * 16 + ((j) & 15)) * 4 + ((i) & 3)])
-
 static inline void pq_gemm_portable(int32_t *c, const int8_t *x, const uint8_t *w, int32_t n, int32_t k,
                                     int32_t lda, int32_t rows, int32_t offset)
 {
-    const int32_t Q = (k + 3) >> 2;
-    int32_t r, j, i;
+    const int32_t Q = (k + 3) >> 2, full = k >> 2, blocks = (n + 15) >> 4;
+    int32_t r, b, q, j, i;
     for (r = 0; r < rows; r++, x += lda, c += n) {
         int32_t s = 0;
         for (i = 0; i < k; i++) {
             s += x[i];
         }
-        for (j = 0; j < n; j++) {
-            int32_t acc = 0;
-            for (i = 0; i < k; i++) {
-                acc += x[i] * (int32_t)PQ_GEMM_AT(w, Q, j, i);
+        for (b = 0; b < blocks; b++) {
+            const uint8_t *wb = w + (size_t)b * Q * 64;
+            int32_t acc[16] = {0};
+            for (q = 0; q < Q; q++) {   /* the block's 16 channels x 4 depths: 64 consecutive bytes */
+                int8_t xs[4] = {0, 0, 0, 0};
+                const uint8_t *wq = wb + 64 * q;
+                memcpy(xs, x + 4 * q, (size_t)(q < full ? 4 : k - 4 * q));
+                for (j = 0; j < 16; j++) {
+                    acc[j] += xs[0] * wq[4 * j] + xs[1] * wq[4 * j + 1] + xs[2] * wq[4 * j + 2] + xs[3] * wq[4 * j + 3];
+                }
             }
-            c[j] = acc - offset * s;
+            for (j = 0; j < 16 && 16 * b + j < n; j++) {
+                c[16 * b + j] = acc[j] - offset * s;
+            }
         }
     }
 }
