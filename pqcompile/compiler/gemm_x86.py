@@ -188,39 +188,49 @@ static void pq_gemm_sse2(int32_t *c, const int8_t *x, const uint8_t *w, int32_t 
 #define PQ_GEMM_AVX2_FN __attribute__((target("avx2")))
 /* AVX2, 4-bit weights (offset 8): up to 4 rows x one channel block per pass, the block's two
    halves (channels 0..7, 8..15: 32 bytes each per depth group) in two registers; per row and
-   group one broadcast, 2 VPMADDUBSW (unsigned weights x signed bytes, pair sums exact in int16),
-   2 VPMADDWD by 1 (the 4 depths' sum per channel in int32), 2 VPADDD. */
+   group one broadcast, 2 VPMADDUBSW (unsigned weights x signed bytes: each pair sum within
+   2 * 15 * 128 = 3840) and 2 VPADDW into int16 accumulators, which 8 groups cannot overflow
+   (<= 30720); every 8 groups VPMADDWD by 1 adds them into the int32 accumulators. */
+#define PQ_GEMM_AVX2_SPAN 8   /* depth groups summed in int16 before widening */
 PQ_GEMM_AVX2_FN __attribute__((always_inline))
 static inline void pq_gemm_avx2_rows(int32_t *c, const int8_t *x, const uint8_t *w, int32_t n, int32_t k,
                                      int32_t lda, const int32_t *off, const int R)
 {
     const int32_t Q = (k + 3) >> 2, full = k >> 2, blocks = (n + 15) >> 4;
     const __m256i ones = _mm256_set1_epi16(1);
-    int32_t b, q, r, j;
+    int32_t b, q, q0, r, j;
     for (b = 0; b < blocks; b++) {
         const uint8_t *wb = w + (size_t)b * Q * 64;
         __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
-                a31 = a00, w0, w1, xb;
+                a31 = a00, s00, s01, s10, s11, s20, s21, s30, s31, w0, w1, xb;
         int32_t res[4][16];
 #define PQ_GEMM_AVX2_ROW(v, acc0, acc1)                                                    \
         xb = _mm256_set1_epi32(v);                                                         \
-        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(w0, xb), ones)); \
-        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(w1, xb), ones));
+        acc0 = _mm256_add_epi16(acc0, _mm256_maddubs_epi16(w0, xb));                       \
+        acc1 = _mm256_add_epi16(acc1, _mm256_maddubs_epi16(w1, xb));
 #define PQ_GEMM_AVX2_STEP(LD)                                                              \
         w0 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 64 * q));             \
         w1 = _mm256_loadu_si256((const __m256i *)(const void *)(wb + 64 * q + 32));        \
-        PQ_GEMM_AVX2_ROW(LD(x, 4 * q), a00, a01)                                           \
-        if (R > 1) { PQ_GEMM_AVX2_ROW(LD(x + lda, 4 * q), a10, a11) }                      \
-        if (R > 2) { PQ_GEMM_AVX2_ROW(LD(x + 2 * lda, 4 * q), a20, a21) }                  \
-        if (R > 3) { PQ_GEMM_AVX2_ROW(LD(x + 3 * lda, 4 * q), a30, a31) }
+        PQ_GEMM_AVX2_ROW(LD(x, 4 * q), s00, s01)                                           \
+        if (R > 1) { PQ_GEMM_AVX2_ROW(LD(x + lda, 4 * q), s10, s11) }                      \
+        if (R > 2) { PQ_GEMM_AVX2_ROW(LD(x + 2 * lda, 4 * q), s20, s21) }                  \
+        if (R > 3) { PQ_GEMM_AVX2_ROW(LD(x + 3 * lda, 4 * q), s30, s31) }
+#define PQ_GEMM_AVX2_WIDEN(acc, s) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(s, ones));
 #define PQ_GEMM_FULL4(p, i) pq_gemm_ld4((p) + (i))
 #define PQ_GEMM_TAIL4(p, i) pq_gemm_tail4((p) + (i), k - (i))
-        for (q = 0; q < full; q++) {
-            PQ_GEMM_AVX2_STEP(PQ_GEMM_FULL4)
-        }
-        if (full < Q) {
-            q = full;
-            PQ_GEMM_AVX2_STEP(PQ_GEMM_TAIL4)
+        for (q0 = 0; q0 < Q; q0 += PQ_GEMM_AVX2_SPAN) {
+            const int32_t end = Q - q0 < PQ_GEMM_AVX2_SPAN ? Q : q0 + PQ_GEMM_AVX2_SPAN;
+            s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+            for (q = q0; q < end && q < full; q++) {
+                PQ_GEMM_AVX2_STEP(PQ_GEMM_FULL4)
+            }
+            if (q < end) {   /* the last group, k % 4 deep */
+                PQ_GEMM_AVX2_STEP(PQ_GEMM_TAIL4)
+            }
+            PQ_GEMM_AVX2_WIDEN(a00, s00) PQ_GEMM_AVX2_WIDEN(a01, s01)
+            if (R > 1) { PQ_GEMM_AVX2_WIDEN(a10, s10) PQ_GEMM_AVX2_WIDEN(a11, s11) }
+            if (R > 2) { PQ_GEMM_AVX2_WIDEN(a20, s20) PQ_GEMM_AVX2_WIDEN(a21, s21) }
+            if (R > 3) { PQ_GEMM_AVX2_WIDEN(a30, s30) PQ_GEMM_AVX2_WIDEN(a31, s31) }
         }
         _mm256_storeu_si256((__m256i *)(void *)res[0], a00);
         _mm256_storeu_si256((__m256i *)(void *)(res[0] + 8), a01);
@@ -238,17 +248,75 @@ static inline void pq_gemm_avx2_rows(int32_t *c, const int8_t *x, const uint8_t 
     }
 }
 
+/* AVX2, int8 weights (offset 128: a VPMADDUBSW pair sum could reach 2 * 255 * 128, past int16):
+   up to 2 rows per pass; per depth group the block's 64 bytes zero-extended to int16 in 4
+   registers (4 channels x 4 depths each, shared by the rows), per row its 4 bytes sign-extended
+   and repeated, 4 VPMADDWD ({ch0: d0 + d1, ch0: d2 + d3, ch1: ..}) and 4 VPADDD; the pairs are
+   added at the end (VPHADDD, VPERMQ). */
+PQ_GEMM_AVX2_FN __attribute__((always_inline))
+static inline void pq_gemm_avx2_w8_rows(int32_t *c, const int8_t *x, const uint8_t *w, int32_t n, int32_t k,
+                                        int32_t lda, const int32_t *off, const int R)
+{
+    const int32_t Q = (k + 3) >> 2, full = k >> 2, blocks = (n + 15) >> 4;
+    int32_t b, q, r, j;
+    for (b = 0; b < blocks; b++) {
+        const uint8_t *wb = w + (size_t)b * Q * 64;
+        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+                a13 = a00, w0, w1, w2, w3, xb;
+        int32_t res[2][16];
+#define PQ_GEMM_AVX2_X16(v) _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(v)))
+#define PQ_GEMM_AVX2_W8ROW(v, c0, c1, c2, c3)                                              \
+        xb = PQ_GEMM_AVX2_X16(v);                                                          \
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(w0, xb));                              \
+        c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(w1, xb));                              \
+        c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(w2, xb));                              \
+        c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(w3, xb));
+#define PQ_GEMM_AVX2_W8STEP(LD)                                                            \
+        w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb + 64 * q)));       \
+        w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb + 64 * q + 16)));  \
+        w2 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb + 64 * q + 32)));  \
+        w3 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb + 64 * q + 48)));  \
+        PQ_GEMM_AVX2_W8ROW(LD(x, 4 * q), a00, a01, a02, a03)                               \
+        if (R > 1) { PQ_GEMM_AVX2_W8ROW(LD(x + lda, 4 * q), a10, a11, a12, a13) }
+        for (q = 0; q < full; q++) {
+            PQ_GEMM_AVX2_W8STEP(PQ_GEMM_FULL4)
+        }
+        if (full < Q) {
+            q = full;
+            PQ_GEMM_AVX2_W8STEP(PQ_GEMM_TAIL4)
+        }
+        /* {c0a, c0b, c1a, c1b | c2a, .., c3b} + {c4a .. | ..c7b} -> {c0 c1 c4 c5 | c2 c3 c6 c7} -> c0..c7 */
+#define PQ_GEMM_AVX2_PAIRS(lo, hi) _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), 0xD8)
+        _mm256_storeu_si256((__m256i *)(void *)res[0], PQ_GEMM_AVX2_PAIRS(a00, a01));
+        _mm256_storeu_si256((__m256i *)(void *)(res[0] + 8), PQ_GEMM_AVX2_PAIRS(a02, a03));
+        _mm256_storeu_si256((__m256i *)(void *)res[1], PQ_GEMM_AVX2_PAIRS(a10, a11));
+        _mm256_storeu_si256((__m256i *)(void *)(res[1] + 8), PQ_GEMM_AVX2_PAIRS(a12, a13));
+        for (r = 0; r < R; r++) {
+            for (j = 0; j < 16 && 16 * b + j < n; j++) {
+                c[r * n + 16 * b + j] = res[r][j] - off[r];
+            }
+        }
+    }
+}
+
 PQ_GEMM_AVX2_FN __attribute__((noinline))
 static void pq_gemm_avx2(int32_t *c, const int8_t *x, const uint8_t *w, int32_t n, int32_t k, int32_t lda,
-                         int32_t rows)
+                         int32_t rows, int32_t offset)
 {
+    const int32_t step = offset == 8 ? 4 : 2;   /* rows per pass */
     int32_t r = 0, off[4], i;
-    for (; r < rows; r += 4, x += 4 * lda, c += 4 * n) {
-        const int32_t R = rows - r < 4 ? rows - r : 4;
+    for (; r < rows; r += step, x += step * lda, c += step * n) {
+        const int32_t R = rows - r < step ? rows - r : step;
         for (i = 0; i < R; i++) {
-            off[i] = 8 * pq_gemm_rowsum_sse2(x + i * lda, k);
+            off[i] = offset * pq_gemm_rowsum_sse2(x + i * lda, k);
         }
-        if (R == 4) {
+        if (offset != 8) {
+            if (R == 2) {
+                pq_gemm_avx2_w8_rows(c, x, w, n, k, lda, off, 2);
+            } else {
+                pq_gemm_avx2_w8_rows(c, x, w, n, k, lda, off, 1);
+            }
+        } else if (R == 4) {
             pq_gemm_avx2_rows(c, x, w, n, k, lda, off, 4);
         } else if (R == 3) {
             pq_gemm_avx2_rows(c, x, w, n, k, lda, off, 3);
@@ -387,8 +455,8 @@ static inline void pq_gemm_host(int32_t *c, int8_t *x, int8_t *w, int32_t offset
     }
 #endif
 #if defined(PQ_GEMM_AVX2)
-    if (level >= 1 && offset == 8) {
-        pq_gemm_avx2(c, x, wu, n, k, lda, rows);
+    if (level >= 1) {
+        pq_gemm_avx2(c, x, wu, n, k, lda, rows, offset);
         return;
     }
 #endif
