@@ -14,14 +14,12 @@ import pytest
 
 from pqcompile.compiler.compile import compile_onnx
 from pqcompile.compiler.gemm_x86 import gemm_c, gemm_layout, gemm_reference
-from pqcompile.compiler.host import HostModel
 from pqcompile.compiler.requant import REQUANT_C
 from pqcompile.compiler.requant_x86 import REQUANT_HOST_C
 from pqcompile.export import build_onnx
-from pqcompile.quant.integer_reference import run_integer
 from pqcompile.quant.qmodel import random_quantized_model
 
-from test_int4_firmware import SPEC, int4_model
+from test_int4_firmware import SPEC, assert_host_exact, int4_model
 
 # build -> (cflags, the path pq_gemm_level() should report: 2 VNNI, 1 AVX2, 0 SSE2, -1 portable C)
 BUILDS = {"best": (), "no-vnni": ("-DPQ_NO_X86_VNNI",), "sse2": ("-DPQ_NO_X86_AVX2",), "portable": ("-DPQ_NO_X86_SIMD",)}
@@ -187,13 +185,4 @@ def test_host_build_calls_them(host_model):
 @pytest.mark.parametrize("build", list(BUILDS))
 def test_host_build_is_exact_at_every_length(host_model, build):
     qm, cm = host_model
-    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots, extra_cflags=BUILDS[build])
-    rng = np.random.default_rng(5)
-    lengths = np.repeat(np.arange(1, cm.max_tokens + 1, dtype=np.int32), 3)
-    feats = rng.integers(-1, 2, (len(lengths), cm.max_tokens, cm.feature_size)).astype(np.int8)
-    feats[np.arange(cm.max_tokens)[None, :] >= lengths[:, None]] = 0
-    ref = run_integer(qm, feats, lengths)
-    for i, n in enumerate(lengths):
-        intent, slots = host.run(feats[i], n)
-        np.testing.assert_array_equal(intent, ref.intent_logits[i])
-        np.testing.assert_array_equal(slots[:n], ref.slot_logits[i][:n])
+    assert_host_exact(qm, cm, seed=5, cflags=BUILDS[build], per_length=3)

@@ -114,11 +114,12 @@ def test_packed_kernels_and_bytes(model):
     assert plain.int4_weights == [] and "pq_s4" not in plain.files["pq_kernels.c"]
 
 
-def assert_host_exact(qm, cm, seed: int = 4) -> None:
-    """The compiled C on this machine equals the integer reference at every length."""
-    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots)
+def assert_host_exact(qm, cm, seed: int = 4, cflags: tuple[str, ...] = (), per_length: int = 1) -> None:
+    """The compiled C on this machine (built with cflags) equals the integer reference at every
+    length, per_length random utterances each."""
+    host = HostModel(cm.files, cm.max_tokens, cm.feature_size, cm.n_intents, cm.n_slots, extra_cflags=cflags)
     rng = np.random.default_rng(seed)
-    lengths = np.arange(1, cm.max_tokens + 1, dtype=np.int32)
+    lengths = np.repeat(np.arange(1, cm.max_tokens + 1, dtype=np.int32), per_length)
     feats = rng.integers(-1, 2, (len(lengths), cm.max_tokens, cm.feature_size)).astype(np.int8)
     feats[np.arange(cm.max_tokens)[None, :] >= lengths[:, None]] = 0
     ref = run_integer(qm, feats, lengths)
