@@ -1415,7 +1415,8 @@ def packed_params(func: tirx.PrimFunc) -> list[str]:
 
 def packed_reads_only(func: tirx.PrimFunc, packed: frozenset) -> bool:
     """Whether every block that reads a buffer in `packed` is a pq_dot*_s4 call (so no plain loop
-    reads those weights as int8: their constants can be stored packed)."""
+    reads those weights as int8: their constants can be stored packed) or, on the host, a
+    pq_gemm_host call (its own layout: gemm_reads_only)."""
     ok = True
 
     def visit(stmt):
