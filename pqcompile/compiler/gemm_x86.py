@@ -90,6 +90,7 @@ static inline int32_t pq_gemm_tail4(const int8_t *p, int32_t left)
     memcpy(b, p, (size_t)left);
     return pq_gemm_ld4(b);
 }
+#if !(defined(__SSE2__) && defined(__x86_64__) && !defined(PQ_NO_X86_SIMD))   /* no vector path */
 static inline void pq_gemm_portable(int32_t *c, const int8_t *x, const uint8_t *w, int32_t n, int32_t k,
                                     int32_t lda, int32_t rows, int32_t offset)
 {
@@ -117,6 +118,8 @@ static inline void pq_gemm_portable(int32_t *c, const int8_t *x, const uint8_t *
         }
     }
 }
+
+#endif
 
 #if defined(__SSE2__) && defined(__x86_64__) && !defined(PQ_NO_X86_SIMD)
 #include <emmintrin.h>
