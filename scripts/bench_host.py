@@ -232,7 +232,7 @@ def main() -> int:
         # integer arithmetic: the builds give the same logits, text -> logits
         for k in libs:
             libs[k]._lib.pq_bench_text(raw, len(raw), out_i[k].ctypes.data, out_s[k].ctypes.data)
-        for k in BUILDS:
+        for k in list(BUILDS)[1:]:
             if not (np.array_equal(out_i[""], out_i[k]) and np.array_equal(out_s[""][:n], out_s[k][:n])):
                 raise SystemExit(f"the host builds host and host{k} differ on utterance {i}: {text!r}")
     med = {k: summary(v) for k, v in ms.items()}

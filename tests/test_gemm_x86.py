@@ -6,7 +6,6 @@ in every path. Fixtures built here: random matrices and two small random models 
 int8)."""
 import ctypes
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +16,12 @@ from pqcompile.compiler.gemm_x86 import gemm_c, gemm_layout, gemm_reference
 from pqcompile.compiler.requant import REQUANT_C
 from pqcompile.compiler.requant_x86 import REQUANT_HOST_C
 from pqcompile.export import build_onnx
+from pqcompile.host_library import cached_library
 from pqcompile.quant.qmodel import random_quantized_model
 
 from test_int4_firmware import SPEC, assert_host_exact, int4_model
 
-# build -> (cflags, the path pq_gemm_level() should report: 2 VNNI, 1 AVX2, 0 SSE2, -1 portable C)
+# build -> its cflags (expected_level: the path pq_gemm_level() should then report)
 BUILDS = {"best": (), "no-vnni": ("-DPQ_NO_X86_VNNI",), "sse2": ("-DPQ_NO_X86_AVX2",), "portable": ("-DPQ_NO_X86_SIMD",)}
 
 WRAPPER = r"""
@@ -69,12 +69,11 @@ def expected_level(build: str) -> int:
 
 
 @pytest.fixture(scope="module", params=list(BUILDS))
-def lib(request, tmp_path_factory):
-    d = tmp_path_factory.mktemp(f"gemm-{request.param}")
-    (d / "t.c").write_text(WRAPPER.format(kernels=REQUANT_C + gemm_c() + REQUANT_HOST_C))
-    subprocess.run(["gcc", "-O2", "-ffp-contract=off", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    *BUILDS[request.param], str(d / "t.c"), "-o", str(d / "t.so"), "-lm"], check=True)
-    so = ctypes.CDLL(str(d / "t.so"))
+def lib(request):
+    so = ctypes.CDLL(str(cached_library(
+        "test-gemm-x86", WRAPPER.format(kernels=REQUANT_C + gemm_c() + REQUANT_HOST_C), "gcc",
+        ["-O2", "-ffp-contract=off", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+         *BUILDS[request.param]], ("-lm",))))
     so.pq_test_gemm.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int32] * 5
     so.pq_test_requant.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int32] * 7
     return request.param, so

@@ -52,7 +52,7 @@ from .dot_s4 import PACKED
 from .gemm_x86 import MIN_CHANNELS as GEMM_MIN_CHANNELS, OFFSETS as GEMM_OFFSETS, SYMBOL as GEMM_SYMBOL
 from .requant_x86 import SYMBOLS as REQUANT_HOST_SYMBOLS
 from .simd_wrappers import mat_vec, rows_pair
-from .tir_rebuild import rebuild, walk
+from .tir_rebuild import extern_name, rebuild, walk
 
 DOT_MARK = "pq_dot_s8"   # annotation on a blockized reduction for use_dot_kernel
 CHANNELS = (4, 2)         # output channels per micro-kernel call, first that divides the count
@@ -1382,19 +1382,12 @@ def use_dot_kernel(func: tirx.PrimFunc, int16_weights: bool = False,
     return func.with_body(rebuild(func.body, replace)), count
 
 
-def _extern_name(expr) -> str | None:
-    """the function name of a call_extern expression, else None"""
-    if isinstance(expr, tvm.ir.Call) and expr.args and isinstance(expr.args[0], tvm.ir.StringImm):
-        return expr.args[0].value
-    return None
-
-
 def _packed_call(stmt):
     """the dot_s4.py kernel call of a statement (`call;` or `C[..] = C[..] + call`), else None"""
     expr = stmt.value if isinstance(stmt, (tirx.Evaluate, tirx.BufferStore)) else None
     if isinstance(expr, tirx.Add):
         expr = expr.b
-    return expr if _extern_name(expr) in PACKED.values() else None
+    return expr if extern_name(expr) in PACKED.values() else None
 
 
 def packed_params(func: tirx.PrimFunc) -> list[str]:
@@ -1404,7 +1397,7 @@ def packed_params(func: tirx.PrimFunc) -> list[str]:
     def visit(stmt):
         call = _packed_call(stmt)
         if call is not None:
-            at = 2 if _extern_name(call) == PACKED["pq_dot_s8"] else 3   # (name, [c,] a, &W[0, 0], j, ..)
+            at = 2 if extern_name(call) == PACKED["pq_dot_s8"] else 3   # (name, [c,] a, &W[0, 0], j, ..)
             name = call.args[at].args[0].source.name
             if name not in names:
                 names.append(name)
@@ -1431,7 +1424,7 @@ def packed_reads_only(func: tirx.PrimFunc, packed: frozenset) -> bool:
 def _gemm_call(stmt):
     """the pq_gemm_host call of a statement, else None"""
     expr = stmt.value if isinstance(stmt, tirx.Evaluate) else None
-    return expr if _extern_name(expr) == GEMM_SYMBOL else None
+    return expr if extern_name(expr) == GEMM_SYMBOL else None
 
 
 def gemm_params(func: tirx.PrimFunc) -> dict[str, int]:

@@ -168,7 +168,7 @@ def plan_fusion(prog, prims: dict, kernels: dict, T: int, F: int) -> Fusion:
     k = kernels[call.kernel]
     if not k.rows:
         raise NotFusable(f"--fuse-projection: {k.symbol}, which reads the features, has no token loop that "
-                      f"stops at the utterance's rows")
+                         f"stops at the utterance's rows")
     elems, why = row_wise(prims[call.kernel], T)
     if why:
         raise NotFusable(f"--fuse-projection: {k.symbol} is not row-wise ({why})")

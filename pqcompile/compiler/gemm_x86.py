@@ -75,7 +75,6 @@ def gemm_reference(x: np.ndarray, layout: np.ndarray, n: int, k: int, offset: in
 GEMM_C = r"""
 /* ---- the host's matmul over the token rows (gemm_x86.py): all rows x all channels per call ---- */
 #include <string.h>
-#define PQ_GEMM_BLOCK 16
 /* 4 bytes of a row as one int32 (memcpy: any alignment) */
 static inline int32_t pq_gemm_ld4(const int8_t *p)
 {
@@ -193,6 +192,18 @@ static void pq_gemm_sse2(int32_t *c, const int8_t *x, const uint8_t *w, int32_t 
 #include <immintrin.h>
 #define PQ_GEMM_AVX2 1
 #define PQ_GEMM_AVX2_FN __attribute__((target("avx2")))
+/* block b's channels (those < n) of R rows into c, each row's offset share subtracted */
+static inline void pq_gemm_avx2_out(int32_t *c, int32_t (*res)[16], int32_t n, int32_t b, const int32_t *off,
+                                    const int R)
+{
+    int32_t r, j;
+    for (r = 0; r < R; r++) {
+        for (j = 0; j < 16 && 16 * b + j < n; j++) {
+            c[r * n + 16 * b + j] = res[r][j] - off[r];
+        }
+    }
+}
+
 /* AVX2, 4-bit weights (offset 8): up to 4 rows x one channel block per pass, the block's two
    halves (channels 0..7, 8..15: 32 bytes each per depth group) in two registers; per row and
    group one broadcast, 2 VPMADDUBSW (unsigned weights x signed bytes: each pair sum within
@@ -205,7 +216,7 @@ static inline void pq_gemm_avx2_rows(int32_t *c, const int8_t *x, const uint8_t 
 {
     const int32_t Q = (k + 3) >> 2, full = k >> 2, blocks = (n + 15) >> 4;
     const __m256i ones = _mm256_set1_epi16(1);
-    int32_t b, q, q0, r, j;
+    int32_t b, q, q0;
     for (b = 0; b < blocks; b++) {
         const uint8_t *wb = w + (size_t)b * Q * 64;
         __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
@@ -247,11 +258,7 @@ static inline void pq_gemm_avx2_rows(int32_t *c, const int8_t *x, const uint8_t 
         _mm256_storeu_si256((__m256i *)(void *)(res[2] + 8), a21);
         _mm256_storeu_si256((__m256i *)(void *)res[3], a30);
         _mm256_storeu_si256((__m256i *)(void *)(res[3] + 8), a31);
-        for (r = 0; r < R; r++) {
-            for (j = 0; j < 16 && 16 * b + j < n; j++) {
-                c[r * n + 16 * b + j] = res[r][j] - off[r];
-            }
-        }
+        pq_gemm_avx2_out(c, res, n, b, off, R);
     }
 }
 
@@ -265,7 +272,7 @@ static inline void pq_gemm_avx2_w8_rows(int32_t *c, const int8_t *x, const uint8
                                         int32_t lda, const int32_t *off, const int R)
 {
     const int32_t Q = (k + 3) >> 2, full = k >> 2, blocks = (n + 15) >> 4;
-    int32_t b, q, r, j;
+    int32_t b, q;
     for (b = 0; b < blocks; b++) {
         const uint8_t *wb = w + (size_t)b * Q * 64;
         __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
@@ -298,11 +305,7 @@ static inline void pq_gemm_avx2_w8_rows(int32_t *c, const int8_t *x, const uint8
         _mm256_storeu_si256((__m256i *)(void *)(res[0] + 8), PQ_GEMM_AVX2_PAIRS(a02, a03));
         _mm256_storeu_si256((__m256i *)(void *)res[1], PQ_GEMM_AVX2_PAIRS(a10, a11));
         _mm256_storeu_si256((__m256i *)(void *)(res[1] + 8), PQ_GEMM_AVX2_PAIRS(a12, a13));
-        for (r = 0; r < R; r++) {
-            for (j = 0; j < 16 && 16 * b + j < n; j++) {
-                c[r * n + 16 * b + j] = res[r][j] - off[r];
-            }
-        }
+        pq_gemm_avx2_out(c, res, n, b, off, R);
     }
 }
 

@@ -21,19 +21,11 @@ from tvm import s_tir, tirx
 from tvm.ir.expr import TensorLoad   # what tirx.BufferLoad() builds
 
 from .requant import SYMBOL as FLOOR_CLAMP
-from .tir_rebuild import rebuild
+from .tir_rebuild import extern_name, rebuild
 
 SYMBOL = "pq_requant_host"
 MASKED_SYMBOL = "pq_requant_host_masked"
 SYMBOLS = (SYMBOL, MASKED_SYMBOL)
-
-_CALL_EXTERN = tvm.ir.Op.get("tirx.call_extern")
-
-
-def _extern(expr, name: str):
-    return (isinstance(expr, tvm.ir.Call) and expr.op.same_as(_CALL_EXTERN)
-            and isinstance(expr.args[0], tvm.ir.StringImm) and expr.args[0].value == name)
-
 
 def _is_load(expr, dtype: str, ndim: int):
     return (isinstance(expr, TensorLoad) and str(expr.source.ty.dtype) == dtype
@@ -60,7 +52,8 @@ def _channel(expr, v_ch, n: int, kind) -> bool:
 def _requant(value, v_row, v_ch, n: int):
     """(acc, bias, scale, lo, hi) of `int8(pq_floor_clamp(float32(acc[0, r, j] + bias[j]) *
     scale[j] + 0.5f, lo, hi))` over block iterators (v_row, v_ch < n), else None."""
-    if not (isinstance(value, tirx.Cast) and str(value.ty.dtype) == "int8" and _extern(value.value, FLOOR_CLAMP)):
+    if not (isinstance(value, tirx.Cast) and str(value.ty.dtype) == "int8"
+            and extern_name(value.value) == FLOOR_CLAMP):
         return None
     x, lo, hi = value.value.args[1:]
     if not (isinstance(lo, tirx.IntImm) and isinstance(hi, tirx.IntImm) and -128 <= int(lo) <= int(hi) <= 127):

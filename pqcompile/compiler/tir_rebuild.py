@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import tvm
 from tvm import s_tir, tirx
 
 
@@ -52,3 +53,10 @@ def with_block_body(realize, body):
     blk = s_tir.SBlock(b.iter_vars, b.reads, b.writes, b.name_hint, body, b.init, b.alloc_buffers,
                        b.match_buffers, b.annotations)
     return s_tir.SBlockRealize(realize.iter_values, realize.predicate, blk)
+
+
+def extern_name(expr) -> str | None:
+    """the function name of a call_extern expression, else None"""
+    if isinstance(expr, tvm.ir.Call) and expr.args and isinstance(expr.args[0], tvm.ir.StringImm):
+        return expr.args[0].value
+    return None
